@@ -1,0 +1,333 @@
+package catalog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/opendist/odi/internal/manifest"
+	"github.com/opendist/odi/internal/names"
+)
+
+// RegisterRoutes mounts the catalog's HTTP API on e:
+//
+//	GET  /api/v1/artifacts[?catalog=C&name=N]           list (JSON)
+//	GET  /api/v1/artifacts/C/N/V                        one artifact (JSON)
+//	GET  /api/v1/artifacts/C/N/V/SHA256SUMS             checksums, as sha256sum -c reads them
+//	GET  /t/C/N/V.torrent                               the torrent (application/x-bittorrent)
+//	POST /api/v1/uploads                                declare a publish (publisher-signed)
+//	PUT  /api/v1/uploads/ID                             the bytes
+//	POST /api/v1/uploads/ID/commit                      the signed manifest: publish
+//	DELETE /api/v1/uploads/ID                           abandon an upload
+//	GET  /api/v1/admin/publishers                       (admin-signed, like all below)
+//	POST /api/v1/admin/publishers                       {"name","public_key","catalogs"}
+//	POST /api/v1/admin/publishers/NAME/revoke
+//	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
+func (c *Catalog) RegisterRoutes(e *echo.Echo) {
+	e.GET("/api/v1/artifacts", c.handleList)
+	e.GET("/api/v1/artifacts/:catalog/:name/:version", c.handleGet)
+	e.GET("/api/v1/artifacts/:catalog/:name/:version/SHA256SUMS", c.handleSums)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/t/:catalog/:name/:file", c.handleTorrent)
+	e.POST("/api/v1/uploads", c.handleDeclare)
+	e.PUT("/api/v1/uploads/:id", c.handleReceive)
+	e.POST("/api/v1/uploads/:id/commit", c.handleCommit)
+	e.DELETE("/api/v1/uploads/:id", c.handleAbort)
+	e.GET("/api/v1/admin/publishers", c.handleListPublishers)
+	e.POST("/api/v1/admin/publishers", c.handleAddPublisher)
+	e.POST("/api/v1/admin/publishers/:name/revoke", c.handleRevokePublisher)
+	e.POST("/api/v1/admin/expunge", c.handleExpunge)
+}
+
+// ArtifactJSON is an artifact as the API shows it.
+type ArtifactJSON struct {
+	ID            string          `json:"id"`
+	Catalog       string          `json:"catalog"`
+	Name          string          `json:"name"`
+	Version       string          `json:"version"`
+	Root          string          `json:"root"`
+	State         State           `json:"state"`
+	InfoHash      string          `json:"infohash"`
+	Size          int64           `json:"size"`
+	PieceLength   int64           `json:"piece_length"`
+	FileCount     int             `json:"file_count"`
+	Publisher     string          `json:"publisher"`
+	PublishedAt   time.Time       `json:"published_at"`
+	ExpungedAt    *time.Time      `json:"expunged_at,omitempty"`
+	ExpungeReason string          `json:"expunge_reason,omitempty"`
+	Files         []manifest.File `json:"files,omitempty"`
+	TorrentURL    string          `json:"torrent_url,omitempty"`
+	Magnet        string          `json:"magnet,omitempty"`
+	SHA256SumsURL string          `json:"sha256sums_url,omitempty"`
+	WebSeeds      []string        `json:"web_seeds,omitempty"`
+}
+
+func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
+	j := ArtifactJSON{
+		ID: a.ID(), Catalog: a.Catalog, Name: a.Name, Version: a.Version, Root: a.Root,
+		State: a.State, InfoHash: a.InfoHash.HexString(), Size: a.Size, PieceLength: a.PieceLength,
+		FileCount: len(a.Files), Publisher: a.Publisher, PublishedAt: a.PublishedAt,
+	}
+	if withFiles {
+		j.Files = a.Files
+	}
+	if a.State == Expunged {
+		at := a.ExpungedAt
+		j.ExpungedAt, j.ExpungeReason = &at, a.Reason
+		return j
+	}
+	j.TorrentURL = c.TorrentURL(a)
+	j.Magnet = c.Magnet(a)
+	j.SHA256SumsURL = c.cfg.base() + "/api/v1/artifacts/" + a.ID() + "/SHA256SUMS"
+	j.WebSeeds = c.WebSeeds(a)
+	return j
+}
+
+func (c *Catalog) handleList(ctx echo.Context) error {
+	arts := c.Artifacts(ctx.QueryParam("catalog"), ctx.QueryParam("name"))
+	out := make([]ArtifactJSON, len(arts))
+	for i, a := range arts {
+		out[i] = c.artifactJSON(a, false)
+	}
+	return ctx.JSON(http.StatusOK, map[string]any{"artifacts": out})
+}
+
+func (c *Catalog) lookup(ctx echo.Context, version string) (*Artifact, error) {
+	a, err := c.Artifact(ctx.Param("catalog"), ctx.Param("name"), version)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return a, nil
+}
+
+func (c *Catalog) handleGet(ctx echo.Context) error {
+	a, err := c.lookup(ctx, ctx.Param("version"))
+	if err != nil {
+		return err
+	}
+	return ctx.JSON(http.StatusOK, c.artifactJSON(a, true))
+}
+
+func (c *Catalog) handleSums(ctx echo.Context) error {
+	a, err := c.lookup(ctx, ctx.Param("version"))
+	if err != nil {
+		return err
+	}
+	if a.State != Published {
+		return apiError(fmt.Errorf("%s: %w: %s", a.ID(), ErrExpunged, a.Reason))
+	}
+	return ctx.Blob(http.StatusOK, "text/plain; charset=utf-8", SHA256Sums(a))
+}
+
+func (c *Catalog) handleTorrent(ctx echo.Context) error {
+	version, ok := strings.CutSuffix(ctx.Param("file"), ".torrent")
+	if !ok {
+		return apiError(fmt.Errorf("%w: torrents are at /t/<catalog>/<name>/<version>.torrent", ErrNotFound))
+	}
+	a, err := c.lookup(ctx, version)
+	if err != nil {
+		return err
+	}
+	if a.State != Published {
+		return apiError(fmt.Errorf("%s: %w: %s", a.ID(), ErrExpunged, a.Reason))
+	}
+	b, err := c.Torrent(a)
+	if err != nil {
+		return err
+	}
+	h := ctx.Response().Header()
+	h.Set("Content-Type", "application/x-bittorrent")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.torrent"`, a.Root))
+	// The url-list changes as relays come and go: validate by content, not by date.
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", fmt.Sprintf(`"%x"`, sha256.Sum256(b)))
+	http.ServeContent(ctx.Response(), ctx.Request(), "", time.Time{}, bytes.NewReader(b))
+	return nil
+}
+
+func (c *Catalog) handleDeclare(ctx echo.Context) error {
+	p, body, err := c.readSigned(ctx.Request())
+	if err != nil {
+		return apiError(err)
+	}
+	decl, err := manifest.Decode(bytes.NewReader(body), false)
+	if err != nil {
+		return apiError(err)
+	}
+	up, err := c.declare(p, decl)
+	if err != nil {
+		return apiError(err)
+	}
+	ctx.Response().Header().Set("Location", "/api/v1/uploads/"+up.ID)
+	return ctx.JSON(http.StatusCreated, up)
+}
+
+func uploadID(ctx echo.Context) (string, error) {
+	id := ctx.Param("id")
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", apiError(fmt.Errorf("upload %q: %w", id, ErrNotFound))
+	}
+	return id, nil
+}
+
+func (c *Catalog) handleReceive(ctx echo.Context) error {
+	id, err := uploadID(ctx)
+	if err != nil {
+		return err
+	}
+	r := ctx.Request()
+	up, err := c.receive(r.Context(), id, r.Body, r.ContentLength)
+	if err != nil {
+		return apiError(err)
+	}
+	return ctx.JSON(http.StatusOK, up)
+}
+
+func (c *Catalog) handleCommit(ctx echo.Context) error {
+	id, err := uploadID(ctx)
+	if err != nil {
+		return err
+	}
+	p, body, err := c.readSigned(ctx.Request())
+	if err != nil {
+		return apiError(err)
+	}
+	a, err := c.commit(ctx.Request().Context(), p, id, body)
+	if err != nil {
+		return apiError(err)
+	}
+	ctx.Response().Header().Set("Location", "/api/v1/artifacts/"+a.ID())
+	return ctx.JSON(http.StatusCreated, c.artifactJSON(a, true))
+}
+
+func (c *Catalog) handleAbort(ctx echo.Context) error {
+	id, err := uploadID(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.abort(id); err != nil {
+		return apiError(err)
+	}
+	return ctx.NoContent(http.StatusNoContent)
+}
+
+// readAdmin reads an admin-signed request and decodes its JSON body into v (if not nil).
+func (c *Catalog) readAdmin(ctx echo.Context, v any) error {
+	p, body, err := c.readSigned(ctx.Request())
+	if err != nil {
+		return apiError(err)
+	}
+	if !p.admin {
+		return apiError(fmt.Errorf("%w: key %s is not an admin key", ErrForbidden, p.keyID))
+	}
+	if v == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiError(fmt.Errorf("%w: %w", ErrInvalid, err))
+	}
+	return nil
+}
+
+func (c *Catalog) handleListPublishers(ctx echo.Context) error {
+	if err := c.readAdmin(ctx, nil); err != nil {
+		return err
+	}
+	pubs, err := c.Publishers(ctx.Request().Context())
+	if err != nil {
+		return err
+	}
+	return ctx.JSON(http.StatusOK, map[string]any{"publishers": pubs})
+}
+
+// AddPublisherRequest is the body of POST /api/v1/admin/publishers.
+type AddPublisherRequest struct {
+	Name      string   `json:"name"`
+	PublicKey string   `json:"public_key"`
+	Catalogs  []string `json:"catalogs,omitempty"`
+}
+
+func (c *Catalog) handleAddPublisher(ctx echo.Context) error {
+	var req AddPublisherRequest
+	if err := c.readAdmin(ctx, &req); err != nil {
+		return err
+	}
+	p, err := c.AddPublisher(ctx.Request().Context(), req.Name, req.PublicKey, req.Catalogs)
+	if err != nil {
+		return apiError(err)
+	}
+	return ctx.JSON(http.StatusCreated, p)
+}
+
+func (c *Catalog) handleRevokePublisher(ctx echo.Context) error {
+	if err := c.readAdmin(ctx, nil); err != nil {
+		return err
+	}
+	if err := c.RevokePublisher(ctx.Request().Context(), ctx.Param("name")); err != nil {
+		return apiError(err)
+	}
+	return ctx.NoContent(http.StatusNoContent)
+}
+
+// ExpungeRequest is the body of POST /api/v1/admin/expunge.
+type ExpungeRequest struct {
+	Artifact string `json:"artifact"` // "<catalog>/<name>/<version>"
+	Reason   string `json:"reason"`
+}
+
+func (c *Catalog) handleExpunge(ctx echo.Context) error {
+	var req ExpungeRequest
+	if err := c.readAdmin(ctx, &req); err != nil {
+		return err
+	}
+	a, err := c.Expunge(ctx.Request().Context(), req.Artifact, req.Reason)
+	if err != nil {
+		return apiError(err)
+	}
+	return ctx.JSON(http.StatusOK, c.artifactJSON(a, false))
+}
+
+// apiError gives err the HTTP status its sentinel means; the directory's error handler
+// writes it as a problem+json body. Errors without a sentinel stay 500s.
+func apiError(err error) error {
+	status := Status(err)
+	if status == http.StatusInternalServerError {
+		return err
+	}
+	return echo.NewHTTPError(status, err.Error()).SetInternal(err)
+}
+
+// Status is the HTTP status code an error of this package (or of its inputs) means.
+func Status(err error) int {
+	for _, m := range []struct {
+		err    error
+		status int
+	}{
+		{ErrNotFound, http.StatusNotFound},
+		{ErrExists, http.StatusConflict},
+		{ErrDuplicateContent, http.StatusConflict},
+		{ErrExpunged, http.StatusGone},
+		{ErrUnauthorized, http.StatusUnauthorized},
+		{ErrForbidden, http.StatusForbidden},
+		{ErrInvalid, http.StatusBadRequest},
+		{manifest.ErrInvalid, http.StatusBadRequest},
+		{names.ErrInvalid, http.StatusBadRequest},
+		{ErrDigestMismatch, http.StatusUnprocessableEntity},
+		{ErrTooLarge, http.StatusRequestEntityTooLarge},
+		{ErrNoSpace, http.StatusInsufficientStorage},
+		{ErrBusy, http.StatusServiceUnavailable},
+	} {
+		if errors.Is(err, m.err) {
+			return m.status
+		}
+	}
+	return http.StatusInternalServerError
+}

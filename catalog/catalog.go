@@ -1,0 +1,300 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"aead.dev/minisign"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/fsutil"
+	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/sign"
+)
+
+// Catalog is a directory's catalog: its database, its origin copies and its view.
+type Catalog struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *store
+	now    func() time.Time
+	admins map[uint64]minisign.PublicKey
+	static []Publisher
+
+	// view is replaced whole under mu; readers load it without locking.
+	view atomic.Pointer[view]
+	// mu serializes changes to artifacts (commit, expunge), so that the checks a change
+	// makes against the view still hold when it lands.
+	mu sync.Mutex
+
+	uploads *uploads
+
+	originDir, stagingDir, trashDir string
+}
+
+// New opens (or creates) the catalog under cfg.DataDir, migrates its database, and
+// removes what an interrupted publish or expunge left behind.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Catalog, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("catalog config: %w", err)
+	}
+	admins, static, err := loadKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("catalog config: %w", err)
+	}
+	c := &Catalog{
+		cfg:        cfg,
+		log:        log,
+		now:        time.Now,
+		admins:     admins,
+		static:     static,
+		originDir:  filepath.Join(cfg.DataDir, "origin"),
+		stagingDir: filepath.Join(cfg.DataDir, "staging"),
+		trashDir:   filepath.Join(cfg.DataDir, "trash"),
+	}
+	c.uploads = newUploads()
+	for _, d := range []string{cfg.DataDir, c.originDir, c.stagingDir, c.trashDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open catalog: %w", err)
+		}
+	}
+	if c.db, err = openStore(ctx, filepath.Join(cfg.DataDir, "catalog.db")); err != nil {
+		return nil, err
+	}
+	arts, err := c.db.loadArtifacts(ctx)
+	if err != nil {
+		c.db.close()
+		return nil, err
+	}
+	c.view.Store(newView(arts))
+	if err := c.cleanup(); err != nil {
+		c.db.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the database. Uploads in progress are abandoned; the next start removes them.
+func (c *Catalog) Close() error { return c.db.close() }
+
+// Ping checks that the database answers and the data dir is writable, for readiness.
+func (c *Catalog) Ping(ctx context.Context) error {
+	if err := c.db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("catalog database: %w", err)
+	}
+	f, err := os.CreateTemp(c.stagingDir, ".ready-*")
+	if err != nil {
+		return fmt.Errorf("catalog data dir not writable: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// cleanup removes staging and trash leftovers and origin copies with no published row:
+// what a crash during a publish (before its row landed) or an expunge (after) left.
+func (c *Catalog) cleanup() error {
+	v := c.view.Load()
+	var removed int
+	for _, dir := range []string{c.stagingDir, c.trashDir} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("clean %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("clean %s: %w", dir, err)
+			}
+			removed++
+		}
+	}
+	entries, err := os.ReadDir(c.originDir)
+	if err != nil {
+		return fmt.Errorf("clean origin: %w", err)
+	}
+	for _, e := range entries {
+		var ih metainfo.Hash
+		if ih.FromHexString(e.Name()) == nil {
+			if a := v.byHash[ih]; a != nil && a.State == Published {
+				continue
+			}
+		}
+		c.log.Warn("removing origin copy without a published artifact", "dir", e.Name())
+		if err := os.RemoveAll(filepath.Join(c.originDir, e.Name())); err != nil {
+			return fmt.Errorf("clean origin: %w", err)
+		}
+		removed++
+	}
+	if removed > 0 {
+		c.log.Info("removed leftovers of interrupted publishes and expunges", "count", removed)
+		return fsutil.SyncDir(c.originDir)
+	}
+	return nil
+}
+
+// Artifact returns the artifact "<catalog>/<name>/<version>", tombstones included.
+func (c *Catalog) Artifact(catalog, name, version string) (*Artifact, error) {
+	a := c.view.Load().byID[catalog+"/"+name+"/"+version]
+	if a == nil {
+		return nil, fmt.Errorf("artifact %s/%s/%s: %w", catalog, name, version, ErrNotFound)
+	}
+	return a, nil
+}
+
+// ByInfoHash returns the artifact with infohash ih, tombstones included.
+func (c *Catalog) ByInfoHash(ih metainfo.Hash) (*Artifact, error) {
+	a := c.view.Load().byHash[ih]
+	if a == nil {
+		return nil, fmt.Errorf("infohash %s: %w", ih.HexString(), ErrNotFound)
+	}
+	return a, nil
+}
+
+// Artifacts lists artifacts sorted by identity; empty filters match all.
+func (c *Catalog) Artifacts(catalog, name string) []*Artifact {
+	var out []*Artifact
+	for _, a := range c.view.Load().sorted {
+		if (catalog == "" || a.Catalog == catalog) && (name == "" || a.Name == name) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// OriginFile is an open file of an artifact's origin copy.
+type OriginFile struct {
+	*os.File
+	Artifact *Artifact
+	Index    int // in Artifact.Files
+}
+
+// OpenOrigin opens the file at path (the artifact's root, then the path inside a
+// package) of the artifact with infohash ih. It returns ErrNotFound for an unknown
+// infohash or path and ErrExpunged for a tombstone.
+func (c *Catalog) OpenOrigin(ih metainfo.Hash, path string) (*OriginFile, error) {
+	a, err := c.ByInfoHash(ih)
+	if err != nil {
+		return nil, err
+	}
+	if a.State != Published {
+		return nil, fmt.Errorf("%s: %w: %s", a.ID(), ErrExpunged, a.Reason)
+	}
+	rel, ok := strings.CutPrefix(path, a.Root)
+	if ok && rel != "" {
+		rel, ok = strings.CutPrefix(rel, "/")
+	}
+	i, found := a.File(rel)
+	if !ok || !found {
+		return nil, fmt.Errorf("%s has no file %q: %w", a.ID(), path, ErrNotFound)
+	}
+	root, err := os.OpenRoot(filepath.Join(c.originDir, a.InfoHash.HexString()))
+	if err != nil {
+		return nil, fmt.Errorf("open origin of %s: %w", a.ID(), err)
+	}
+	defer root.Close()
+	f, err := root.Open(a.LocalPath(i))
+	if err != nil {
+		return nil, fmt.Errorf("open origin of %s: %w", a.ID(), err)
+	}
+	return &OriginFile{File: f, Artifact: a, Index: i}, nil
+}
+
+// Publishers lists the publishers, static ones first.
+func (c *Catalog) Publishers(ctx context.Context) ([]Publisher, error) {
+	stored, err := c.db.publishers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]Publisher(nil), c.static...), stored...), nil
+}
+
+// AddPublisher admits a publisher key, optionally limited to some catalogs.
+func (c *Catalog) AddPublisher(ctx context.Context, name, publicKey string, catalogs []string) (*Publisher, error) {
+	if err := names.CheckSegment("publisher name", name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var key minisign.PublicKey
+	if err := key.UnmarshalText([]byte(publicKey)); err != nil {
+		return nil, fmt.Errorf("%w: public key: %w", ErrInvalid, err)
+	}
+	for _, cat := range catalogs {
+		if err := names.CheckSegment("catalog", cat); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	keyID := sign.KeyID(key.ID())
+	if _, ok := c.admins[key.ID()]; ok {
+		return nil, fmt.Errorf("%w: key %s is an admin key; use a separate publisher key", ErrInvalid, keyID)
+	}
+	for _, s := range c.static {
+		if s.KeyID == keyID || s.Name == name {
+			return nil, fmt.Errorf("publisher %s (key %s) is in the directory's config: %w", s.Name, s.KeyID, ErrExists)
+		}
+	}
+	p := Publisher{Name: name, KeyID: keyID, PublicKey: key.String(), Catalogs: catalogs, AddedAt: c.now().UTC().Truncate(time.Second)}
+	if err := c.db.addPublisher(ctx, p); err != nil {
+		return nil, err
+	}
+	c.log.Info("publisher added", "name", name, "key_id", keyID, "catalogs", catalogs)
+	return &p, nil
+}
+
+// RevokePublisher stops a publisher's key from publishing. Its artifacts stay.
+func (c *Catalog) RevokePublisher(ctx context.Context, name string) error {
+	for _, s := range c.static {
+		if s.Name == name {
+			return fmt.Errorf("%w: publisher %s comes from the directory's config; remove it there and restart", ErrInvalid, name)
+		}
+	}
+	if err := c.db.revokePublisher(ctx, name, c.now()); err != nil {
+		return err
+	}
+	c.log.Info("publisher revoked", "name", name)
+	return nil
+}
+
+// Expunge turns a published artifact into a tombstone and deletes its origin bytes. It is
+// final: the name, version and content are never served or published again.
+func (c *Catalog) Expunge(ctx context.Context, id, reason string) (*Artifact, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("%w: expunge needs a reason", ErrInvalid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.view.Load()
+	old := v.byID[id]
+	switch {
+	case old == nil:
+		return nil, fmt.Errorf("artifact %s: %w", id, ErrNotFound)
+	case old.State == Expunged:
+		return nil, fmt.Errorf("artifact %s: already %w", id, ErrExpunged)
+	}
+	at := c.now().UTC().Truncate(time.Second)
+	if err := c.db.markExpunged(ctx, id, at, reason); err != nil {
+		return nil, err
+	}
+	a := *old
+	a.State, a.ExpungedAt, a.Reason = Expunged, at, reason
+	c.view.Store(v.with(&a))
+	c.log.Info("artifact expunged", "artifact", id, "infohash", a.InfoHash.HexString(), "reason", reason)
+
+	// The row is the truth; the bytes go after it. A crash in between leaves an origin
+	// copy without a published row, which the next start removes.
+	origin := filepath.Join(c.originDir, a.InfoHash.HexString())
+	trash := filepath.Join(c.trashDir, a.InfoHash.HexString())
+	if err := os.Rename(origin, trash); err != nil && !errors.Is(err, os.ErrNotExist) {
+		c.log.Error("expunge: moving origin copy to trash", "artifact", id, "err", err)
+		return &a, nil
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		c.log.Error("expunge: deleting origin copy", "artifact", id, "err", err)
+	}
+	return &a, nil
+}

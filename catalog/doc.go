@@ -1,0 +1,13 @@
+// Package catalog is what a directory knows: the artifacts it publishes, their files and
+// torrents, the publishers allowed to add them, and the origin copy of their bytes.
+//
+// It owns the SQLite database (WAL, one writer, goose migrations embedded in the
+// binary), the publish pipeline (declare, upload, hash in one pass, commit under the
+// publisher's signed manifest, durable before visible), expunge, and the catalog's HTTP
+// API. Torrents are BEP 3 v1 metainfo with a BEP 12 announce-list and a BEP 19 url-list
+// of web seeds kept outside the info dict, so the infohash never changes; magnet links
+// follow BEP 9 (xt, dn, tr) with ws and xl.
+//
+// Reads are served from an in-memory view of all artifacts, replaced whole on every
+// change, so the hot paths (web seeds, torrents, lookups) run no SQL.
+package catalog

@@ -1,0 +1,357 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/catalog/ingest"
+	"github.com/opendist/odi/internal/fsutil"
+	"github.com/opendist/odi/internal/manifest"
+)
+
+// A publish takes three requests, so that no byte moves before the publisher is known and
+// the name is free, and the publisher's signature covers digests it computed itself:
+//
+//  1. declare (signed): catalog, name, version, root and each file's path and size;
+//  2. upload: the files' bytes, end to end in manifest order, to the upload's secret URL;
+//     the directory hashes them in one pass into a staging folder;
+//  3. commit (signed): the manifest with the sha256 the publisher computed while
+//     sending; if it matches every received byte, the staging folder becomes the origin
+//     copy and then the row lands. Until the row lands nothing is visible, and a restart
+//     removes whatever a crash left in staging.
+
+type uploadState int
+
+const (
+	declared uploadState = iota
+	receiving
+	received
+	committing
+)
+
+type upload struct {
+	id        string
+	decl      *manifest.Manifest
+	publisher *Publisher
+	keyID     string
+	dir       string
+
+	mu      sync.Mutex
+	state   uploadState
+	expires time.Time
+	sums    []string // hex sha256 per file, once received
+	info    []byte
+	ih      metainfo.Hash
+	pieceLn int64
+}
+
+type uploads struct {
+	mu         sync.Mutex
+	byID       map[string]*upload
+	byArtifact map[string]*upload
+}
+
+func newUploads() *uploads {
+	return &uploads{byID: map[string]*upload{}, byArtifact: map[string]*upload{}}
+}
+
+// reserved is the bytes in-flight uploads will still occupy.
+func (u *uploads) reserved() (n int64) {
+	for _, up := range u.byID {
+		n += up.decl.TotalSize()
+	}
+	return n
+}
+
+// Upload is what the API returns about an upload in progress.
+type Upload struct {
+	ID       string          `json:"id"`
+	Expires  time.Time       `json:"expires_at"`
+	Files    []manifest.File `json:"files,omitempty"`    // with sha256, once received
+	InfoHash string          `json:"infohash,omitempty"` // once received
+}
+
+// Declare starts a publish for the signer of p.
+func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error) {
+	if p.publisher == nil {
+		return nil, fmt.Errorf("%w: admin keys cannot publish; add a publisher key", ErrForbidden)
+	}
+	if !p.publisher.mayPublishTo(decl.Catalog) {
+		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, decl.Catalog)
+	}
+	total := decl.TotalSize()
+	if total > int64(c.cfg.MaxArtifactSize) {
+		return nil, fmt.Errorf("%w: %d bytes, this directory takes at most %s", ErrTooLarge, total, c.cfg.MaxArtifactSize)
+	}
+	if a := c.view.Load().byID[decl.ID()]; a != nil {
+		if a.State == Expunged {
+			return nil, fmt.Errorf("%s was expunged and can never be published again: %w", decl.ID(), ErrExists)
+		}
+		return nil, fmt.Errorf("%s: %w", decl.ID(), ErrExists)
+	}
+	c.uploads.mu.Lock()
+	defer c.uploads.mu.Unlock()
+	if _, busy := c.uploads.byArtifact[decl.ID()]; busy {
+		return nil, fmt.Errorf("a publish of %s is in progress: %w", decl.ID(), ErrExists)
+	}
+	if len(c.uploads.byID) >= c.cfg.MaxUploads {
+		return nil, fmt.Errorf("%w (%d); retry later", ErrBusy, c.cfg.MaxUploads)
+	}
+	if free, err := freeBytes(c.stagingDir); err == nil {
+		if need := total + c.uploads.reserved() + int64(c.cfg.MinFreeSpace); need > free {
+			return nil, fmt.Errorf("%w: %d bytes free, %d needed", ErrNoSpace, free, need)
+		}
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	up := &upload{
+		id:        hex.EncodeToString(b[:]),
+		decl:      decl,
+		publisher: p.publisher,
+		keyID:     p.keyID,
+		expires:   c.now().Add(c.cfg.UploadTTL),
+	}
+	up.dir = filepath.Join(c.stagingDir, up.id)
+	if err := os.Mkdir(up.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("declare %s: %w", decl.ID(), err)
+	}
+	c.uploads.byID[up.id] = up
+	c.uploads.byArtifact[decl.ID()] = up
+	c.log.Info("publish declared", "artifact", decl.ID(), "publisher", p.publisher.Name, "bytes", total, "files", len(decl.Files), "upload", up.id)
+	return &Upload{ID: up.id, Expires: up.expires}, nil
+}
+
+// take finds an upload in the given state and moves it to next, so that two requests
+// cannot work on one upload at once.
+func (c *Catalog) take(id string, want, next uploadState) (*upload, error) {
+	c.uploads.mu.Lock()
+	up := c.uploads.byID[id]
+	c.uploads.mu.Unlock()
+	if up == nil {
+		return nil, fmt.Errorf("upload %s: %w (expired, failed or never declared; publish again)", id, ErrNotFound)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.state != want {
+		return nil, fmt.Errorf("upload %s is not waiting for this step: %w", id, ErrExists)
+	}
+	up.state = next
+	up.expires = c.now().Add(c.cfg.UploadTTL)
+	return up, nil
+}
+
+// receive reads an upload's bytes; on any failure the upload is dropped with its files.
+func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, contentLength int64) (_ *Upload, err error) {
+	up, err := c.take(id, declared, receiving)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.drop(up, err)
+		}
+	}()
+	total := up.decl.TotalSize()
+	if contentLength >= 0 && contentLength != total {
+		return nil, fmt.Errorf("%w: body of %d bytes, declared %d", ErrInvalid, contentLength, total)
+	}
+	files := make([]ingest.File, len(up.decl.Files))
+	for i, f := range up.decl.Files {
+		files[i] = ingest.File{Path: up.decl.LocalPath(i), Size: f.Size}
+	}
+	up.pieceLn = ingest.PieceLength(total)
+	start := c.now()
+	res, err := ingest.Write(ctx, body, up.dir, files, up.pieceLn)
+	if err != nil {
+		if errors.Is(err, ingest.ErrTruncated) || errors.Is(err, ingest.ErrTooLong) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return nil, err
+	}
+	up.sums = make([]string, len(res.SHA256))
+	for i, s := range res.SHA256 {
+		up.sums[i] = hex.EncodeToString(s[:])
+	}
+	if up.info, err = infoDict(up.decl, up.pieceLn, res.Pieces); err != nil {
+		return nil, err
+	}
+	up.ih = metainfo.HashBytes(up.info)
+
+	up.mu.Lock()
+	up.state = received
+	up.mu.Unlock()
+	elapsed := c.now().Sub(start)
+	c.log.Info("publish received", "artifact", up.decl.ID(), "infohash", up.ih.HexString(), "bytes", total,
+		"seconds", elapsed.Seconds(), "MBps", float64(total)/1e6/max(elapsed.Seconds(), 1e-9))
+	out := &Upload{ID: up.id, Expires: up.expires, InfoHash: up.ih.HexString(), Files: append([]manifest.File(nil), up.decl.Files...)}
+	for i := range out.Files {
+		out.Files[i].SHA256 = up.sums[i]
+	}
+	return out, nil
+}
+
+// commit checks the publisher's signed manifest against the received bytes and publishes.
+func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []byte) (_ *Artifact, err error) {
+	up, err := c.take(id, received, committing)
+	if err != nil {
+		return nil, err
+	}
+	if p.keyID != up.keyID {
+		up.mu.Lock()
+		up.state = received
+		up.mu.Unlock()
+		return nil, fmt.Errorf("%w: upload %s was declared by key %s, not %s", ErrForbidden, id, up.keyID, p.keyID)
+	}
+	defer func() {
+		if err != nil {
+			c.drop(up, err)
+		}
+	}()
+	m, err := manifest.Decode(strings.NewReader(string(signed)), true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if !m.Declaration().Equal(up.decl) {
+		return nil, fmt.Errorf("%w: the manifest names other files than were declared", ErrInvalid)
+	}
+	for i, f := range m.Files {
+		if f.SHA256 != up.sums[i] {
+			return nil, fmt.Errorf("%w: %s: signed sha256 %s, received %s", ErrDigestMismatch, m.LocalPath(i), f.SHA256, up.sums[i])
+		}
+	}
+	a := &Artifact{
+		Manifest:    *m,
+		InfoHash:    up.ih,
+		PieceLength: up.pieceLn,
+		Size:        m.TotalSize(),
+		Info:        up.info,
+		Publisher:   up.publisher.Name,
+		Signed: SignedManifest{
+			Manifest: signed, KeyID: p.keyID, Date: p.claims.Date.UTC().Format(time.RFC3339),
+			Nonce: p.claims.Nonce, URI: p.uri, Signature: p.claims.Signature,
+		},
+		State:       Published,
+		PublishedAt: c.now().UTC().Truncate(time.Second),
+	}
+	a.index()
+	if err := c.publish(ctx, up, a); err != nil {
+		return nil, err
+	}
+	c.uploads.mu.Lock()
+	delete(c.uploads.byID, up.id)
+	delete(c.uploads.byArtifact, up.decl.ID())
+	c.uploads.mu.Unlock()
+	return a, nil
+}
+
+// publish makes the staged bytes the origin copy, durably, then lands the row.
+func (c *Catalog) publish(ctx context.Context, up *upload, a *Artifact) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.view.Load()
+	if other := v.byHash[a.InfoHash]; other != nil {
+		return fmt.Errorf("%w: %s has the same infohash %s", ErrDuplicateContent, other.ID(), a.InfoHash.HexString())
+	}
+	origin := filepath.Join(c.originDir, a.InfoHash.HexString())
+	if err := os.Rename(up.dir, origin); err != nil {
+		return fmt.Errorf("publish %s: %w", a.ID(), err)
+	}
+	if err := errors.Join(fsutil.SyncDir(c.originDir), fsutil.SyncDir(c.stagingDir)); err != nil {
+		os.RemoveAll(origin)
+		return fmt.Errorf("publish %s: %w", a.ID(), err)
+	}
+	if err := c.db.insertArtifact(ctx, a); err != nil {
+		os.RemoveAll(origin)
+		return err
+	}
+	c.view.Store(v.with(a))
+	c.log.Info("artifact published", "artifact", a.ID(), "infohash", a.InfoHash.HexString(), "bytes", a.Size, "publisher", a.Publisher)
+	return nil
+}
+
+// abort drops an upload at its publisher's request.
+func (c *Catalog) abort(id string) error {
+	c.uploads.mu.Lock()
+	up := c.uploads.byID[id]
+	c.uploads.mu.Unlock()
+	if up == nil {
+		return fmt.Errorf("upload %s: %w", id, ErrNotFound)
+	}
+	c.drop(up, errors.New("aborted by the publisher"))
+	return nil
+}
+
+// drop forgets an upload and removes its staging folder.
+func (c *Catalog) drop(up *upload, why error) {
+	c.uploads.mu.Lock()
+	if c.uploads.byID[up.id] == up {
+		delete(c.uploads.byID, up.id)
+		delete(c.uploads.byArtifact, up.decl.ID())
+	}
+	c.uploads.mu.Unlock()
+	if err := os.RemoveAll(up.dir); err != nil {
+		c.log.Error("removing a failed upload", "upload", up.id, "err", err)
+	}
+	c.log.Warn("publish failed", "artifact", up.decl.ID(), "upload", up.id, "err", why)
+}
+
+// expireUploads drops uploads idle past their TTL.
+func (c *Catalog) expireUploads() {
+	now := c.now()
+	c.uploads.mu.Lock()
+	var stale []*upload
+	for _, up := range c.uploads.byID {
+		up.mu.Lock()
+		if up.state != receiving && up.state != committing && now.After(up.expires) {
+			stale = append(stale, up)
+		}
+		up.mu.Unlock()
+	}
+	c.uploads.mu.Unlock()
+	for _, up := range stale {
+		c.drop(up, errors.New("upload expired"))
+	}
+}
+
+// Run does the catalog's housekeeping until ctx ends.
+func (c *Catalog) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.expireUploads()
+		}
+	}
+}
+
+// infoDict builds the BEP 3 info dict of a manifest's files.
+func infoDict(m *manifest.Manifest, pieceLength int64, pieces []byte) ([]byte, error) {
+	info := metainfo.Info{PieceLength: pieceLength, Pieces: pieces, Name: m.Root}
+	if m.SingleFile() {
+		info.Length = m.Files[0].Size
+	} else {
+		for _, f := range m.Files {
+			info.Files = append(info.Files, metainfo.FileInfo{Length: f.Size, Path: strings.Split(f.Path, "/")})
+		}
+	}
+	b, err := bencode.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encode info dict: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,69 @@
+package catalog
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// AnnounceURL is the directory's HTTP tracker.
+func (c *Catalog) AnnounceURL() string { return c.cfg.base() + "/announce" }
+
+// TorrentURL is where the artifact's .torrent is served.
+func (c *Catalog) TorrentURL(a *Artifact) string {
+	return c.cfg.base() + "/t/" + a.ID() + ".torrent"
+}
+
+// WebSeeds lists the BEP 19 url-list of an artifact: for now the directory's origin copy.
+// Every entry ends in "/", so clients append the torrent's name (and, for packages, the
+// file's path) themselves; anacrolix ignores multi-file web seeds without it.
+func (c *Catalog) WebSeeds(a *Artifact) []string {
+	return []string{c.cfg.base() + "/ws/" + a.InfoHash.HexString() + "/"}
+}
+
+// Torrent encodes the artifact's .torrent with the current trackers and web seeds. The
+// info dict is the one stored at publish, so the infohash never changes.
+func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {
+	mi := metainfo.MetaInfo{
+		InfoBytes:    a.Info,
+		Announce:     c.AnnounceURL(),
+		AnnounceList: metainfo.AnnounceList{{c.AnnounceURL()}},
+		CreationDate: a.PublishedAt.Unix(),
+		CreatedBy:    c.cfg.CreatedBy,
+		Comment:      a.ID(),
+		UrlList:      c.WebSeeds(a),
+	}
+	var b bytes.Buffer
+	if err := mi.Write(&b); err != nil {
+		return nil, fmt.Errorf("encode torrent of %s: %w", a.ID(), err)
+	}
+	return b.Bytes(), nil
+}
+
+// Magnet is the artifact's magnet link: BEP 9 xt, dn and tr, with ws (BEP 19 web seeds)
+// and xl (exact length).
+func (c *Catalog) Magnet(a *Artifact) string {
+	m := metainfo.Magnet{
+		InfoHash:    a.InfoHash,
+		DisplayName: a.Root,
+		Trackers:    []string{c.AnnounceURL()},
+		Params: url.Values{
+			"ws": c.WebSeeds(a),
+			"xl": {strconv.FormatInt(a.Size, 10)},
+		},
+	}
+	return m.String()
+}
+
+// SHA256Sums is the artifact's SHA256SUMS, in the form `sha256sum -c` reads, with paths
+// as a torrent client lays them out in its download folder.
+func SHA256Sums(a *Artifact) []byte {
+	var b bytes.Buffer
+	for i, f := range a.Files {
+		fmt.Fprintf(&b, "%s  %s\n", f.SHA256, a.LocalPath(i))
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/opendist/odi/catalog"
+)
+
+// Config is everything odi reads from defaults, the YAML file, ODI_* env and flags. Each
+// role's section embeds its packages' Configs, so the keys are the packages' own.
+type Config struct {
+	Log       LogConfig       `mapstructure:"log"`
+	Directory DirectoryConfig `mapstructure:"directory"`
+	Client    ClientConfig    `mapstructure:"client"`
+}
+
+// LogConfig shapes the logs every role writes to stderr.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// DirectoryConfig is `odi directory`'s configuration.
+type DirectoryConfig struct {
+	// Listen is the HTTP listen address; port 0 picks a free port (printed at start).
+	Listen         string `mapstructure:"listen"`
+	catalog.Config `mapstructure:",squash"`
+}
+
+// ClientConfig is what commands that talk to a directory need (publish, admin).
+type ClientConfig struct {
+	Directory string `mapstructure:"directory"` // base URL
+	Key       string `mapstructure:"key"`       // private key file that signs requests
+}
+
+func defaultConfig() Config {
+	return Config{
+		Log:       LogConfig{Level: "info", Format: "text"},
+		Directory: DirectoryConfig{Listen: "127.0.0.1:8080", Config: catalog.DefaultConfig()},
+	}
+}
+
+// flagKeys binds a command's flags to config keys: flag name -> key.
+type flagKeys map[string]string
+
+// loadConfig layers defaults, the config file, ODI_* env and cmd's bound flags.
+func loadConfig(cmd *cobra.Command, g *globals, bind flagKeys) (Config, error) {
+	v := viper.New()
+	def := defaultConfig()
+	setDefaults(v, "", reflect.ValueOf(def))
+	v.SetEnvPrefix("ODI")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for _, name := range []string{"log-level", "log-format"} {
+		bind[name] = "log." + strings.TrimPrefix(name, "log-")
+	}
+	for flag, key := range bind {
+		f := cmd.Flags().Lookup(flag)
+		if f == nil {
+			return Config{}, fmt.Errorf("internal: no flag --%s", flag)
+		}
+		if err := v.BindPFlag(key, f); err != nil {
+			return Config{}, err
+		}
+	}
+	if g.configFile != "" {
+		v.SetConfigFile(g.configFile)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return Config{}, usageError("config file %s does not exist", g.configFile)
+			}
+			return Config{}, usageError("read config %s: %v", g.configFile, err)
+		}
+	}
+	var cfg Config
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true // a typo in the file fails loudly instead of being ignored
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.TextUnmarshallerHookFunc(),
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
+	})
+	if err != nil {
+		return Config{}, usageError("config: %v", err)
+	}
+	return cfg, nil
+}
+
+// setDefaults registers every key of the config struct with its default, so that each
+// can be set from the environment alone (viper only reads env for keys it knows).
+func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
+	t := val.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if f.Anonymous || strings.Contains(f.Tag.Get("mapstructure"), "squash") {
+			setDefaults(v, prefix, val.Field(i))
+			continue
+		}
+		key := prefix + tag
+		if f.Type.Kind() == reflect.Struct {
+			setDefaults(v, key+".", val.Field(i))
+			continue
+		}
+		v.SetDefault(key, val.Field(i).Interface())
+	}
+}
+
+// withKey documents a flag's config key and env var in its usage text.
+func withKey(usage, key string) string {
+	return fmt.Sprintf("%s (config %s, env ODI_%s)", usage, key, envName(key))
+}

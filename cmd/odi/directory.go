@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/labstack/echo-contrib/echoprometheus"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/webseed"
+)
+
+func newDirectoryCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "directory",
+		Short: "Run a directory: catalog, tracker, origin web seed and API",
+		Long: `Run a directory: the catalog of artifacts (SQLite under --data), their torrents,
+the origin copy of their bytes served as a BEP 19 web seed, and the HTTP API that
+publishers, admins, relays and users talk to.
+
+Publishers must be admitted: list their public keys with --publisher-key (or publishers:
+in the config file), or add them at run time with 'odi admin publishers add', signed by
+a key given with --admin-key.`,
+		Example: `  odi keygen --out admin.key && odi keygen --out publisher.key
+  odi directory --data /var/lib/odi --listen 0.0.0.0:8080 \
+      --public-url https://dir.example.org --admin-key admin.key.pub \
+      --publisher-key debian=publisher.key.pub`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, g, flagKeys{
+				"data": "directory.data", "listen": "directory.listen", "public-url": "directory.public_url",
+				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
+				"max-artifact-size": "directory.max_artifact_size",
+			})
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Log, g.stderr)
+			if err != nil {
+				return err
+			}
+			if err := requireSetting(cfg.Directory.DataDir, "data", "directory.data"); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", cfg.Directory.Listen)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			d, err := startDirectory(cmd.Context(), cfg.Directory, ln, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			printf(g.stdout, "odi directory listening on http://%s (public URL %s)\n", ln.Addr(), d.cfg.PublicURL)
+			return d.Wait()
+		},
+	}
+	def := defaultConfig().Directory
+	f := cmd.Flags()
+	f.String("data", "", withKey("folder for the catalog database and origin copies", "directory.data"))
+	f.String("listen", def.Listen, withKey("HTTP listen address; port 0 picks one", "directory.listen"))
+	f.String("public-url", "", withKey("URL clients reach this directory at (default http://<listen address>)", "directory.public_url"))
+	f.StringArray("publisher-key", nil, withKey("trusted publisher key, [NAME=]KEY.pub; repeatable", "directory.publishers"))
+	f.StringArray("admin-key", nil, withKey("trusted admin key, KEY.pub; repeatable", "directory.admin_keys"))
+	size := def.MaxArtifactSize
+	f.Var(&size, "max-artifact-size", withKey("largest artifact accepted, e.g. 64GiB", "directory.max_artifact_size"))
+	return cmd
+}
+
+// directory is a running directory: its catalog and HTTP server.
+type directory struct {
+	cfg  DirectoryConfig
+	log  *slog.Logger
+	cat  *catalog.Catalog
+	srv  *http.Server
+	done chan error
+}
+
+// startDirectory opens the catalog and serves on ln until ctx ends; Wait returns when it
+// has stopped. PublicURL defaults to ln's address.
+func startDirectory(ctx context.Context, cfg DirectoryConfig, ln net.Listener, log *slog.Logger) (*directory, error) {
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	cat, err := catalog.New(ctx, cfg.Config, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &directory{cfg: cfg, log: log, cat: cat, done: make(chan error, 1)}
+	d.srv = &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { d.done <- d.run(ctx, ln) }()
+	return d, nil
+}
+
+func (d *directory) run(ctx context.Context, ln net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.cat.Run(ctx) })
+	g.Go(func() error {
+		if err := d.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		d.log.Info("directory stopping")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return d.srv.Shutdown(shutdownCtx)
+	})
+	err := g.Wait()
+	return errors.Join(err, d.cat.Close())
+}
+
+// Wait blocks until the directory has stopped and returns why.
+func (d *directory) Wait() error { return <-d.done }
+
+// handler routes the directory's HTTP surface. Web-seed bytes bypass echo so that
+// http.ServeContent can hand files to the kernel (sendfile).
+func (d *directory) handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = problemHandler(d.log)
+	e.Use(middleware.Recover())
+	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{Namespace: "odi", Subsystem: "directory", Registerer: reg}))
+	e.Use(requestLogger(d.log))
+	d.cat.RegisterRoutes(e)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", func(c echo.Context) error {
+		if err := d.cat.Ping(c.Request().Context()); err != nil {
+			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		}
+		return c.String(http.StatusOK, "ready\n")
+	})
+	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: reg}))
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws/", http.StripPrefix("/ws", webseed.New(originStore{d.cat}, d.log)))
+	mux.Handle("/", e)
+	return mux
+}
+
+// originStore serves the catalog's origin copies to the web-seed handler.
+type originStore struct{ cat *catalog.Catalog }
+
+var _ webseed.Store = originStore{}
+
+func (o originStore) Open(_ context.Context, ih metainfo.Hash, path string) (webseed.File, error) {
+	f, err := o.cat.OpenOrigin(ih, path)
+	switch {
+	case errors.Is(err, catalog.ErrExpunged):
+		return webseed.File{}, fmt.Errorf("%w: %w", webseed.ErrGone, err)
+	case errors.Is(err, catalog.ErrNotFound):
+		return webseed.File{}, fmt.Errorf("%w: %w", webseed.ErrNotFound, err)
+	case err != nil:
+		return webseed.File{}, err
+	}
+	return webseed.File{Content: f.File, ModTime: f.Artifact.PublishedAt, SHA256: f.Artifact.Files[f.Index].SHA256}, nil
+}
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// problemHandler writes every API error as application/problem+json; errors that carry
+// no status are logged and shown as a bare 500.
+func problemHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, detail := http.StatusInternalServerError, "internal error"
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			status, detail = he.Code, fmt.Sprint(he.Message)
+		} else {
+			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		}
+		if status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", "Odi-Minisign")
+		}
+		if c.Request().Method == http.MethodHead {
+			c.NoContent(status)
+			return
+		}
+		body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+		c.Blob(status, "application/problem+json", append(body, '\n'))
+	}
+}
+
+// requestLogger logs each request: failures at warn, the rest at debug.
+func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogRemoteIP: true, LogError: true,
+		HandleError: true,
+		LogValuesFunc: func(_ echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelDebug
+			if v.Status >= 500 {
+				level = slog.LevelWarn
+			}
+			log.Log(context.Background(), level, "request", "method", v.Method, "uri", v.URI,
+				"status", v.Status, "latency", v.Latency, "remote", v.RemoteIP, "err", v.Error)
+			return nil
+		},
+	})
+}

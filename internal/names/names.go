@@ -1,0 +1,95 @@
+package names
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalid is returned (wrapped, with the reason) when a name or path is not acceptable.
+var ErrInvalid = errors.New("invalid name")
+
+// Limits on names. Segments appear in URLs and file names, so they are kept short; path
+// components follow the common file system limit of 255 bytes.
+const (
+	MaxSegmentLen   = 128
+	MaxComponentLen = 255
+	MaxPathLen      = 4096
+	MaxPathDepth    = 64
+)
+
+// Latest is the version word that URLs use to mean the newest version, so no artifact may
+// be published under it.
+const Latest = "latest"
+
+// CheckSegment checks one segment of an artifact's identity; kind ("catalog", "name",
+// "version") only shapes the error message. A segment starts with a letter or digit and
+// continues with letters, digits and . _ + ~ -, so it is safe unescaped in a URL path, a
+// file name and a shell word.
+func CheckSegment(kind, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: %s is empty", ErrInvalid, kind)
+	case len(s) > MaxSegmentLen:
+		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, kind, MaxSegmentLen)
+	case strings.Contains(s, ".."):
+		return fmt.Errorf("%w: %s %q contains \"..\"", ErrInvalid, kind, s)
+	case kind == "version" && strings.EqualFold(s, Latest):
+		return fmt.Errorf("%w: version %q is reserved", ErrInvalid, s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if i == 0 && !alnum {
+			return fmt.Errorf("%w: %s %q must start with a letter or digit", ErrInvalid, kind, s)
+		}
+		if !alnum && !strings.ContainsRune("._+~-", rune(c)) {
+			return fmt.Errorf("%w: %s %q contains %q; use letters, digits and . _ + ~ -", ErrInvalid, kind, s, rune(c))
+		}
+	}
+	return nil
+}
+
+// CheckComponent checks one component of a file path inside an artifact, or a torrent's
+// name. It refuses what would escape a folder or mean different things on different
+// systems: "", ".", "..", separators, control characters and invalid UTF-8.
+func CheckComponent(c string) error {
+	switch {
+	case c == "":
+		return fmt.Errorf("%w: empty path component", ErrInvalid)
+	case c == "." || c == "..":
+		return fmt.Errorf("%w: path component %q", ErrInvalid, c)
+	case len(c) > MaxComponentLen:
+		return fmt.Errorf("%w: path component longer than %d bytes", ErrInvalid, MaxComponentLen)
+	case !utf8.ValidString(c):
+		return fmt.Errorf("%w: path component %q is not valid UTF-8", ErrInvalid, c)
+	}
+	for _, r := range c {
+		if r == '/' || r == '\\' || unicode.IsControl(r) {
+			return fmt.Errorf("%w: path component %q contains %q", ErrInvalid, c, r)
+		}
+	}
+	return nil
+}
+
+// SplitPath checks a slash-separated relative path and returns its components.
+func SplitPath(p string) ([]string, error) {
+	if len(p) > MaxPathLen {
+		return nil, fmt.Errorf("%w: path longer than %d bytes", ErrInvalid, MaxPathLen)
+	}
+	if strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("%w: path %q is absolute", ErrInvalid, p)
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) > MaxPathDepth {
+		return nil, fmt.Errorf("%w: path %q is deeper than %d", ErrInvalid, p, MaxPathDepth)
+	}
+	for _, c := range parts {
+		if err := CheckComponent(c); err != nil {
+			return nil, fmt.Errorf("path %q: %w", p, err)
+		}
+	}
+	return parts, nil
+}

@@ -1,0 +1,97 @@
+package names
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheckSegment(t *testing.T) {
+	tests := []struct {
+		kind, in string
+		ok       bool
+	}{
+		{"catalog", "debian", true},
+		{"version", "12.5.0+deb1~rc1", true},
+		{"name", "a_b-c", true},
+		{"name", "", false},
+		{"name", "..", false},
+		{"version", "1..2", false},
+		{"name", ".hidden", false},
+		{"name", "-flag", false},
+		{"name", "a/b", false},
+		{"name", "a b", false},
+		{"name", "a\x00b", false},
+		{"name", "caf\u00e9", false},
+		{"version", "latest", false},
+		{"version", "LATEST", false},
+		{"name", "latest", true},
+		{"name", strings.Repeat("a", MaxSegmentLen), true},
+		{"name", strings.Repeat("a", MaxSegmentLen+1), false},
+	}
+	for _, tt := range tests {
+		err := CheckSegment(tt.kind, tt.in)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckSegment(%q, %q) = %v, want ok=%v", tt.kind, tt.in, err, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("CheckSegment(%q, %q) = %v, want ErrInvalid", tt.kind, tt.in, err)
+		}
+	}
+}
+
+func TestSplitPath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int // components, or -1 for an error
+	}{
+		{"a", 1},
+		{"docs/README.md", 2},
+		{"caf\u00e9/\u00fcber.txt", 2},
+		{"", -1},
+		{"/etc/passwd", -1},
+		{"../x", -1},
+		{"a/../../x", -1},
+		{"a/./b", -1},
+		{"a//b", -1},
+		{"a/", -1},
+		{`a\..\b`, -1},
+		{"a\nb", -1},
+		{"a\x7fb", -1},
+		{"\xff", -1},
+		{strings.Repeat("a/", MaxPathDepth) + "a", -1},
+		{strings.Repeat("a", MaxComponentLen+1), -1},
+	}
+	for _, tt := range tests {
+		got, err := SplitPath(tt.in)
+		if tt.want < 0 {
+			if err == nil || !errors.Is(err, ErrInvalid) {
+				t.Errorf("SplitPath(%q) = %q, %v; want ErrInvalid", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || len(got) != tt.want {
+			t.Errorf("SplitPath(%q) = %q, %v; want %d components", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzSplitPath(f *testing.F) {
+	for _, s := range []string{"a/b", "../x", "a//b", "\xff", "a\\b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		parts, err := SplitPath(p)
+		if err != nil {
+			return
+		}
+		if strings.Join(parts, "/") != p {
+			t.Fatalf("SplitPath(%q) = %q does not rejoin", p, parts)
+		}
+		for _, c := range parts {
+			if c == ".." || c == "." || c == "" || strings.ContainsAny(c, "/\\\x00") {
+				t.Fatalf("SplitPath(%q) accepted component %q", p, c)
+			}
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package sign
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"aead.dev/minisign"
+
+	"github.com/opendist/odi/internal/fsutil"
+)
+
+// GenerateKeyFiles makes a new key pair and writes the private key to path (0600) and
+// the public key to path+".pub". It refuses to overwrite an existing key.
+func GenerateKeyFiles(path string) (minisign.PublicKey, error) {
+	for _, p := range []string{path, path + ".pub"} {
+		if _, err := os.Lstat(p); err == nil {
+			return minisign.PublicKey{}, fmt.Errorf("generate key: %s already exists", p)
+		}
+	}
+	pub, priv, err := minisign.GenerateKey(rand.Reader)
+	if err != nil {
+		return minisign.PublicKey{}, fmt.Errorf("generate key: %w", err)
+	}
+	privText, err := priv.MarshalText()
+	if err != nil {
+		return minisign.PublicKey{}, fmt.Errorf("generate key: %w", err)
+	}
+	pubText, _ := pub.MarshalText()
+	if err := fsutil.WriteFile(path, append(privText, '\n'), 0o600); err != nil {
+		return minisign.PublicKey{}, fmt.Errorf("generate key: %w", err)
+	}
+	if err := fsutil.WriteFile(path+".pub", append(pubText, '\n'), 0o644); err != nil {
+		return minisign.PublicKey{}, fmt.Errorf("generate key: %w", err)
+	}
+	return pub, nil
+}
+
+// LoadPrivateKey reads an unencrypted minisign private key file.
+func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key: %w", err)
+	}
+	if minisign.IsEncrypted(text) {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: it is password-protected; odi needs an unencrypted key (odi keygen makes one)", path)
+	}
+	var key minisign.PrivateKey
+	if err := key.UnmarshalText(text); err != nil {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// ParsePublicKey reads a public key given either as the text of a ".pub" file (with or
+// without its comment line) or as a path to such a file.
+func ParsePublicKey(keyOrPath string) (minisign.PublicKey, error) {
+	text := []byte(keyOrPath)
+	if !looksLikeKeyText(keyOrPath) {
+		b, err := os.ReadFile(keyOrPath)
+		if err != nil {
+			return minisign.PublicKey{}, fmt.Errorf("load public key: %w", err)
+		}
+		text = b
+	}
+	var key minisign.PublicKey
+	if err := key.UnmarshalText([]byte(strings.TrimSpace(string(text)))); err != nil {
+		return minisign.PublicKey{}, fmt.Errorf("load public key: %w", err)
+	}
+	return key, nil
+}
+
+// looksLikeKeyText tells key text from a path: minisign public keys are a base64 line of
+// 56 characters starting with "RW" (the ed25519 algorithm tag), possibly after a comment.
+func looksLikeKeyText(s string) bool {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "untrusted comment:") {
+		return true
+	}
+	return len(s) == 56 && strings.HasPrefix(s, "RW")
+}
+
+// KeyID formats a key's id the way minisign prints it: 16 upper-case hex digits.
+func KeyID(id uint64) string { return fmt.Sprintf("%016X", id) }
+
+// ErrBadKeyID is returned when a key id is not 16 hex digits.
+var ErrBadKeyID = errors.New("bad key id")
+
+// ParseKeyID reads a key id printed by KeyID.
+func ParseKeyID(s string) (uint64, error) {
+	if len(s) != 16 {
+		return 0, fmt.Errorf("%w: %q", ErrBadKeyID, s)
+	}
+	id, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q", ErrBadKeyID, s)
+	}
+	return id, nil
+}
+
+// PublicKeyText is the one-line form of a public key stored in databases and configs.
+func PublicKeyText(k minisign.PublicKey) string { return k.String() }
