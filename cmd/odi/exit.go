@@ -33,18 +33,26 @@ func verifyError(err error) error { return &exitErr{code: exitVerify, err: err} 
 // errCanceled is returned when the user interrupted a command.
 var errCanceled = errors.New("interrupted")
 
-// exitCode prints err (if any) and maps it to the process exit code.
+// exitCode prints err (if any) and returns the process exit code it means.
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintln(os.Stderr, "odi:", err)
+	code := codeOf(err)
+	if code == exitUsage {
+		fmt.Fprintln(os.Stderr, "Run 'odi --help' for usage.")
+	}
+	return code
+}
+
+// codeOf maps an error to its exit code.
+func codeOf(err error) int {
 	var e *exitErr
 	switch {
+	case err == nil:
+		return exitOK
 	case errors.As(err, &e):
-		if e.code == exitUsage {
-			fmt.Fprintln(os.Stderr, "Run 'odi --help' for usage.")
-		}
 		return e.code
 	case errors.Is(err, errCanceled):
 		return exitCanceled

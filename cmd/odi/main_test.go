@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opendist/odi/internal/sign"
+)
+
+// TestMain lets tests run the odi command in a child process (the test binary re-executed
+// with ODI_TEST_MAIN=1), to kill it with SIGKILL mid-work as a crash would.
+func TestMain(m *testing.M) {
+	if os.Getenv("ODI_TEST_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// testNet is a directory on loopback with an admin and a publisher key.
+type testNet struct {
+	base         string
+	data         string
+	adminKey     string
+	publisherKey string
+	publisher    *client
+	admin        *client
+}
+
+func newKeys(t *testing.T, names ...string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range names {
+		p := filepath.Join(dir, n+".key")
+		if _, err := sign.GenerateKeyFiles(p); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// startTestDirectory runs a directory in this process until the test ends.
+func startTestDirectory(t *testing.T) *testNet {
+	t.Helper()
+	keys := newKeys(t, "admin", "publisher")
+	tn := &testNet{data: t.TempDir(), adminKey: keys[0], publisherKey: keys[1]}
+	cfg := defaultConfig().Directory
+	cfg.DataDir = tn.data
+	cfg.AdminKeys = []string{tn.adminKey + ".pub"}
+	cfg.Publishers = []string{"tester=" + tn.publisherKey + ".pub"}
+	cfg.MinFreeSpace = 0
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := startDirectory(ctx, cfg, ln, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := d.Wait(); err != nil {
+			t.Errorf("directory stopped with %v", err)
+		}
+	})
+	tn.base = d.cfg.PublicURL
+	if tn.publisher, err = newClient(ClientConfig{Directory: tn.base, Key: tn.publisherKey}); err != nil {
+		t.Fatal(err)
+	}
+	if tn.admin, err = newClient(ClientConfig{Directory: tn.base, Key: tn.adminKey}); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// odiProcess is the odi command running in a child process.
+type odiProcess struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startOdiProcess runs `odi args...` in a child process and waits for the directory's
+// "listening on" line.
+func startOdiProcess(t *testing.T, args ...string) *odiProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "ODI_TEST_MAIN=1")
+	cmd.Stderr = io.Discard
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &odiProcess{cmd: cmd}
+	t.Cleanup(func() { p.kill() })
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
+				lines <- strings.Fields(rest)[0]
+			}
+		}
+		close(lines)
+	}()
+	select {
+	case u, ok := <-lines:
+		if !ok {
+			t.Fatalf("odi %v exited before listening", args)
+		}
+		p.url = u
+	case <-time.After(30 * time.Second):
+		t.Fatalf("odi %v did not start listening within 30s", args)
+	}
+	return p
+}
+
+// kill stops the process with SIGKILL, as a crash or power cut would.
+func (p *odiProcess) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
+}
