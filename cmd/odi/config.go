@@ -42,10 +42,12 @@ type ClientConfig struct {
 }
 
 func defaultConfig() Config {
-	return Config{
+	cfg := Config{
 		Log:       LogConfig{Level: "info", Format: "text"},
 		Directory: DirectoryConfig{Listen: "127.0.0.1:8080", Config: catalog.DefaultConfig()},
 	}
+	cfg.Directory.CreatedBy = "odi/" + buildVersion()
+	return cfg
 }
 
 // flagKeys binds a command's flags to config keys: flag name -> key.
@@ -81,7 +83,7 @@ func loadConfig(cmd *cobra.Command, g *globals, bind flagKeys) (Config, error) {
 			return Config{}, usageError("read config %s: %v", g.configFile, err)
 		}
 	}
-	var cfg Config
+	cfg := def // keys that no layer sets (mapstructure:"-") keep their defaults
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true // a typo in the file fails loudly instead of being ignored
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(

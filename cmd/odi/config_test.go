@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,5 +131,22 @@ func TestExitCodes(t *testing.T) {
 		if got := codeOf(err); got != tt.code {
 			t.Errorf("odi %s: exit %d (%v), want %d", strings.Join(tt.args, " "), got, err, tt.code)
 		}
+	}
+}
+
+// The documented example must load: it is the reference for every key.
+func TestConfigExampleLoads(t *testing.T) {
+	cfg, err := directoryConfigFrom(t, "../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Directory.DataDir == "" || cfg.Directory.PublicURL == "" || len(cfg.Directory.AdminKeys) != 1 {
+		t.Fatalf("example config: %+v", cfg.Directory)
+	}
+	def := defaultConfig()
+	got := cfg.Directory
+	got.DataDir, got.PublicURL, got.Publishers, got.AdminKeys = "", "", def.Directory.Publishers, def.Directory.AdminKeys
+	if fmt.Sprint(got) != fmt.Sprint(def.Directory) {
+		t.Errorf("config.example.yaml's values differ from the defaults:\n got %+v\nwant %+v", got, def.Directory)
 	}
 }

@@ -66,7 +66,6 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 	cfg.DataDir = filepath.Join(tmp, "directory")
 	cfg.AdminKeys = []string{adminKey + ".pub"}
 	cfg.Publishers = []string{"demo=" + publisherKey + ".pub"}
-	cfg.CreatedBy = "odi/" + buildVersion()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d, err := startDirectory(ctx, cfg, ln, log)
