@@ -30,7 +30,10 @@ import (
 //	POST /api/v1/admin/publishers                       {"name","public_key","catalogs"}
 //	POST /api/v1/admin/publishers/NAME/revoke
 //	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
-func (c *Catalog) RegisterRoutes(e *echo.Echo) {
+//
+// pop, if not nil, adds each artifact's swarm counters to the JSON.
+func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
+	c.pop = pop
 	e.GET("/api/v1/artifacts", c.handleList)
 	e.GET("/api/v1/artifacts/:catalog/:name/:version", c.handleGet)
 	e.GET("/api/v1/artifacts/:catalog/:name/:version/SHA256SUMS", c.handleSums)
@@ -66,6 +69,7 @@ type ArtifactJSON struct {
 	Magnet        string          `json:"magnet,omitempty"`
 	SHA256SumsURL string          `json:"sha256sums_url,omitempty"`
 	WebSeeds      []string        `json:"web_seeds,omitempty"`
+	Swarm         *Popularity     `json:"swarm,omitempty"`
 }
 
 func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
@@ -86,6 +90,10 @@ func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
 	j.Magnet = c.Magnet(a)
 	j.SHA256SumsURL = c.cfg.base() + "/api/v1/artifacts/" + a.ID() + "/SHA256SUMS"
 	j.WebSeeds = c.WebSeeds(a)
+	if c.pop != nil {
+		p := c.pop.Popularity(a.InfoHash)
+		j.Swarm = &p
+	}
 	return j
 }
 

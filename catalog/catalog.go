@@ -36,6 +36,7 @@ type Catalog struct {
 	mu sync.Mutex
 
 	uploads *uploads
+	pop     PopularitySource // set by RegisterRoutes
 
 	originDir, stagingDir, trashDir string
 }

@@ -35,6 +35,8 @@ type Config struct {
 	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 	// CreatedBy goes into every torrent's "created by" field.
 	CreatedBy string `mapstructure:"-"`
+	// UDPTracker is the BEP 15 announce URL torrents list after the HTTP one, or "".
+	UDPTracker string `mapstructure:"-"`
 }
 
 // DefaultConfig returns the defaults; DataDir and PublicURL have none.

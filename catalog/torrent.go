@@ -12,6 +12,16 @@ import (
 // AnnounceURL is the directory's HTTP tracker.
 func (c *Catalog) AnnounceURL() string { return c.cfg.base() + "/announce" }
 
+// Trackers are the directory's trackers, HTTP first: BEP 12 tiers of one each, so
+// clients fall back to UDP when HTTP fails (and the other way round where they announce
+// to every tier).
+func (c *Catalog) Trackers() []string {
+	if c.cfg.UDPTracker == "" {
+		return []string{c.AnnounceURL()}
+	}
+	return []string{c.AnnounceURL(), c.cfg.UDPTracker}
+}
+
 // TorrentURL is where the artifact's .torrent is served.
 func (c *Catalog) TorrentURL(a *Artifact) string {
 	return c.cfg.base() + "/t/" + a.ID() + ".torrent"
@@ -30,7 +40,7 @@ func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {
 	mi := metainfo.MetaInfo{
 		InfoBytes:    a.Info,
 		Announce:     c.AnnounceURL(),
-		AnnounceList: metainfo.AnnounceList{{c.AnnounceURL()}},
+		AnnounceList: c.announceList(),
 		CreationDate: a.PublishedAt.Unix(),
 		CreatedBy:    c.cfg.CreatedBy,
 		Comment:      a.ID(),
@@ -43,13 +53,21 @@ func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+func (c *Catalog) announceList() metainfo.AnnounceList {
+	var l metainfo.AnnounceList
+	for _, t := range c.Trackers() {
+		l = append(l, []string{t})
+	}
+	return l
+}
+
 // Magnet is the artifact's magnet link: BEP 9 xt, dn and tr, with ws (BEP 19 web seeds)
 // and xl (exact length).
 func (c *Catalog) Magnet(a *Artifact) string {
 	m := metainfo.Magnet{
 		InfoHash:    a.InfoHash,
 		DisplayName: a.Root,
-		Trackers:    []string{c.AnnounceURL()},
+		Trackers:    c.Trackers(),
 		Params: url.Values{
 			"ws": c.WebSeeds(a),
 			"xl": {strconv.FormatInt(a.Size, 10)},

@@ -99,7 +99,17 @@ for art in image pkg; do
 	fi
 done
 
+# aria2c announced its downloads to the directory's tracker: the catalog counts them.
+completed=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/pkg/1.0" | sed -n 's/.*"completed":\([0-9]*\).*/\1/p')
+[ "${completed:-0}" -ge 1 ] && pass "the tracker counted aria2c's completed download" || fail "the tracker counted aria2c's completed download" "completed=${completed:-none}"
+
 check "odi admin expunge" "$ODI" admin --directory "$DIR_URL" --key "$WORK/admin.key" expunge e2e/image/1.0 --reason "e2e test"
+announce="$DIR_URL/announce?info_hash=$(printf '%s' "$IH" | sed 's/../%&/g')&peer_id=-E2E000-000000000000&port=6881&left=1"
+if curl -fsS "$announce" | grep -q 'failure reason.*expunged: e2e test'; then
+	pass "the tracker refuses the expunged artifact"
+else
+	fail "the tracker refuses the expunged artifact" "$(curl -sS "$announce")"
+fi
 for path in "/ws/$IH/image.iso" "/t/e2e/image/1.0.torrent"; do
 	s=$(status "$DIR_URL$path")
 	[ "$s" = 410 ] && pass "GET $path after expunge is 410" || fail "GET $path after expunge is 410" "got $s"

@@ -1,5 +1,11 @@
-// Package tracker is the directory's BitTorrent tracker for the artifacts of its catalog:
-// announce and scrape over HTTP (BEP 3, 7, 23, 48) and UDP (BEP 15), swarms in memory,
-// and per-infohash popularity counters handed to the rest of the directory through a
-// small interface.
+// Package tracker is the directory's BitTorrent tracker, for the artifacts of its catalog
+// only: announce and scrape over HTTP (BEP 3, with BEP 23 compact peers, BEP 7 peers6 and
+// BEP 48 scrape) and over UDP (BEP 15), swarms in memory, and per-infohash popularity
+// counters (seeders, leechers, completed, decayed demand) that the rest of the directory
+// reads through Stats and that survive restarts through a CounterStore.
+//
+// The request parsers (announce query, UDP packets) are pure functions, fuzzed. Swarms
+// live in 256 shards keyed by the infohash's first byte, each with its own lock, so
+// announces for different swarms rarely contend. Peers are keyed by the address the
+// request came from, so no client can remove or impersonate another.
 package tracker

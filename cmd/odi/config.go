@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/tracker"
 )
 
 // Config is everything odi reads from defaults, the YAML file, ODI_* env and flags. Each
@@ -31,7 +32,8 @@ type LogConfig struct {
 // DirectoryConfig is `odi directory`'s configuration.
 type DirectoryConfig struct {
 	// Listen is the HTTP listen address; port 0 picks a free port (printed at start).
-	Listen         string `mapstructure:"listen"`
+	Listen         string         `mapstructure:"listen"`
+	Tracker        tracker.Config `mapstructure:"tracker"`
 	catalog.Config `mapstructure:",squash"`
 }
 
@@ -44,7 +46,7 @@ type ClientConfig struct {
 func defaultConfig() Config {
 	cfg := Config{
 		Log:       LogConfig{Level: "info", Format: "text"},
-		Directory: DirectoryConfig{Listen: "127.0.0.1:8080", Config: catalog.DefaultConfig()},
+		Directory: DirectoryConfig{Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Config: catalog.DefaultConfig()},
 	}
 	cfg.Directory.CreatedBy = "odi/" + buildVersion()
 	return cfg

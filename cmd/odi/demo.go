@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 
@@ -58,20 +57,16 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("demo: %w (is another demo running? try --listen 127.0.0.1:0)", err)
-	}
 	cfg := defaultConfig().Directory
+	cfg.Listen = listen
 	cfg.DataDir = filepath.Join(tmp, "directory")
 	cfg.AdminKeys = []string{adminKey + ".pub"}
 	cfg.Publishers = []string{"demo=" + publisherKey + ".pub"}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d, err := startDirectory(ctx, cfg, ln, log)
+	d, err := startDirectory(ctx, cfg, log)
 	if err != nil {
-		ln.Close()
-		return err
+		return fmt.Errorf("demo: %w (is another demo running? try --listen 127.0.0.1:0)", err)
 	}
 	base := d.cfg.PublicURL
 	c, err := newClient(ClientConfig{Directory: base, Key: publisherKey})

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/tracker"
 	"github.com/opendist/odi/webseed"
 )
 
@@ -43,7 +46,7 @@ a key given with --admin-key.`,
 			cfg, err := loadConfig(cmd, g, flagKeys{
 				"data": "directory.data", "listen": "directory.listen", "public-url": "directory.public_url",
 				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
-				"max-artifact-size": "directory.max_artifact_size",
+				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
 			})
 			if err != nil {
 				return err
@@ -55,16 +58,11 @@ a key given with --admin-key.`,
 			if err := requireSetting(cfg.Directory.DataDir, "data", "directory.data"); err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", cfg.Directory.Listen)
+			d, err := startDirectory(cmd.Context(), cfg.Directory, log)
 			if err != nil {
-				return fmt.Errorf("listen: %w", err)
-			}
-			d, err := startDirectory(cmd.Context(), cfg.Directory, ln, log)
-			if err != nil {
-				ln.Close()
 				return err
 			}
-			printf(g.stdout, "odi directory listening on http://%s (public URL %s)\n", ln.Addr(), d.cfg.PublicURL)
+			printf(g.stdout, "odi directory listening on %s (public URL %s)\n", d.addrs(), d.cfg.PublicURL)
 			return d.Wait()
 		},
 	}
@@ -75,45 +73,120 @@ a key given with --admin-key.`,
 	f.String("public-url", "", withKey("URL clients reach this directory at (default http://<listen address>)", "directory.public_url"))
 	f.StringArray("publisher-key", nil, withKey("trusted publisher key, [NAME=]KEY.pub; repeatable", "directory.publishers"))
 	f.StringArray("admin-key", nil, withKey("trusted admin key, KEY.pub; repeatable", "directory.admin_keys"))
+	f.String("udp-listen", "", withKey("BEP 15 UDP tracker address (default: the HTTP address over UDP; off to disable)", "directory.tracker.udp_listen"))
 	size := def.MaxArtifactSize
 	f.Var(&size, "max-artifact-size", withKey("largest artifact accepted, e.g. 64GiB", "directory.max_artifact_size"))
 	return cmd
 }
 
-// directory is a running directory: its catalog and HTTP server.
+// directory is a running directory: its catalog, tracker and servers.
 type directory struct {
 	cfg  DirectoryConfig
 	log  *slog.Logger
 	cat  *catalog.Catalog
+	tr   *tracker.Tracker
+	reg  *prometheus.Registry
 	srv  *http.Server
+	ln   net.Listener
+	udp  *net.UDPConn // nil when the UDP tracker is off
 	done chan error
 }
 
-// startDirectory opens the catalog and serves on ln until ctx ends; Wait returns when it
-// has stopped. PublicURL defaults to ln's address.
-func startDirectory(ctx context.Context, cfg DirectoryConfig, ln net.Listener, log *slog.Logger) (*directory, error) {
+// listenUDP opens the BEP 15 socket: cfg.UDPListen, or the HTTP listener's address over
+// UDP when empty; nil when "off".
+func listenUDP(cfg tracker.Config, httpAddr net.Addr) (*net.UDPConn, error) {
+	switch cfg.UDPListen {
+	case "off":
+		return nil, nil
+	case "":
+		tcp := httpAddr.(*net.TCPAddr)
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: tcp.IP, Port: tcp.Port})
+		if err != nil {
+			return nil, fmt.Errorf("UDP tracker on the HTTP port: %w (set --udp-listen, or off)", err)
+		}
+		return conn, nil
+	}
+	addr, err := net.ResolveUDPAddr("udp", cfg.UDPListen)
+	if err != nil {
+		return nil, usageError("--udp-listen %q: %v", cfg.UDPListen, err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("UDP tracker: %w", err)
+	}
+	return conn, nil
+}
+
+// startDirectory listens, opens the catalog and the tracker, and serves until ctx ends;
+// Wait returns when it has stopped. PublicURL defaults to the bound HTTP address.
+func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) (_ *directory, err error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	udp, err := listenUDP(cfg.Tracker, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+			if udp != nil {
+				udp.Close()
+			}
+		}
+	}()
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	if udp != nil {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil {
+			return nil, usageError("public_url: %v", err)
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		cfg.UDPTracker = "udp://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port)) + "/announce"
 	}
 	cat, err := catalog.New(ctx, cfg.Config, log)
 	if err != nil {
 		return nil, err
 	}
-	d := &directory{cfg: cfg, log: log, cat: cat, done: make(chan error, 1)}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tr, err := tracker.New(ctx, cfg.Tracker, cat, counterStore{cat}, reg, log)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, reg: reg, ln: ln, udp: udp, done: make(chan error, 1)}
 	d.srv = &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go func() { d.done <- d.run(ctx, ln) }()
+	go func() { d.done <- d.run(ctx) }()
 	return d, nil
 }
 
-func (d *directory) run(ctx context.Context, ln net.Listener) error {
+// addrs describes where the directory listens, for the start-up line.
+func (d *directory) addrs() string {
+	s := "http://" + d.ln.Addr().String()
+	if d.udp != nil {
+		s += " and udp://" + d.udp.LocalAddr().String()
+	}
+	return s
+}
+
+func (d *directory) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.cat.Run(ctx) })
+	g.Go(func() error { return d.tr.Run(ctx) })
+	if d.udp != nil {
+		g.Go(func() error { return d.tr.ServeUDP(ctx, d.udp) })
+	}
 	g.Go(func() error {
-		if err := d.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := d.srv.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil
@@ -132,19 +205,16 @@ func (d *directory) run(ctx context.Context, ln net.Listener) error {
 // Wait blocks until the directory has stopped and returns why.
 func (d *directory) Wait() error { return <-d.done }
 
-// handler routes the directory's HTTP surface. Web-seed bytes bypass echo so that
-// http.ServeContent can hand files to the kernel (sendfile).
+// handler routes the directory's HTTP surface. The tracker and web-seed bytes bypass
+// echo: both are hot paths, and http.ServeContent can then hand files to the kernel.
 func (d *directory) handler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = problemHandler(d.log)
 	e.Use(middleware.Recover())
-	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{Namespace: "odi", Subsystem: "directory", Registerer: reg}))
+	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{Namespace: "odi", Subsystem: "directory", Registerer: d.reg}))
 	e.Use(requestLogger(d.log))
-	d.cat.RegisterRoutes(e)
+	d.cat.RegisterRoutes(e, popularity{d.tr})
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		if err := d.cat.Ping(c.Request().Context()); err != nil {
@@ -152,12 +222,46 @@ func (d *directory) handler() http.Handler {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	})
-	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: reg}))
+	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: d.reg}))
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws/", http.StripPrefix("/ws", webseed.New(originStore{d.cat}, d.log)))
+	trackerHandler := d.tr.HTTPHandler()
+	mux.Handle("/announce", trackerHandler)
+	mux.Handle("/scrape", trackerHandler)
 	mux.Handle("/", e)
 	return mux
+}
+
+// counterStore keeps the tracker's counters in the catalog's database.
+type counterStore struct{ cat *catalog.Catalog }
+
+var _ tracker.CounterStore = counterStore{}
+
+func (s counterStore) LoadSwarmCounters(ctx context.Context) ([]tracker.Counters, error) {
+	saved, err := s.cat.LoadSwarmCounters(ctx)
+	out := make([]tracker.Counters, len(saved))
+	for i, c := range saved {
+		out[i] = tracker.Counters(c)
+	}
+	return out, err
+}
+
+func (s counterStore) SaveSwarmCounters(ctx context.Context, cs []tracker.Counters) error {
+	out := make([]catalog.SwarmCounters, len(cs))
+	for i, c := range cs {
+		out[i] = catalog.SwarmCounters(c)
+	}
+	return s.cat.SaveSwarmCounters(ctx, out)
+}
+
+// popularity shows the tracker's counters in the catalog's API.
+type popularity struct{ tr *tracker.Tracker }
+
+var _ catalog.PopularitySource = popularity{}
+
+func (p popularity) Popularity(ih [20]byte) catalog.Popularity {
+	return catalog.Popularity(p.tr.Stats(ih))
 }
 
 // originStore serves the catalog's origin copies to the web-seed handler.

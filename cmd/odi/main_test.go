@@ -5,11 +5,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +33,8 @@ type testNet struct {
 	publisherKey string
 	publisher    *client
 	admin        *client
+	udpTracker   string // udp://.../announce
+	stop         func() // stops the directory before the test ends (idempotent with cleanup)
 }
 
 func newKeys(t *testing.T, names ...string) []string {
@@ -49,8 +51,9 @@ func newKeys(t *testing.T, names ...string) []string {
 	return paths
 }
 
-// startTestDirectory runs a directory in this process until the test ends.
-func startTestDirectory(t *testing.T) *testNet {
+// startTestDirectory runs a directory in this process until the test ends; opts adjust
+// its config.
+func startTestDirectory(t *testing.T, opts ...func(*DirectoryConfig)) *testNet {
 	t.Helper()
 	keys := newKeys(t, "admin", "publisher")
 	tn := &testNet{data: t.TempDir(), adminKey: keys[0], publisherKey: keys[1]}
@@ -59,23 +62,34 @@ func startTestDirectory(t *testing.T) *testNet {
 	cfg.AdminKeys = []string{tn.adminKey + ".pub"}
 	cfg.Publishers = []string{"tester=" + tn.publisherKey + ".pub"}
 	cfg.MinFreeSpace = 0
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	cfg.Listen = "127.0.0.1:0"
+	for _, o := range opts {
+		o(&cfg)
 	}
+	tn.data = cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDirectory(ctx, cfg, ln, slog.New(slog.DiscardHandler))
+	d, err := startDirectory(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
+	}
+	var stopped sync.Once
+	var stopErr error
+	stop := func() {
+		stopped.Do(func() {
+			cancel()
+			stopErr = d.Wait()
+		})
 	}
 	t.Cleanup(func() {
-		cancel()
-		if err := d.Wait(); err != nil {
-			t.Errorf("directory stopped with %v", err)
+		stop()
+		if stopErr != nil {
+			t.Errorf("directory stopped with %v", stopErr)
 		}
 	})
 	tn.base = d.cfg.PublicURL
+	tn.udpTracker = d.cfg.UDPTracker
+	tn.stop = stop
 	if tn.publisher, err = newClient(ClientConfig{Directory: tn.base, Key: tn.publisherKey}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,186 @@
+package tracker
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Catalog tells the tracker which swarms it may track: the catalog's published artifacts.
+type Catalog interface {
+	// Trackable returns nil for an infohash that may be tracked, or an error whose text
+	// tells the client why not (unknown, or expunged and why).
+	Trackable(ih [20]byte) error
+	// Trackables lists every infohash that may be tracked, for a full scrape.
+	Trackables() [][20]byte
+}
+
+// CounterStore keeps swarm counters across restarts.
+type CounterStore interface {
+	LoadSwarmCounters(ctx context.Context) ([]Counters, error)
+	SaveSwarmCounters(ctx context.Context, cs []Counters) error
+}
+
+// Tracker is the directory's tracker. Mount HTTPHandler at /announce and /scrape, run
+// ServeUDP on a packet socket, and Run for expiry and counter flushes.
+type Tracker struct {
+	cfg     Config
+	catalog Catalog
+	store   CounterStore
+	log     *slog.Logger
+	now     func() time.Time
+	swarms  *swarms
+	proxies []netip.Prefix
+	connKey [32]byte // keys UDP connection ids
+	metrics *metrics
+}
+
+// New returns a tracker and restores its saved counters.
+func New(ctx context.Context, cfg Config, catalog Catalog, store CounterStore, reg prometheus.Registerer, log *slog.Logger) (*Tracker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("tracker config: %w", err)
+	}
+	proxies, _ := cfg.proxies()
+	t := &Tracker{
+		cfg:     cfg,
+		catalog: catalog,
+		store:   store,
+		log:     log,
+		now:     time.Now,
+		swarms:  newSwarms(cfg.MaxPeersPerSwarm, cfg.DemandHalfLife),
+		proxies: proxies,
+		metrics: newMetrics(reg),
+	}
+	rand.Read(t.connKey[:])
+	saved, err := store.LoadSwarmCounters(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tracker: %w", err)
+	}
+	var kept []Counters
+	for _, c := range saved {
+		if catalog.Trackable(c.InfoHash) == nil {
+			kept = append(kept, c)
+		}
+	}
+	t.swarms.restore(kept)
+	return t, nil
+}
+
+// Stats returns the counters of the swarm of ih (zero when it has none).
+func (t *Tracker) Stats(ih [20]byte) Stats {
+	s, _ := t.swarms.stats(ih, t.now())
+	return s
+}
+
+// Run expires peers and flushes counters until ctx ends, then flushes once more.
+func (t *Tracker) Run(ctx context.Context) error {
+	sweep := time.NewTicker(min(t.cfg.Interval/2, time.Minute))
+	flush := time.NewTicker(t.cfg.FlushInterval)
+	defer sweep.Stop()
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// The caller's context is gone; the last flush gets a short one of its own.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return t.flush(fctx)
+		case <-sweep.C:
+			t.sweep()
+		case <-flush.C:
+			if err := t.flush(ctx); err != nil {
+				t.log.Error("tracker: saving counters", "err", err)
+			}
+		}
+	}
+}
+
+func (t *Tracker) sweep() {
+	peers := t.swarms.sweep(t.now(), func(ih [20]byte) bool { return t.catalog.Trackable(ih) == nil })
+	t.metrics.peers.Set(float64(peers))
+}
+
+// flush writes the counters that changed since the last flush, in one batch.
+func (t *Tracker) flush(ctx context.Context) error {
+	cs := t.swarms.dirtyCounters()
+	if len(cs) == 0 {
+		return nil
+	}
+	if err := t.store.SaveSwarmCounters(ctx, cs); err != nil {
+		t.swarms.markDirty(cs)
+		return fmt.Errorf("save %d swarm counters: %w", len(cs), err)
+	}
+	return nil
+}
+
+// answer is the outcome of an announce, for either transport to encode.
+type answer struct {
+	announceResult
+	peers []chosen
+}
+
+// announce checks that a's swarm may be tracked, records the peer at from, and picks
+// peers for it into buf.
+func (t *Tracker) announce(a *Announce, from netip.AddrPort, buf []chosen) (answer, error) {
+	if err := t.catalog.Trackable(a.InfoHash); err != nil {
+		return answer{}, err
+	}
+	numWant := a.NumWant
+	if numWant < 0 {
+		numWant = t.cfg.DefaultNumWant
+	}
+	numWant = min(numWant, t.cfg.MaxNumWant)
+	res, peers := t.swarms.announce(a, from, t.now(), t.cfg.peerTTL(), numWant, buf[:0])
+	return answer{res, peers}, nil
+}
+
+// scraped is one infohash's scrape result.
+type scraped struct {
+	Stats
+	tracked bool // false for infohashes outside the catalog
+}
+
+// scrape returns the counters of each infohash.
+func (t *Tracker) scrape(ihs [][20]byte) []scraped {
+	now := t.now()
+	out := make([]scraped, len(ihs))
+	for i, ih := range ihs {
+		if t.catalog.Trackable(ih) == nil {
+			out[i].Stats, _ = t.swarms.stats(ih, now)
+			out[i].tracked = true
+		}
+	}
+	return out
+}
+
+type metrics struct {
+	announces *prometheus.CounterVec
+	scrapes   *prometheus.CounterVec
+	peers     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "odi", Subsystem: "tracker", Name: "announces_total",
+			Help: "Announces by transport and result (ok, refused, bad_request).",
+		}, []string{"transport", "result"}),
+		scrapes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "odi", Subsystem: "tracker", Name: "scrapes_total",
+			Help: "Scrapes by transport.",
+		}, []string{"transport"}),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "odi", Subsystem: "tracker", Name: "peers",
+			Help: "Peers listed across all swarms, as of the last expiry sweep.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.announces, m.scrapes, m.peers)
+	}
+	return m
+}
