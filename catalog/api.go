@@ -14,6 +14,7 @@ import (
 
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/relayapi"
 )
 
 // RegisterRoutes mounts the catalog's HTTP API on e:
@@ -30,6 +31,9 @@ import (
 //	POST /api/v1/admin/publishers                       {"name","public_key","catalogs"}
 //	POST /api/v1/admin/publishers/NAME/revoke
 //	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
+//	POST /api/v1/relays/register, /api/v1/relays/heartbeat   (relay-signed, internal/relayapi)
+//	GET  /api/v1/relays                                 relays, their state and holdings
+//	POST /api/v1/admin/relays/ID/approve, .../revoke     (admin-signed)
 //
 // pop, if not nil, adds each artifact's swarm counters to the JSON.
 func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
@@ -46,6 +50,11 @@ func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
 	e.POST("/api/v1/admin/publishers", c.handleAddPublisher)
 	e.POST("/api/v1/admin/publishers/:name/revoke", c.handleRevokePublisher)
 	e.POST("/api/v1/admin/expunge", c.handleExpunge)
+	e.POST("/api/v1/relays/register", c.handleRegister)
+	e.POST("/api/v1/relays/heartbeat", c.handleHeartbeat)
+	e.GET("/api/v1/relays", c.handleListRelays)
+	e.POST("/api/v1/admin/relays/:id/approve", c.handleRelayState(relayapi.StateActive))
+	e.POST("/api/v1/admin/relays/:id/revoke", c.handleRelayState(relayapi.StateRevoked))
 }
 
 // ArtifactJSON is an artifact as the API shows it.
@@ -160,7 +169,7 @@ func (c *Catalog) handleTorrent(ctx echo.Context) error {
 }
 
 func (c *Catalog) handleDeclare(ctx echo.Context) error {
-	p, body, err := c.readSigned(ctx.Request())
+	p, body, err := c.readSigned(ctx.Request(), c.adminOrPublisher)
 	if err != nil {
 		return apiError(err)
 	}
@@ -202,7 +211,7 @@ func (c *Catalog) handleCommit(ctx echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, body, err := c.readSigned(ctx.Request())
+	p, body, err := c.readSigned(ctx.Request(), c.adminOrPublisher)
 	if err != nil {
 		return apiError(err)
 	}
@@ -227,7 +236,7 @@ func (c *Catalog) handleAbort(ctx echo.Context) error {
 
 // readAdmin reads an admin-signed request and decodes its JSON body into v (if not nil).
 func (c *Catalog) readAdmin(ctx echo.Context, v any) error {
-	p, body, err := c.readSigned(ctx.Request())
+	p, body, err := c.readSigned(ctx.Request(), c.adminOrPublisher)
 	if err != nil {
 		return apiError(err)
 	}
@@ -237,10 +246,8 @@ func (c *Catalog) readAdmin(ctx echo.Context, v any) error {
 	if v == nil {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return apiError(fmt.Errorf("%w: %w", ErrInvalid, err))
+	if err := decodeStrict(body, v); err != nil {
+		return apiError(err)
 	}
 	return nil
 }
@@ -301,6 +308,65 @@ func (c *Catalog) handleExpunge(ctx echo.Context) error {
 		return apiError(err)
 	}
 	return ctx.JSON(http.StatusOK, c.artifactJSON(a, false))
+}
+
+func (c *Catalog) handleRegister(ctx echo.Context) error {
+	p, body, err := c.readSigned(ctx.Request(), c.registeringRelay)
+	if err != nil {
+		return apiError(err)
+	}
+	var reg relayapi.Register
+	if err := decodeStrict(body, &reg); err != nil {
+		return apiError(err)
+	}
+	out, err := c.register(ctx.Request().Context(), p, &reg)
+	if err != nil {
+		return apiError(err)
+	}
+	return ctx.JSON(http.StatusOK, out)
+}
+
+func (c *Catalog) handleHeartbeat(ctx echo.Context) error {
+	p, body, err := c.readSigned(ctx.Request(), c.relayByKey)
+	if err != nil {
+		return apiError(err)
+	}
+	var hb relayapi.Heartbeat
+	if err := decodeStrict(body, &hb); err != nil {
+		return apiError(err)
+	}
+	plan, err := c.heartbeat(ctx.Request().Context(), p, &hb)
+	if err != nil {
+		return apiError(err)
+	}
+	return ctx.JSON(http.StatusOK, plan)
+}
+
+func (c *Catalog) handleListRelays(ctx echo.Context) error {
+	return ctx.JSON(http.StatusOK, map[string]any{"relays": c.Relays()})
+}
+
+func (c *Catalog) handleRelayState(state string) echo.HandlerFunc {
+	return func(ctx echo.Context) error {
+		if err := c.readAdmin(ctx, nil); err != nil {
+			return err
+		}
+		r, err := c.setRelayState(ctx.Request().Context(), ctx.Param("id"), state)
+		if err != nil {
+			return apiError(err)
+		}
+		return ctx.JSON(http.StatusOK, r)
+	}
+}
+
+// decodeStrict decodes a JSON body, refusing unknown fields.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
 }
 
 // apiError gives err the HTTP status its sentinel means; the directory's error handler

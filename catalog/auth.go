@@ -38,7 +38,8 @@ func (p *Publisher) mayPublishTo(catalog string) bool {
 // principal is who signed a request.
 type principal struct {
 	admin     bool
-	publisher *Publisher // nil for admins
+	publisher *Publisher // set for publishers
+	relay     *Relay     // set for relays
 	keyID     string
 	claims    sign.Claims
 	uri       string
@@ -47,9 +48,14 @@ type principal struct {
 // maxSignedBody bounds the body of signed requests held in memory (manifests included).
 const maxSignedBody = 32 << 20
 
-// readSigned reads a signed request's body (bounded), checks its signature, date, digest
+// resolver finds the public key a request claims to be signed by, and fills in who the
+// signer is. A non-nil deny is the refusal to give once the signature has verified (for
+// example a revoked key), so that a forger learns nothing.
+type resolver func(ctx context.Context, p *principal, body []byte) (key minisign.PublicKey, deny error, err error)
+
+// readSigned reads a signed request's body (bounded), checks its digest, signature, date
 // and nonce, and returns the signer and the body.
-func (c *Catalog) readSigned(r *http.Request) (*principal, []byte, error) {
+func (c *Catalog) readSigned(r *http.Request, resolve resolver) (*principal, []byte, error) {
 	claims, err := sign.ParseRequest(r.Header)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
@@ -64,41 +70,44 @@ func (c *Catalog) readSigned(r *http.Request) (*principal, []byte, error) {
 	if err := claims.CheckContent(sha256.Sum256(body)); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
-	p, err := c.verify(r.Context(), claims, r.Method, r.URL.RequestURI())
+	ctx := r.Context()
+	p := &principal{keyID: sign.KeyID(claims.KeyID), claims: claims, uri: r.URL.RequestURI()}
+	key, deny, err := resolve(ctx, p, body)
 	if err != nil {
+		return nil, nil, err
+	}
+	now := c.now()
+	if err := claims.Verify(key, r.Method, p.uri, now, c.cfg.MaxClockSkew); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	if deny != nil {
+		return nil, nil, deny
+	}
+	if err := c.db.spendNonce(ctx, p.keyID, claims.Nonce, now, now.Add(c.cfg.MaxClockSkew*2)); err != nil {
 		return nil, nil, err
 	}
 	return p, body, nil
 }
 
-// verify finds the signer's key, checks the signature, and spends the nonce.
-func (c *Catalog) verify(ctx context.Context, claims sign.Claims, method, uri string) (*principal, error) {
-	keyID := sign.KeyID(claims.KeyID)
-	p := &principal{keyID: keyID, claims: claims, uri: uri}
+// adminOrPublisher resolves admin keys (from the config) and publisher keys.
+func (c *Catalog) adminOrPublisher(ctx context.Context, p *principal, _ []byte) (minisign.PublicKey, error, error) {
+	if k, ok := c.admins[p.claims.KeyID]; ok {
+		p.admin = true
+		return k, nil, nil
+	}
+	pub, err := c.publisher(ctx, p.keyID)
+	if err != nil {
+		return minisign.PublicKey{}, nil, err
+	}
 	var key minisign.PublicKey
-	if k, ok := c.admins[claims.KeyID]; ok {
-		key, p.admin = k, true
-	} else {
-		pub, err := c.publisher(ctx, keyID)
-		if err != nil {
-			return nil, err
-		}
-		if err := key.UnmarshalText([]byte(pub.PublicKey)); err != nil {
-			return nil, fmt.Errorf("publisher %s: stored key: %w", pub.Name, err)
-		}
-		p.publisher = pub
+	if err := key.UnmarshalText([]byte(pub.PublicKey)); err != nil {
+		return key, nil, fmt.Errorf("publisher %s: stored key: %w", pub.Name, err)
 	}
-	now := c.now()
-	if err := claims.Verify(key, method, uri, now, c.cfg.MaxClockSkew); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	p.publisher = pub
+	if pub.Revoked {
+		return key, fmt.Errorf("%w: publisher %s is revoked", ErrForbidden, pub.Name), nil
 	}
-	if p.publisher != nil && p.publisher.Revoked {
-		return nil, fmt.Errorf("%w: publisher %s is revoked", ErrForbidden, p.publisher.Name)
-	}
-	if err := c.db.spendNonce(ctx, keyID, claims.Nonce, now, now.Add(c.cfg.MaxClockSkew*2)); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return key, nil, nil
 }
 
 // publisher finds a publisher by key id, static ones first.

@@ -36,6 +36,7 @@ type Catalog struct {
 	mu sync.Mutex
 
 	uploads *uploads
+	relays  *relays
 	pop     PopularitySource // set by RegisterRoutes
 
 	originDir, stagingDir, trashDir string
@@ -62,6 +63,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Catalog, error) {
 		trashDir:   filepath.Join(cfg.DataDir, "trash"),
 	}
 	c.uploads = newUploads()
+	c.relays = newRelays(cfg.Relays)
 	for _, d := range []string{cfg.DataDir, c.originDir, c.stagingDir, c.trashDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open catalog: %w", err)
@@ -76,6 +78,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Catalog, error) {
 		return nil, err
 	}
 	c.view.Store(newView(arts))
+	if c.relays.byID, err = c.db.loadRelays(ctx); err != nil {
+		c.db.close()
+		return nil, err
+	}
 	if err := c.cleanup(); err != nil {
 		c.db.close()
 		return nil, err

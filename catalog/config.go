@@ -33,6 +33,8 @@ type Config struct {
 	UploadTTL time.Duration `mapstructure:"upload_ttl"`
 	// MaxClockSkew is how far a signed request's date may be from this clock.
 	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
+	// Relays is how relays are admitted and checked.
+	Relays RelaysConfig `mapstructure:"relays"`
 	// CreatedBy goes into every torrent's "created by" field.
 	CreatedBy string `mapstructure:"-"`
 	// UDPTracker is the BEP 15 announce URL torrents list after the HTTP one, or "".
@@ -50,6 +52,7 @@ func DefaultConfig() Config {
 		CreatedBy:       "odi",
 		Publishers:      []string{},
 		AdminKeys:       []string{},
+		Relays:          defaultRelaysConfig(),
 	}
 }
 
@@ -76,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxClockSkew < time.Second || c.MaxClockSkew > time.Hour {
 		errs = append(errs, fmt.Errorf("max_clock_skew: must be between 1s and 1h, not %s", c.MaxClockSkew))
+	}
+	if err := c.Relays.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, p := range c.Publishers {
 		if name, key, ok := strings.Cut(p, "="); ok && (name == "" || key == "") {

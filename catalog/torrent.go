@@ -27,11 +27,12 @@ func (c *Catalog) TorrentURL(a *Artifact) string {
 	return c.cfg.base() + "/t/" + a.ID() + ".torrent"
 }
 
-// WebSeeds lists the BEP 19 url-list of an artifact: for now the directory's origin copy.
-// Every entry ends in "/", so clients append the torrent's name (and, for packages, the
-// file's path) themselves; anacrolix ignores multi-file web seeds without it.
+// WebSeeds lists the BEP 19 url-list of an artifact: the relays that are up and hold it
+// complete, verified and range-checked, then the directory's origin copy. Every entry
+// ends in "/", so clients append the torrent's name (and, for packages, the file's path)
+// themselves; anacrolix ignores multi-file web seeds without it.
 func (c *Catalog) WebSeeds(a *Artifact) []string {
-	return []string{c.cfg.base() + "/ws/" + a.InfoHash.HexString() + "/"}
+	return append(c.relaySeeds(a.InfoHash), c.cfg.base()+"/ws/"+a.InfoHash.HexString()+"/")
 }
 
 // Torrent encodes the artifact's .torrent with the current trackers and web seeds. The

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -28,7 +29,7 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 	cmd.PersistentFlags().String("key", "", withKey("admin's private key", "client.key"))
 
 	// adminClient loads the config of a subcommand and returns a signing client.
-	adminClient := func(cmd *cobra.Command) (*client, error) {
+	adminClient := func(cmd *cobra.Command) (*apiclient.Client, error) {
 		cfg, err := loadConfig(cmd, g, flagKeys{"directory": "client.directory", "key": "client.key"})
 		if err != nil {
 			return nil, err
@@ -37,7 +38,7 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 		if err != nil {
 			return nil, err
 		}
-		return c, c.requireKey()
+		return c, requireKey(c)
 	}
 
 	pubs := &cobra.Command{
@@ -62,7 +63,7 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 			}
 			var p catalog.Publisher
 			req := catalog.AddPublisherRequest{Name: args[0], PublicKey: key.String(), Catalogs: catalogs}
-			if err := c.callJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/publishers", req, &p); err != nil {
+			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/publishers", req, &p); err != nil {
 				return fmt.Errorf("add publisher: %w", err)
 			}
 			printf(g.stdout, "publisher %s added (key %s)\n", p.Name, p.KeyID)
@@ -79,7 +80,7 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 			if err != nil {
 				return err
 			}
-			if err := c.call(cmd.Context(), http.MethodPost, "/api/v1/admin/publishers/"+url.PathEscape(args[0])+"/revoke", nil, nil); err != nil {
+			if err := c.Call(cmd.Context(), http.MethodPost, "/api/v1/admin/publishers/"+url.PathEscape(args[0])+"/revoke", nil, nil); err != nil {
 				return fmt.Errorf("revoke publisher: %w", err)
 			}
 			printf(g.stdout, "publisher %s revoked\n", args[0])
@@ -96,7 +97,7 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 				return err
 			}
 			var out struct{ Publishers []catalog.Publisher }
-			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/admin/publishers", nil, &out); err != nil {
+			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/admin/publishers", nil, &out); err != nil {
 				return fmt.Errorf("list publishers: %w", err)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -140,7 +141,7 @@ publish the same name and version, or the same content, ever again. It cannot be
 				return err
 			}
 			var a catalog.ArtifactJSON
-			if err := c.callJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/expunge", catalog.ExpungeRequest{Artifact: args[0], Reason: reason}, &a); err != nil {
+			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/expunge", catalog.ExpungeRequest{Artifact: args[0], Reason: reason}, &a); err != nil {
 				return fmt.Errorf("expunge: %w", err)
 			}
 			printf(g.stdout, "expunged %s (infohash %s): %s\n", a.ID, a.InfoHash, a.ExpungeReason)

@@ -14,17 +14,18 @@ import (
 	"time"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/manifest"
 )
 
 // declareUpload declares a single-file artifact of size bytes and returns the upload id.
-func declareUpload(t *testing.T, c *client, version string, size int64) string {
+func declareUpload(t *testing.T, c *apiclient.Client, version string, size int64) string {
 	t.Helper()
 	m := ident(version)
 	m.Root = "big.bin"
 	m.Files = []manifest.File{{Size: size}}
 	var up catalog.Upload
-	if err := c.callJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
+	if err := c.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
 		t.Fatal(err)
 	}
 	return up.ID
@@ -83,7 +84,7 @@ func TestTruncatedUploadLeavesNothing(t *testing.T) {
 	}
 	// The upload is gone and the name is free for a complete publish.
 	req, _ := http.NewRequest(http.MethodPut, tn.base+"/api/v1/uploads/"+id, nil)
-	if err := tn.publisher.do(req, nil); apiStatus(err) != 404 {
+	if err := tn.publisher.Do(req, nil); apiclient.StatusOf(err) != 404 {
 		t.Fatalf("PUT to the failed upload: %v, want 404", err)
 	}
 	src := filepath.Join(t.TempDir(), "big.bin")
@@ -124,7 +125,7 @@ func TestCrashDuringPublish(t *testing.T) {
 			} else {
 				req, _ := http.NewRequest(http.MethodPut, p.url+"/api/v1/uploads/"+id, io.LimitReader(zeros{}, size))
 				req.ContentLength = size
-				if err := c.do(req, nil); err != nil {
+				if err := c.Do(req, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,9 +31,6 @@ func usageError(format string, args ...any) error {
 
 func verifyError(err error) error { return &exitErr{code: exitVerify, err: err} }
 
-// errCanceled is returned when the user interrupted a command.
-var errCanceled = errors.New("interrupted")
-
 // exitCode prints err (if any) and returns the process exit code it means.
 func exitCode(err error) int {
 	if err == nil {
@@ -54,7 +52,7 @@ func codeOf(err error) int {
 		return exitOK
 	case errors.As(err, &e):
 		return e.code
-	case errors.Is(err, errCanceled):
+	case errors.Is(err, context.Canceled): // Ctrl-C
 		return exitCanceled
 	}
 	return exitError

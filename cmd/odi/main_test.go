@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -31,8 +32,8 @@ type testNet struct {
 	data         string
 	adminKey     string
 	publisherKey string
-	publisher    *client
-	admin        *client
+	publisher    *apiclient.Client
+	admin        *apiclient.Client
 	udpTracker   string // udp://.../announce
 	stop         func() // stops the directory before the test ends (idempotent with cleanup)
 }

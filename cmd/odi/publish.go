@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -59,7 +60,7 @@ carried, and symbolic links or special files are refused.`,
 			if err != nil {
 				return err
 			}
-			if err := c.requireKey(); err != nil {
+			if err := requireKey(c); err != nil {
 				return err
 			}
 			var progress io.Writer = io.Discard
@@ -151,13 +152,13 @@ func (b byPath) Swap(i, j int) {
 
 // publish runs the three steps of a publish (see catalog/publish.go): declare, upload
 // while hashing, commit the signed manifest.
-func publish(ctx context.Context, c *client, id manifest.Manifest, path string, progress io.Writer) (*catalog.ArtifactJSON, error) {
+func publish(ctx context.Context, c *apiclient.Client, id manifest.Manifest, path string, progress io.Writer) (*catalog.ArtifactJSON, error) {
 	lf, err := collectFiles(id, path)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	var up catalog.Upload
-	if err := c.callJSON(ctx, http.MethodPost, "/api/v1/uploads", lf.decl, &up); err != nil {
+	if err := c.CallJSON(ctx, http.MethodPost, "/api/v1/uploads", lf.decl, &up); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", lf.decl.ID(), err)
 	}
 	uploadPath := "/api/v1/uploads/" + up.ID
@@ -166,19 +167,19 @@ func publish(ctx context.Context, c *client, id manifest.Manifest, path string, 
 		if !committed { // best effort: free the directory's staging space now
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_ = c.call(ctx, http.MethodDelete, uploadPath, nil, nil)
+			_ = c.Call(ctx, http.MethodDelete, uploadPath, nil, nil)
 		}
 	}()
 
 	body := newFilesReader(lf, newProgress(progress, lf.decl.TotalSize(), "upload "+lf.decl.Root))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+uploadPath, io.NopCloser(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.Base+uploadPath, io.NopCloser(body))
 	if err != nil {
 		return nil, err
 	}
 	req.ContentLength = -1 // chunked: the reader streams, and unknown length skips the transport's probe read
 	req.Header.Set("Content-Type", "application/octet-stream")
 	var received catalog.Upload
-	if err := c.do(req, &received); err != nil {
+	if err := c.Do(req, &received); err != nil {
 		if body.err != nil {
 			err = body.err
 		}
@@ -199,7 +200,7 @@ func publish(ctx context.Context, c *client, id manifest.Manifest, path string, 
 		return nil, err
 	}
 	var a catalog.ArtifactJSON
-	if err := c.call(ctx, http.MethodPost, uploadPath+"/commit", signed, &a); err != nil {
+	if err := c.Call(ctx, http.MethodPost, uploadPath+"/commit", signed, &a); err != nil {
 		return nil, fmt.Errorf("publish %s: commit: %w", m.ID(), err)
 	}
 	committed = true

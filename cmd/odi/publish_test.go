@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -182,20 +182,19 @@ func downloadWebSeedOnly(t *testing.T, mi *metainfo.MetaInfo) string {
 	return cfg.DataDir
 }
 
-// rawPublish sends a declaration for m signed by c (when not nil) and returns the status.
-func rawDeclare(t *testing.T, tn *testNet, c *client, body []byte) int {
+// rawDeclare sends a declaration body as c signs it (unsigned when c is nil) and returns
+// the status.
+func rawDeclare(t *testing.T, tn *testNet, c *apiclient.Client, body []byte) int {
 	t.Helper()
-	var err error
 	if c == nil {
-		c = &client{base: tn.base, http: http.DefaultClient}
+		c = &apiclient.Client{Base: tn.base, HTTP: http.DefaultClient}
 	}
-	err = c.call(context.Background(), http.MethodPost, "/api/v1/uploads", body, nil)
-	var apiErr *APIError
-	switch {
-	case err == nil:
+	err := c.Call(context.Background(), http.MethodPost, "/api/v1/uploads", body, nil)
+	if err == nil {
 		return http.StatusCreated
-	case errors.As(err, &apiErr):
-		return apiErr.Status
+	}
+	if s := apiclient.StatusOf(err); s != 0 {
+		return s
 	}
 	t.Fatal(err)
 	return 0
@@ -219,7 +218,7 @@ func TestPublishRefusals(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		c      *client
+		c      *apiclient.Client
 		body   []byte
 		status int
 	}{
@@ -247,7 +246,7 @@ func TestPublishRefusals(t *testing.T) {
 	t.Run("replayed request", func(t *testing.T) {
 		body := decl(func(m *manifest.Manifest) { m.Version = "replay" })
 		req, _ := http.NewRequest(http.MethodPost, tn.base+"/api/v1/uploads", bytes.NewReader(body))
-		if err := tn.publisher.signer.SignBody(req, body); err != nil {
+		if err := tn.publisher.Signer.SignBody(req, body); err != nil {
 			t.Fatal(err)
 		}
 		var statuses []int
@@ -269,7 +268,7 @@ func TestPublishRefusals(t *testing.T) {
 	t.Run("tampered body", func(t *testing.T) {
 		body := decl(func(m *manifest.Manifest) { m.Version = "tamper" })
 		req, _ := http.NewRequest(http.MethodPost, tn.base+"/api/v1/uploads", bytes.NewReader(body))
-		if err := tn.publisher.signer.SignBody(req, body); err != nil {
+		if err := tn.publisher.Signer.SignBody(req, body); err != nil {
 			t.Fatal(err)
 		}
 		req.Body = io.NopCloser(bytes.NewReader(decl(func(m *manifest.Manifest) { m.Version = "tampeR" })))
@@ -290,11 +289,11 @@ func TestPublishRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := publish(context.Background(), tn.publisher, ident("dup"), src, io.Discard)
-		if status := apiStatus(err); status != 409 {
+		if status := apiclient.StatusOf(err); status != 409 {
 			t.Fatalf("second publish: %v, want 409", err)
 		}
 		_, err = publish(context.Background(), tn.publisher, ident("dup2"), src, io.Discard)
-		if status := apiStatus(err); status != 409 {
+		if status := apiclient.StatusOf(err); status != 409 {
 			t.Fatalf("same bytes as another version: %v, want 409", err)
 		}
 	})
@@ -314,11 +313,11 @@ func TestPublishRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeFiles(t, filepath.Dir(src), 6, map[string]int{"f.bin": 1000})
-		if _, err := publish(ctx, late, ident("late2"), src, io.Discard); apiStatus(err) != 403 {
+		if _, err := publish(ctx, late, ident("late2"), src, io.Discard); apiclient.StatusOf(err) != 403 {
 			t.Fatalf("publish by a revoked publisher: %v, want 403", err)
 		}
 		err := run(ctx, []string{"admin", "--directory", tn.base, "--key", keys[0], "publishers", "add", "x", keys[0] + ".pub"})
-		if apiStatus(err) != 403 && apiStatus(err) != 401 {
+		if apiclient.StatusOf(err) != 403 && apiclient.StatusOf(err) != 401 {
 			t.Fatalf("admin request signed by a publisher key: %v, want 401/403", err)
 		}
 	})
@@ -328,31 +327,23 @@ func TestPublishRefusals(t *testing.T) {
 		m.Root = "f.bin"
 		m.Files = []manifest.File{{Size: 4}}
 		var up catalog.Upload
-		if err := tn.publisher.callJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
+		if err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
 			t.Fatal(err)
 		}
 		req, _ := http.NewRequest(http.MethodPut, tn.base+"/api/v1/uploads/"+up.ID, strings.NewReader("sent"))
-		if err := tn.publisher.do(req, nil); err != nil {
+		if err := tn.publisher.Do(req, nil); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256([]byte("sign"))
 		m.Files[0].SHA256 = hex.EncodeToString(sum[:])
-		err := tn.publisher.callJSON(context.Background(), http.MethodPost, "/api/v1/uploads/"+up.ID+"/commit", m, nil)
-		if apiStatus(err) != 422 {
+		err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads/"+up.ID+"/commit", m, nil)
+		if apiclient.StatusOf(err) != 422 {
 			t.Fatalf("commit: %v, want 422", err)
 		}
 		if resp, _ := get(t, tn.base+"/api/v1/artifacts/test/art/mismatch"); resp.StatusCode != 404 {
 			t.Fatalf("refused artifact is visible: %s", resp.Status)
 		}
 	})
-}
-
-func apiStatus(err error) int {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Status
-	}
-	return 0
 }
 
 func TestExpunge(t *testing.T) {
@@ -383,7 +374,7 @@ func TestExpunge(t *testing.T) {
 	if j.State != catalog.Expunged || j.ExpungeReason != "CVE-2026-0042" || j.TorrentURL != "" {
 		t.Fatalf("JSON after expunge: %s", body)
 	}
-	if _, err := publish(ctx, tn.publisher, ident("1"), src, io.Discard); apiStatus(err) != 409 {
+	if _, err := publish(ctx, tn.publisher, ident("1"), src, io.Discard); apiclient.StatusOf(err) != 409 {
 		t.Fatalf("republish: %v, want 409", err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(tn.data, "origin"))

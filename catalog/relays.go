@@ -1,0 +1,598 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha1"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"aead.dev/minisign"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/relayapi"
+	"github.com/opendist/odi/internal/sign"
+)
+
+// RelaysConfig is how a directory admits and checks relays.
+type RelaysConfig struct {
+	// Policy is "approve" (an operator approves each relay key) or "open" (any relay that
+	// passes the self-tests serves users).
+	Policy string `mapstructure:"policy"`
+	// AllowPrivateURLs admits relay URLs on loopback, private and link-local addresses;
+	// only for tests, demos and closed networks.
+	AllowPrivateURLs bool `mapstructure:"allow_private_urls"`
+	// HeartbeatInterval is how often relays report; MissedHeartbeats how many intervals a
+	// relay may be silent before it no longer counts as up.
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval"`
+	MissedHeartbeats  int           `mapstructure:"missed_heartbeats"`
+	// ProbeTimeout bounds each self-test request to a relay.
+	ProbeTimeout time.Duration `mapstructure:"probe_timeout"`
+}
+
+// Relay policies.
+const (
+	PolicyApprove = "approve"
+	PolicyOpen    = "open"
+)
+
+func defaultRelaysConfig() RelaysConfig {
+	return RelaysConfig{Policy: PolicyApprove, HeartbeatInterval: 30 * time.Second, MissedHeartbeats: 3, ProbeTimeout: 5 * time.Second}
+}
+
+func (c RelaysConfig) validate() error {
+	var errs []error
+	if c.Policy != PolicyApprove && c.Policy != PolicyOpen {
+		errs = append(errs, fmt.Errorf("relays.policy: %q is not approve or open", c.Policy))
+	}
+	if c.HeartbeatInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("relays.heartbeat_interval: must be at least 100ms, not %s", c.HeartbeatInterval))
+	}
+	if c.MissedHeartbeats < 1 {
+		errs = append(errs, fmt.Errorf("relays.missed_heartbeats: must be at least 1"))
+	}
+	if c.ProbeTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("relays.probe_timeout: must be at least 100ms"))
+	}
+	return errors.Join(errs...)
+}
+
+// Self-test outcomes of a relay.
+const (
+	testPending = "pending"
+	testOK      = "ok"
+)
+
+// Relay is a relay as the directory knows it.
+type Relay struct {
+	ID            string    `json:"id"` // the relay key's id
+	PublicKey     string    `json:"public_key"`
+	PublicURL     string    `json:"public_url"`
+	Quota         int64     `json:"quota_bytes"`
+	Free          int64     `json:"free_bytes"`
+	UploadLimit   int64     `json:"upload_limit"`
+	DownloadLimit int64     `json:"download_limit"`
+	Catalogs      []string  `json:"catalogs,omitempty"`
+	State         string    `json:"state"`
+	RegisteredAt  time.Time `json:"registered_at"`
+	LastSeen      time.Time `json:"last_seen"`
+	BytesServed   int64     `json:"bytes_served"`
+	Degraded      string    `json:"degraded,omitempty"`
+	// SelfTest is "pending", "ok", or why the relay failed it.
+	SelfTest string `json:"self_test"`
+	// Up: active, self-tested, and heard from within the missed-heartbeat window.
+	Up       bool           `json:"up"`
+	Holdings []RelayHolding `json:"holdings"`
+
+	testedAt time.Time
+	held     map[metainfo.Hash]*RelayHolding
+}
+
+// RelayHolding is one artifact a relay reports.
+type RelayHolding struct {
+	InfoHash      string `json:"infohash"`
+	BytesComplete int64  `json:"bytes_complete"`
+	Verified      bool   `json:"verified"` // as the relay reports
+	// Checked: the directory fetched a piece of it from the relay and its hash matched;
+	// only then does the relay appear in the artifact's web seeds.
+	Checked bool `json:"checked"`
+}
+
+// relays is the directory's registry of relays, in memory and in SQLite.
+type relays struct {
+	mu   sync.RWMutex
+	byID map[string]*Relay
+	// checks limits concurrent self-tests and range checks.
+	checks chan struct{}
+	probe  *http.Client
+}
+
+func newRelays(cfg RelaysConfig) *relays {
+	return &relays{byID: map[string]*Relay{}, checks: make(chan struct{}, 4), probe: probeClient(cfg)}
+}
+
+// up reports whether r may be sent users (caller holds the lock).
+func (c *Catalog) up(r *Relay, now time.Time) bool {
+	window := time.Duration(c.cfg.Relays.MissedHeartbeats) * c.cfg.Relays.HeartbeatInterval
+	return r.State == relayapi.StateActive && r.SelfTest == testOK && now.Sub(r.LastSeen) <= window
+}
+
+// relaySeeds lists the web-seed URLs of up relays that hold ih complete, verified and
+// checked.
+func (c *Catalog) relaySeeds(ih metainfo.Hash) []string {
+	now := c.now()
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	var out []string
+	for _, r := range c.relays.byID {
+		if h := r.held[ih]; h != nil && h.Verified && h.Checked && c.up(r, now) {
+			out = append(out, strings.TrimRight(r.PublicURL, "/")+"/ws/"+ih.HexString()+"/")
+		}
+	}
+	slices.Sort(out) // stable url-lists: clients and caches see the same torrent
+	return out
+}
+
+// Relays lists every relay with its holdings.
+func (c *Catalog) Relays() []Relay {
+	now := c.now()
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	out := make([]Relay, 0, len(c.relays.byID))
+	for _, r := range c.relays.byID {
+		cp := *r
+		cp.Up = c.up(r, now)
+		cp.Holdings = make([]RelayHolding, 0, len(r.held))
+		for _, h := range r.held {
+			cp.Holdings = append(cp.Holdings, *h)
+		}
+		slices.SortFunc(cp.Holdings, func(a, b RelayHolding) int { return strings.Compare(a.InfoHash, b.InfoHash) })
+		out = append(out, cp)
+	}
+	slices.SortFunc(out, func(a, b Relay) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// register admits or updates a relay from its signed Register.
+func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Register) (*relayapi.Registered, error) {
+	if err := c.checkRelayURL(ctx, reg.PublicURL); err != nil {
+		return nil, err
+	}
+	if reg.QuotaBytes < 0 || reg.FreeBytes < 0 || reg.UploadLimit < 0 || reg.DownloadLimit < 0 {
+		return nil, fmt.Errorf("%w: negative quota, free bytes or limit", ErrInvalid)
+	}
+	now := c.now().UTC().Truncate(time.Second)
+	c.relays.mu.Lock()
+	r := c.relays.byID[p.keyID]
+	if r == nil {
+		r = &Relay{ID: p.keyID, PublicKey: reg.PublicKey, RegisteredAt: now, State: relayapi.StatePending, held: map[metainfo.Hash]*RelayHolding{}}
+		if c.cfg.Relays.Policy == PolicyOpen {
+			r.State = relayapi.StateActive
+		}
+		c.relays.byID[r.ID] = r
+	}
+	r.PublicURL = strings.TrimRight(reg.PublicURL, "/")
+	r.Quota, r.Free, r.UploadLimit, r.DownloadLimit = reg.QuotaBytes, reg.FreeBytes, reg.UploadLimit, reg.DownloadLimit
+	r.Catalogs, r.LastSeen, r.SelfTest = reg.Catalogs, now, testPending
+	// What a restarted relay serves must be checked again.
+	for _, h := range r.held {
+		h.Checked = false
+	}
+	snapshot := *r
+	c.relays.mu.Unlock()
+	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
+		return nil, err
+	}
+	c.log.Info("relay registered", "relay", r.ID, "url", snapshot.PublicURL, "state", snapshot.State, "quota", snapshot.Quota)
+	go c.selfTest(r.ID)
+	msg := ""
+	if snapshot.State == relayapi.StatePending {
+		msg = "waiting for an operator: odi admin relays approve " + r.ID
+	}
+	return &relayapi.Registered{RelayID: r.ID, State: snapshot.State, HeartbeatInterval: c.cfg.Relays.HeartbeatInterval, Message: msg}, nil
+}
+
+// heartbeat records a relay's report and answers with its plan.
+func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Heartbeat) (*relayapi.Plan, error) {
+	held := make(map[metainfo.Hash]*RelayHolding, len(hb.Holdings))
+	for _, h := range hb.Holdings {
+		var ih metainfo.Hash
+		if err := ih.FromHexString(h.InfoHash); err != nil || h.BytesComplete < 0 {
+			return nil, fmt.Errorf("%w: holding %q", ErrInvalid, h.InfoHash)
+		}
+		held[ih] = &RelayHolding{InfoHash: ih.HexString(), BytesComplete: h.BytesComplete, Verified: h.Verified}
+	}
+	now := c.now().UTC()
+	c.relays.mu.Lock()
+	r := p.relay
+	var toCheck []metainfo.Hash
+	for ih, h := range held {
+		if old := r.held[ih]; old != nil && old.Verified && h.Verified {
+			h.Checked = old.Checked
+		}
+		if h.Verified && !h.Checked {
+			toCheck = append(toCheck, ih)
+		}
+	}
+	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
+	r.BytesServed += max(hb.BytesServed, 0)
+	retest := r.SelfTest != testOK && r.SelfTest != testPending && now.Sub(r.testedAt) > time.Minute
+	snapshot := *r
+	c.relays.mu.Unlock()
+
+	if err := c.db.saveRelay(ctx, &snapshot, held); err != nil {
+		return nil, err
+	}
+	if retest {
+		go c.selfTest(r.ID)
+	}
+	for _, ih := range toCheck {
+		go c.checkHolding(r.ID, ih)
+	}
+	plan := &relayapi.Plan{State: snapshot.State, Interval: c.cfg.Relays.HeartbeatInterval, Fetch: []relayapi.Item{}, Keep: []relayapi.Item{}, Drop: []string{}, Expunged: []string{}}
+	if snapshot.State != relayapi.StateActive {
+		return plan, nil
+	}
+	in := planRelay{quota: snapshot.Quota, catalogs: snapshot.Catalogs, held: map[metainfo.Hash]bool{}}
+	for ih := range held {
+		in.held[ih] = true
+	}
+	pl := simplePlan(in, c.view.Load().sorted, c.demand)
+	for _, a := range pl.fetch {
+		plan.Fetch = append(plan.Fetch, c.planItem(a))
+	}
+	for _, a := range pl.keep {
+		plan.Keep = append(plan.Keep, c.planItem(a))
+	}
+	for _, ih := range pl.drop {
+		plan.Drop = append(plan.Drop, ih.HexString())
+	}
+	for _, ih := range pl.expunged {
+		plan.Expunged = append(plan.Expunged, ih.HexString())
+	}
+	return plan, nil
+}
+
+func (c *Catalog) demand(ih metainfo.Hash) float64 {
+	if c.pop == nil {
+		return 0
+	}
+	return c.pop.Popularity(ih).Demand
+}
+
+func (c *Catalog) planItem(a *Artifact) relayapi.Item {
+	return relayapi.Item{ID: a.ID(), InfoHash: a.InfoHash.HexString(), Size: a.Size, TorrentURL: c.TorrentURL(a), Demand: c.demand(a.InfoHash), Files: a.Files}
+}
+
+// setRelayState approves or revokes a relay. Revocation takes it out of every url-list at
+// once: they are built from the registry on each request.
+func (c *Catalog) setRelayState(ctx context.Context, id, state string) (*Relay, error) {
+	c.relays.mu.Lock()
+	r := c.relays.byID[id]
+	if r == nil {
+		c.relays.mu.Unlock()
+		return nil, fmt.Errorf("relay %s: %w", id, ErrNotFound)
+	}
+	r.State = state
+	snapshot := *r
+	c.relays.mu.Unlock()
+	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
+		return nil, err
+	}
+	c.log.Info("relay state changed", "relay", id, "state", state)
+	return &snapshot, nil
+}
+
+// relayByKey resolves a registered relay's signing key.
+func (c *Catalog) relayByKey(_ context.Context, p *principal, _ []byte) (minisign.PublicKey, error, error) {
+	c.relays.mu.RLock()
+	r := c.relays.byID[p.keyID]
+	c.relays.mu.RUnlock()
+	var key minisign.PublicKey
+	if r == nil {
+		return key, nil, fmt.Errorf("relay %s: %w (register first)", p.keyID, ErrNotFound)
+	}
+	if err := key.UnmarshalText([]byte(r.PublicKey)); err != nil {
+		return key, nil, fmt.Errorf("relay %s: stored key: %w", r.ID, err)
+	}
+	p.relay = r
+	if r.State == relayapi.StateRevoked {
+		return key, fmt.Errorf("%w: relay %s is revoked", ErrForbidden, r.ID), nil
+	}
+	return key, nil, nil
+}
+
+// registeringRelay resolves the key a Register carries, which must match a known relay's.
+func (c *Catalog) registeringRelay(ctx context.Context, p *principal, body []byte) (minisign.PublicKey, error, error) {
+	var reg relayapi.Register
+	var key minisign.PublicKey
+	if err := json.Unmarshal(body, &reg); err != nil {
+		return key, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := key.UnmarshalText([]byte(reg.PublicKey)); err != nil {
+		return key, nil, fmt.Errorf("%w: public_key: %w", ErrInvalid, err)
+	}
+	if sign.KeyID(key.ID()) != p.keyID {
+		return key, nil, fmt.Errorf("%w: public_key is not the signing key", ErrUnauthorized)
+	}
+	if _, admin := c.admins[key.ID()]; admin {
+		return key, nil, fmt.Errorf("%w: an admin key cannot be a relay key", ErrForbidden)
+	}
+	c.relays.mu.RLock()
+	r := c.relays.byID[p.keyID]
+	c.relays.mu.RUnlock()
+	if r != nil {
+		if r.PublicKey != key.String() {
+			return key, nil, fmt.Errorf("%w: key id %s is registered with another key", ErrUnauthorized, p.keyID)
+		}
+		if r.State == relayapi.StateRevoked {
+			return key, fmt.Errorf("%w: relay %s is revoked", ErrForbidden, r.ID), nil
+		}
+	}
+	return key, nil, nil
+}
+
+// checkRelayURL refuses URLs users could not or should not be sent to.
+func (c *Catalog) checkRelayURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%w: public_url %q is not an http(s) base URL", ErrInvalid, raw)
+	}
+	if c.cfg.Relays.AllowPrivateURLs {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Relays.ProbeTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
+	if err != nil {
+		return fmt.Errorf("%w: public_url host %q does not resolve: %v", ErrInvalid, u.Hostname(), err)
+	}
+	for _, a := range addrs {
+		if !publicAddr(a) {
+			return fmt.Errorf("%w: public_url %q resolves to %s, a private address (relays.allow_private_urls is off)", ErrInvalid, raw, a)
+		}
+	}
+	return nil
+}
+
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast())
+}
+
+// probeClient fetches from relays: bounded in time, never following redirects, and (unless
+// private URLs are allowed) refusing at dial time any private address, so a relay cannot
+// point the directory at its own network by DNS tricks.
+func probeClient(cfg RelaysConfig) *http.Client {
+	dialer := &net.Dialer{Timeout: cfg.ProbeTimeout}
+	if !cfg.AllowPrivateURLs {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !publicAddr(ap.Addr()) {
+				return fmt.Errorf("refusing to probe private address %s", address)
+			}
+			return nil
+		}
+	}
+	return &http.Client{
+		Timeout:       cfg.ProbeTimeout,
+		Transport:     &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// selfTest fetches the relay's health URL and records the outcome.
+func (c *Catalog) selfTest(id string) {
+	c.relays.checks <- struct{}{}
+	defer func() { <-c.relays.checks }()
+	c.relays.mu.RLock()
+	r := c.relays.byID[id]
+	base := ""
+	if r != nil {
+		base = r.PublicURL
+	}
+	c.relays.mu.RUnlock()
+	if r == nil {
+		return
+	}
+	outcome := testOK
+	resp, err := c.relays.probe.Get(base + "/healthz")
+	switch {
+	case err != nil:
+		outcome = "health check failed: " + err.Error()
+	default:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			outcome = "health check answered " + resp.Status
+		}
+	}
+	c.relays.mu.Lock()
+	if r := c.relays.byID[id]; r != nil {
+		if r.SelfTest != outcome {
+			c.log.Info("relay self-test", "relay", id, "outcome", outcome)
+		}
+		r.SelfTest, r.testedAt = outcome, c.now()
+	}
+	c.relays.mu.Unlock()
+}
+
+// checkHolding fetches one random piece of ih from the relay and checks it against the
+// piece hash; a match makes the holding eligible for url-lists, a mismatch fails the
+// relay's self-test (no user is sent to it).
+func (c *Catalog) checkHolding(id string, ih metainfo.Hash) {
+	c.relays.checks <- struct{}{}
+	defer func() { <-c.relays.checks }()
+	a := c.view.Load().byHash[ih]
+	c.relays.mu.RLock()
+	r := c.relays.byID[id]
+	base := ""
+	if r != nil {
+		base = r.PublicURL
+	}
+	c.relays.mu.RUnlock()
+	if a == nil || a.State != Published || r == nil {
+		return
+	}
+	err := c.checkPiece(base, a, rand.IntN(int((a.Size+a.PieceLength-1)/a.PieceLength)))
+	c.relays.mu.Lock()
+	defer c.relays.mu.Unlock()
+	r = c.relays.byID[id]
+	if r == nil {
+		return
+	}
+	if err != nil {
+		r.SelfTest, r.testedAt = fmt.Sprintf("range check of %s failed: %v", a.ID(), err), c.now()
+		c.log.Warn("relay failed a range check", "relay", id, "artifact", a.ID(), "err", err)
+		return
+	}
+	if h := r.held[ih]; h != nil {
+		h.Checked = true
+	}
+}
+
+// checkPiece fetches piece i of a from a relay (one Range request per file it spans) and
+// compares its SHA-1 with the info dict's.
+func (c *Catalog) checkPiece(base string, a *Artifact, i int) error {
+	var info metainfo.Info
+	if err := bencode.Unmarshal(a.Info, &info); err != nil {
+		return err
+	}
+	start := int64(i) * a.PieceLength
+	end := min(start+a.PieceLength, a.Size)
+	h := sha1.New()
+	var off int64
+	for fi, f := range a.Files {
+		fStart, fEnd := off, off+f.Size
+		off = fEnd
+		if fEnd <= start || fStart >= end || f.Size == 0 {
+			continue
+		}
+		from, to := max(start, fStart)-fStart, min(end, fEnd)-fStart
+		if err := c.fetchRange(base, a, fi, from, to, h); err != nil {
+			return err
+		}
+	}
+	if string(h.Sum(nil)) != string(info.Pieces[i*sha1.Size:(i+1)*sha1.Size]) {
+		return fmt.Errorf("piece %d does not match its hash", i)
+	}
+	return nil
+}
+
+func (c *Catalog) fetchRange(base string, a *Artifact, file int, from, to int64, w io.Writer) error {
+	var path []string
+	for _, part := range strings.Split(a.LocalPath(file), "/") {
+		path = append(path, url.PathEscape(part))
+	}
+	req, err := http.NewRequest(http.MethodGet, base+"/ws/"+a.InfoHash.HexString()+"/"+strings.Join(path, "/"), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to-1))
+	resp, err := c.relays.probe.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("range request answered %s", resp.Status)
+	}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, to-from+1))
+	if err != nil {
+		return err
+	}
+	if n != to-from {
+		return fmt.Errorf("range request returned %d bytes, want %d", n, to-from)
+	}
+	return nil
+}
+
+// loadRelays reads the registry.
+func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT key_id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
+		       state, registered_at, last_seen, bytes_served FROM relays`)
+	if err != nil {
+		return nil, fmt.Errorf("load relays: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*Relay{}
+	for rows.Next() {
+		r := &Relay{SelfTest: testPending, held: map[metainfo.Hash]*RelayHolding{}}
+		var catalogs string
+		var registered, seen int64
+		if err := rows.Scan(&r.ID, &r.PublicKey, &r.PublicURL, &r.Quota, &r.Free, &r.UploadLimit, &r.DownloadLimit,
+			&catalogs, &r.State, &registered, &seen, &r.BytesServed); err != nil {
+			return nil, fmt.Errorf("load relays: %w", err)
+		}
+		r.Catalogs = strings.Fields(catalogs)
+		r.RegisteredAt, r.LastSeen = time.Unix(registered, 0).UTC(), time.Unix(seen, 0).UTC()
+		out[r.ID] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load relays: %w", err)
+	}
+	hrows, err := s.r.QueryContext(ctx, `SELECT key_id, infohash, bytes_complete, verified FROM relay_holdings`)
+	if err != nil {
+		return nil, fmt.Errorf("load relay holdings: %w", err)
+	}
+	defer hrows.Close()
+	for hrows.Next() {
+		var id string
+		var h RelayHolding
+		if err := hrows.Scan(&id, &h.InfoHash, &h.BytesComplete, &h.Verified); err != nil {
+			return nil, fmt.Errorf("load relay holdings: %w", err)
+		}
+		var ih metainfo.Hash
+		if r := out[id]; r != nil && ih.FromHexString(h.InfoHash) == nil {
+			r.held[ih] = &h
+		}
+	}
+	return out, hrows.Err()
+}
+
+// saveRelay writes a relay's row and, if held is not nil, replaces its holdings.
+func (s *store) saveRelay(ctx context.Context, r *Relay, held map[metainfo.Hash]*RelayHolding) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO relays (key_id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
+				state, registered_at, last_seen, bytes_served)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key_id) DO UPDATE SET public_url = excluded.public_url, quota = excluded.quota,
+				free = excluded.free, upload_limit = excluded.upload_limit, download_limit = excluded.download_limit,
+				catalogs = excluded.catalogs, state = excluded.state, last_seen = excluded.last_seen,
+				bytes_served = excluded.bytes_served`,
+			r.ID, r.PublicKey, r.PublicURL, r.Quota, r.Free, r.UploadLimit, r.DownloadLimit, strings.Join(r.Catalogs, " "),
+			r.State, r.RegisteredAt.Unix(), r.LastSeen.Unix(), r.BytesServed)
+		if err != nil {
+			return fmt.Errorf("save relay %s: %w", r.ID, err)
+		}
+		if held == nil {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM relay_holdings WHERE key_id = ?`, r.ID); err != nil {
+			return fmt.Errorf("save relay %s holdings: %w", r.ID, err)
+		}
+		for _, h := range held {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO relay_holdings (key_id, infohash, bytes_complete, verified) VALUES (?, ?, ?, ?)`,
+				r.ID, h.InfoHash, h.BytesComplete, h.Verified); err != nil {
+				return fmt.Errorf("save relay %s holdings: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,80 @@
+// Package relayapi holds the wire types of the directory's relay API, which the
+// directory (catalog) serves and relays (seeder) call; both sign and verify with
+// internal/sign.
+//
+//	POST /api/v1/relays/register   Register -> Registered   (signed by the relay's key)
+//	POST /api/v1/relays/heartbeat  Heartbeat -> Plan         (signed by the relay's key)
+package relayapi
+
+import (
+	"time"
+
+	"github.com/opendist/odi/internal/manifest"
+)
+
+// Relay states, as the directory sees a relay.
+const (
+	StatePending = "pending" // waiting for an operator's approval
+	StateActive  = "active"  // admitted; serves users once its self-tests pass
+	StateRevoked = "revoked" // refused for good
+)
+
+// Register is what a relay tells a directory when it joins (and again after restarts).
+type Register struct {
+	PublicKey     string   `json:"public_key"` // minisign public key line; must match the signature
+	PublicURL     string   `json:"public_url"` // where users and the directory reach its /ws/ and /healthz
+	QuotaBytes    int64    `json:"quota_bytes"`
+	FreeBytes     int64    `json:"free_bytes"`
+	UploadLimit   int64    `json:"upload_limit"`   // bytes/s, 0 = unlimited
+	DownloadLimit int64    `json:"download_limit"` // bytes/s, 0 = unlimited
+	Catalogs      []string `json:"catalogs,omitempty"`
+	Version       string   `json:"version"`
+}
+
+// Registered is the directory's answer to Register.
+type Registered struct {
+	RelayID           string        `json:"relay_id"` // the relay key's id
+	State             string        `json:"state"`
+	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
+	Message           string        `json:"message,omitempty"`
+}
+
+// Holding is one artifact a relay has, fully or in part.
+type Holding struct {
+	InfoHash      string `json:"infohash"`
+	BytesComplete int64  `json:"bytes_complete"`
+	// Verified: every piece was checked against its hash since the relay last started,
+	// and the relay serves the files.
+	Verified bool `json:"verified"`
+}
+
+// Heartbeat is what a relay reports every interval.
+type Heartbeat struct {
+	Holdings    []Holding `json:"holdings"`
+	FreeBytes   int64     `json:"free_bytes"`
+	BytesServed int64     `json:"bytes_served"` // HTTP and BitTorrent, since the last heartbeat
+	Degraded    string    `json:"degraded,omitempty"`
+}
+
+// Item is one artifact in a plan.
+type Item struct {
+	ID         string          `json:"id"` // <catalog>/<name>/<version>
+	InfoHash   string          `json:"infohash"`
+	Size       int64           `json:"size"`
+	TorrentURL string          `json:"torrent_url"`
+	Demand     float64         `json:"demand"`
+	Files      []manifest.File `json:"files"` // with sha256, in torrent order
+}
+
+// Plan is the directory's answer to a heartbeat: what the relay should hold.
+type Plan struct {
+	State    string        `json:"state"`
+	Interval time.Duration `json:"interval"`
+	// Fetch lists artifacts to get, most wanted first; Keep those to go on holding.
+	Fetch []Item `json:"fetch"`
+	Keep  []Item `json:"keep"`
+	// Drop lists infohashes the relay may evict (least wanted first) when it needs room.
+	Drop []string `json:"drop"`
+	// Expunged lists infohashes to delete at once and never serve again.
+	Expunged []string `json:"expunged"`
+}
