@@ -109,7 +109,7 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 	if len(c.uploads.byID) >= c.cfg.MaxUploads {
 		return nil, fmt.Errorf("%w (%d); retry later", ErrBusy, c.cfg.MaxUploads)
 	}
-	if free, err := freeBytes(c.stagingDir); err == nil {
+	if free, err := fsutil.FreeBytes(c.stagingDir); err == nil {
 		if need := total + c.uploads.reserved() + int64(c.cfg.MinFreeSpace); need > free {
 			return nil, fmt.Errorf("%w: %d bytes free, %d needed", ErrNoSpace, free, need)
 		}

@@ -98,6 +98,7 @@ type Relay struct {
 	Holdings []RelayHolding `json:"holdings"`
 
 	testedAt time.Time
+	testing  bool // a self-test is running
 	held     map[metainfo.Hash]*RelayHolding
 }
 
@@ -191,13 +192,17 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	for _, h := range r.held {
 		h.Checked = false
 	}
+	startTest := !r.testing
+	r.testing = true
 	snapshot := *r
 	c.relays.mu.Unlock()
 	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
 		return nil, err
 	}
 	c.log.Info("relay registered", "relay", r.ID, "url", snapshot.PublicURL, "state", snapshot.State, "quota", snapshot.Quota)
-	go c.selfTest(r.ID)
+	if startTest {
+		go c.selfTest(r.ID)
+	}
 	msg := ""
 	if snapshot.State == relayapi.StatePending {
 		msg = "waiting for an operator: odi admin relays approve " + r.ID
@@ -229,7 +234,12 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	}
 	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
 	r.BytesServed += max(hb.BytesServed, 0)
-	retest := r.SelfTest != testOK && r.SelfTest != testPending && now.Sub(r.testedAt) > time.Minute
+	// Test a relay never tested since this directory started, and retest a failed one
+	// once a minute.
+	retest := !r.testing && (r.SelfTest == testPending || (r.SelfTest != testOK && now.Sub(r.testedAt) > time.Minute))
+	if retest {
+		r.testing = true
+	}
 	snapshot := *r
 	c.relays.mu.Unlock()
 
@@ -426,7 +436,7 @@ func (c *Catalog) selfTest(id string) {
 		if r.SelfTest != outcome {
 			c.log.Info("relay self-test", "relay", id, "outcome", outcome)
 		}
-		r.SelfTest, r.testedAt = outcome, c.now()
+		r.SelfTest, r.testedAt, r.testing = outcome, c.now(), false
 	}
 	c.relays.mu.Unlock()
 }

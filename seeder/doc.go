@@ -1,4 +1,11 @@
-// Package seeder is the relay daemon: an anacrolix/torrent client that registers with
-// directories, reconciles its disk quota to their plans (fetch, keep, drop, expunge),
-// seeds over BitTorrent, and hands verified files to the web-seed handler (BEP 19).
+// Package seeder is the relay daemon a volunteer runs: it registers with one or more
+// directories, reports its holdings in signed heartbeats, and reconciles its disk quota to
+// the plans they answer with (fetch the most wanted, evict what a plan lets go, delete
+// what was expunged). It downloads and seeds over BitTorrent with anacrolix/torrent (BEP 3,
+// with BEP 19 web seeds: the origin and other relays), verifies every piece, resumes after
+// restarts without trusting its disk blindly, shapes upload and download bandwidth at the
+// connection level, and hands verified files to the web-seed handler that serves them.
+//
+// It keeps its own state in SQLite (what it holds and the torrents' metainfo) and anacrolix
+// piece completion in bbolt; both survive kill -9.
 package seeder

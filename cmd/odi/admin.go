@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/bytesize"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -149,6 +151,64 @@ publish the same name and version, or the same content, ever again. It cannot be
 		},
 	}
 	expunge.Flags().StringVar(&reason, "reason", "", "why (shown in the catalog's JSON)")
-	cmd.AddCommand(pubs, expunge)
+	cmd.AddCommand(pubs, expunge, newAdminRelaysCmd(adminClient, g))
 	return cmd
+}
+
+func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, error), g *globals) *cobra.Command {
+	relays := &cobra.Command{
+		Use:   "relays",
+		Short: "List relays, approve or revoke them",
+		Args:  exactArgs(0, "a subcommand"),
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List relays: state, self-test, holdings",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			var out struct{ Relays []catalog.Relay }
+			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/relays", nil, &out); err != nil {
+				return fmt.Errorf("list relays: %w", err)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tURL\tSTATE\tUP\tSELF-TEST\tHOLDINGS\tFREE\tLAST SEEN")
+			for _, r := range out.Relays {
+				verified := 0
+				for _, h := range r.Holdings {
+					if h.Verified {
+						verified++
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%d (%d verified)\t%s\t%s\n", r.ID, r.PublicURL, r.State, r.Up, r.SelfTest,
+					len(r.Holdings), verified, bytesize.Size(r.Free), r.LastSeen.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	setState := func(verb, path string) *cobra.Command {
+		return &cobra.Command{
+			Use:   verb + " ID",
+			Short: map[string]string{"approve": "Let a relay serve users (once its self-tests pass)", "revoke": "Drop a relay from url-lists and redirects at once and refuse its heartbeats"}[verb],
+			Args:  exactArgs(1, "the relay's ID (odi admin relays list)"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := adminClient(cmd)
+				if err != nil {
+					return err
+				}
+				var r catalog.Relay
+				if err := c.Call(cmd.Context(), http.MethodPost, "/api/v1/admin/relays/"+url.PathEscape(args[0])+"/"+path, nil, &r); err != nil {
+					return fmt.Errorf("%s relay: %w", verb, err)
+				}
+				printf(g.stdout, "relay %s is %s\n", r.ID, r.State)
+				return nil
+			},
+		}
+	}
+	relays.AddCommand(list, setState("approve", "approve"), setState("revoke", "revoke"))
+	return relays
 }

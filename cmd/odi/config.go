@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/tracker"
 )
 
@@ -20,6 +21,7 @@ import (
 type Config struct {
 	Log       LogConfig       `mapstructure:"log"`
 	Directory DirectoryConfig `mapstructure:"directory"`
+	Relay     RelayConfig     `mapstructure:"relay"`
 	Client    ClientConfig    `mapstructure:"client"`
 }
 
@@ -47,6 +49,7 @@ func defaultConfig() Config {
 	cfg := Config{
 		Log:       LogConfig{Level: "info", Format: "text"},
 		Directory: DirectoryConfig{Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Config: catalog.DefaultConfig()},
+		Relay:     RelayConfig{Listen: "127.0.0.1:8081", Config: seeder.DefaultConfig()},
 	}
 	cfg.Directory.CreatedBy = "odi/" + buildVersion()
 	return cfg

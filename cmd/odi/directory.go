@@ -47,6 +47,7 @@ a key given with --admin-key.`,
 				"data": "directory.data", "listen": "directory.listen", "public-url": "directory.public_url",
 				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
 				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
+				"relay-policy": "directory.relays.policy", "allow-private-relay-urls": "directory.relays.allow_private_urls",
 			})
 			if err != nil {
 				return err
@@ -74,6 +75,8 @@ a key given with --admin-key.`,
 	f.StringArray("publisher-key", nil, withKey("trusted publisher key, [NAME=]KEY.pub; repeatable", "directory.publishers"))
 	f.StringArray("admin-key", nil, withKey("trusted admin key, KEY.pub; repeatable", "directory.admin_keys"))
 	f.String("udp-listen", "", withKey("BEP 15 UDP tracker address (default: the HTTP address over UDP; off to disable)", "directory.tracker.udp_listen"))
+	f.String("relay-policy", def.Relays.Policy, withKey("relay admission: approve (an operator approves each relay) or open", "directory.relays.policy"))
+	f.Bool("allow-private-relay-urls", false, withKey("accept relays on loopback and private addresses (tests, demos, closed networks)", "directory.relays.allow_private_urls"))
 	size := def.MaxArtifactSize
 	f.Var(&size, "max-artifact-size", withKey("largest artifact accepted, e.g. 64GiB", "directory.max_artifact_size"))
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +151,16 @@ func (p *odiProcess) kill() {
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
 	}
+}
+
+// freePort returns a loopback address with a free TCP port, for servers that must come
+// back on the same address.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -70,6 +70,7 @@ Try it: odi demo`,
 	root.AddCommand(
 		newKeygenCmd(g),
 		newDirectoryCmd(g),
+		newRelayCmd(g),
 		newPublishCmd(g),
 		newAdminCmd(g),
 		newDemoCmd(g),

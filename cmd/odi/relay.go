@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/opendist/odi/seeder"
+	"github.com/opendist/odi/webseed"
+)
+
+// RelayConfig is `odi relay`'s configuration.
+type RelayConfig struct {
+	// Listen is the HTTP listen address (web seeds, health, metrics).
+	Listen        string `mapstructure:"listen"`
+	seeder.Config `mapstructure:",squash"`
+}
+
+func newRelayCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run a relay: donate disk and bandwidth to one or more directories",
+		Long: `Run a relay, the seeder a volunteer donates to a distribution network.
+
+The relay registers with each --directory (requests signed with --key), fills --quota
+with the artifacts the directories' plans rank highest (by swarm popularity), downloads
+them over BitTorrent from peers and web seeds, verifies every piece, seeds them, and
+serves them over plain HTTP at /ws/ as a BEP 19 web seed. It evicts what the plans let go
+when it needs room, deletes expunged artifacts at once, and never holds more than --quota.
+After a restart it re-hashes what it has before serving it, and downloads only what is
+missing. If a directory is down it keeps seeding and serving, and retries.
+
+A directory may need its operator to approve the relay: odi admin relays approve ID.`,
+		Example: `  odi keygen --out relay.key
+  odi relay --data /var/lib/odi-relay --listen 0.0.0.0:8081 --public-url https://relay.example.org \
+      --directory https://dir.example.org --key relay.key --quota 500GiB --bt-listen 0.0.0.0:6881 \
+      --upload-limit 50MiB`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, g, flagKeys{
+				"data": "relay.data", "listen": "relay.listen", "public-url": "relay.public_url",
+				"directory": "relay.directories", "key": "relay.key", "quota": "relay.quota",
+				"bt-listen": "relay.bt_listen", "upload-limit": "relay.upload_limit",
+				"download-limit": "relay.download_limit", "catalog": "relay.catalogs",
+			})
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Log, g.stderr)
+			if err != nil {
+				return err
+			}
+			r, err := startRelay(cmd.Context(), cfg.Relay, log)
+			if err != nil {
+				return err
+			}
+			printf(g.stdout, "odi relay listening on http://%s and bittorrent %s (public URL %s)\n", r.ln.Addr(), r.relay.BTAddr(), r.cfg.PublicURL)
+			return r.Wait()
+		},
+	}
+	def := defaultConfig().Relay
+	f := cmd.Flags()
+	f.String("data", "", withKey("folder for the relay's state and artifacts", "relay.data"))
+	f.String("listen", def.Listen, withKey("HTTP listen address (web seeds, /healthz, /metrics)", "relay.listen"))
+	f.String("public-url", "", withKey("URL users and directories reach this relay at (default http://<listen address>)", "relay.public_url"))
+	f.StringArray("directory", nil, withKey("directory base URL; repeatable", "relay.directories"))
+	f.String("key", "", withKey("the relay's private key (odi keygen)", "relay.key"))
+	quota, up, down := def.Quota, def.UploadLimit, def.DownloadLimit
+	f.Var(&quota, "quota", withKey("disk space for artifacts, e.g. 500GiB", "relay.quota"))
+	f.String("bt-listen", def.BTListen, withKey("BitTorrent TCP listen address", "relay.bt_listen"))
+	f.Var(&up, "upload-limit", withKey("upload bytes per second, HTTP and BitTorrent together, e.g. 20MiB (0 = unlimited)", "relay.upload_limit"))
+	f.Var(&down, "download-limit", withKey("download bytes per second (0 = unlimited)", "relay.download_limit"))
+	f.StringArray("catalog", nil, withKey("carry only this catalog; repeatable (default: any)", "relay.catalogs"))
+	return cmd
+}
+
+// relayProc is a running relay and its HTTP server.
+type relayProc struct {
+	cfg   RelayConfig
+	relay *seeder.Relay
+	ln    net.Listener
+	srv   *http.Server
+	done  chan error
+}
+
+// startRelay listens, starts the relay, and serves until ctx ends; Wait returns when it
+// has stopped. PublicURL defaults to the bound HTTP address.
+func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayProc, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	r, err := seeder.New(ctx, cfg.Config, buildVersion(), log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/ws/", r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := r.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	p := &relayProc{cfg: cfg, relay: r, ln: ln, done: make(chan error, 1)}
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		serveErr := make(chan error, 1)
+		go func() { serveErr <- p.srv.Serve(r.WrapListener(ln)) }()
+		runErr := r.Run(ctx) // returns once ctx ends, after closing the client
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := p.srv.Shutdown(shutdownCtx)
+		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		p.done <- errors.Join(runErr, err)
+	}()
+	return p, nil
+}
+
+// Wait blocks until the relay has stopped.
+func (p *relayProc) Wait() error { return <-p.done }
+
+// relayStore serves the relay's verified holdings to the web-seed handler.
+type relayStore struct{ r *seeder.Relay }
+
+var _ webseed.Store = relayStore{}
+
+func (s relayStore) Open(_ context.Context, ih metainfo.Hash, path string) (webseed.File, error) {
+	f, sum, err := s.r.Open(ih, path)
+	if errors.Is(err, seeder.ErrNotServed) {
+		return webseed.File{}, fmt.Errorf("%w: %w", webseed.ErrNotFound, err)
+	}
+	if err != nil {
+		return webseed.File{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return webseed.File{}, err
+	}
+	return webseed.File{Content: f, ModTime: fi.ModTime(), SHA256: sum}, nil
+}

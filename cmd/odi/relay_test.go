@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	trclient "github.com/anacrolix/torrent/tracker"
+
+	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/relayapi"
+	"github.com/opendist/odi/internal/sign"
+)
+
+// relayDirectory is a directory that admits relays on loopback and hears from them often.
+func relayDirectory(c *DirectoryConfig) {
+	c.Relays.Policy = catalog.PolicyOpen
+	c.Relays.AllowPrivateURLs = true
+	c.Relays.HeartbeatInterval = 200 * time.Millisecond
+	c.Relays.ProbeTimeout = 2 * time.Second
+}
+
+type testRelay struct {
+	*relayProc
+	key  string
+	id   string
+	data string
+	url  string
+	stop func()
+}
+
+// startTestRelay runs a relay of tn until the test ends (or stop); opts adjust its config.
+func startTestRelay(t *testing.T, tn *testNet, opts ...func(*RelayConfig)) *testRelay {
+	t.Helper()
+	cfg := defaultConfig().Relay
+	cfg.Listen = "127.0.0.1:0"
+	cfg.BTListen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.KeyFile = newKeys(t, "relay")[0]
+	cfg.Directories = []string{tn.base}
+	cfg.Quota = 1 << 30
+	cfg.MinFreeSpace = 0
+	cfg.RetryMax = time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return runTestRelay(t, cfg)
+}
+
+func runTestRelay(t *testing.T, cfg RelayConfig) *testRelay {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := startRelay(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	key, err := sign.LoadPrivateKey(cfg.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &testRelay{relayProc: p, key: cfg.KeyFile, id: sign.KeyID(key.ID()), data: cfg.DataDir, url: p.cfg.PublicURL}
+	stopped := false
+	tr.stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := p.Wait(); err != nil {
+				t.Errorf("relay stopped with %v", err)
+			}
+		}
+	}
+	t.Cleanup(tr.stop)
+	return tr
+}
+
+// relayView returns the directory's view of a relay.
+func relayView(t *testing.T, tn *testNet, id string) catalog.Relay {
+	t.Helper()
+	_, body := get(t, tn.base+"/api/v1/relays")
+	var out struct{ Relays []catalog.Relay }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out.Relays {
+		if r.ID == id {
+			return r
+		}
+	}
+	return catalog.Relay{}
+}
+
+// waitFor polls cond (bounded) until it holds.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", within, what)
+		}
+	}
+}
+
+// servesChecked reports whether the directory lists the relay as holding every ih,
+// verified and range-checked.
+func servesChecked(t *testing.T, tn *testNet, id string, ihs ...string) bool {
+	r := relayView(t, tn, id)
+	ok := 0
+	for _, h := range r.Holdings {
+		for _, ih := range ihs {
+			if h.InfoHash == ih && h.Verified && h.Checked {
+				ok++
+			}
+		}
+	}
+	return r.Up && ok == len(ihs)
+}
+
+func getRange(t *testing.T, u string, from, to int64) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusPartialContent {
+		t.Fatalf("GET %s range %d-%d: %s", u, from, to, resp.Status)
+	}
+	return b
+}
+
+func TestRelaysFillSeedAndServe(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	src := t.TempDir()
+	writeFiles(t, src, 21, map[string]int{"disk.img": 6<<20 + 17, "pkg/a.txt": 1<<20 + 5, "pkg/sub/b.bin": 2 << 20})
+	ctx := context.Background()
+	img, err := publish(ctx, tn.publisher, ident("img"), filepath.Join(src, "disk.img"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := publish(ctx, tn.publisher, ident("pkg"), filepath.Join(src, "pkg"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a := startTestRelay(t, tn)
+	waitFor(t, 60*time.Second, "relay A holds both artifacts, checked", func() bool { return servesChecked(t, tn, a.id, img.InfoHash, pkg.InfoHash) })
+	b := startTestRelay(t, tn)
+	waitFor(t, 60*time.Second, "relay B holds both artifacts, checked", func() bool { return servesChecked(t, tn, b.id, img.InfoHash, pkg.InfoHash) })
+	if peers, _ := b.relay.Downloaded(); peers == 0 {
+		t.Errorf("relay B got nothing over BitTorrent from relay A")
+	}
+
+	// Both seed: the tracker lists them.
+	for _, art := range []*catalog.ArtifactJSON{img, pkg} {
+		s := newAnnouncer(t, tn.base+"/announce", infoHash(t, art.InfoHash)).scrape()
+		if s.Seeders < 2 {
+			t.Errorf("%s: %d seeders on the tracker, want both relays", art.ID, s.Seeders)
+		}
+	}
+	// The torrent lists both relays, then the origin.
+	_, body := get(t, img.TorrentURL)
+	mi, err := metainfo.Load(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mi.UrlList) != 3 || mi.UrlList[2] != tn.base+"/ws/"+img.InfoHash+"/" {
+		t.Fatalf("url-list %q, want the two relays then the origin", mi.UrlList)
+	}
+	// Byte-identical ranges from both relays and the origin.
+	for _, f := range []string{"disk.img", "pkg/sub/b.bin"} {
+		ih := img.InfoHash
+		if strings.HasPrefix(f, "pkg") {
+			ih = pkg.InfoHash
+		}
+		want := getRange(t, tn.base+"/ws/"+ih+"/"+f, 1<<20, 3<<20)
+		for _, r := range []*testRelay{a, b} {
+			if got := getRange(t, r.url+"/ws/"+ih+"/"+f, 1<<20, 3<<20); !bytes.Equal(got, want) {
+				t.Errorf("relay %s serves other bytes for %s", r.id, f)
+			}
+		}
+	}
+	// An anacrolix client given only the relays' web seeds gets the right bytes.
+	mi.UrlList = mi.UrlList[:2]
+	dl := downloadWebSeedOnly(t, mi)
+	got, _ := os.ReadFile(filepath.Join(dl, "disk.img"))
+	want, _ := os.ReadFile(filepath.Join(src, "disk.img"))
+	if !bytes.Equal(got, want) {
+		t.Fatal("download from the relays' web seeds differs")
+	}
+}
+
+// du is the disk space the files under dir take (allocated blocks, not sizes).
+func du(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += allocated(fi)
+		}
+		return nil
+	})
+	return n
+}
+
+func TestRelayQuotaHoldsTheMostPopular(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	src := t.TempDir()
+	writeFiles(t, src, 22, map[string]int{"hot.bin": 3 << 20, "warm.bin": 3 << 20, "cold.bin": 3 << 20})
+	arts := map[string]*catalog.ArtifactJSON{}
+	for _, n := range []string{"hot", "warm", "cold"} {
+		a, err := publish(context.Background(), tn.publisher, ident(n), filepath.Join(src, n+".bin"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arts[n] = a
+	}
+	// Demand: leechers announce for hot (many) and warm (some).
+	for n, leechers := range map[string]int{"hot": 20, "warm": 5} {
+		an := newAnnouncer(t, tn.base+"/announce", infoHash(t, arts[n].InfoHash))
+		for i := range leechers {
+			an.mustAnnounce(uint16(7000+i), 100, trclient.Started, 0)
+		}
+	}
+	const quota = 7 << 20 // two of the three
+	r := startTestRelay(t, tn, func(c *RelayConfig) { c.Quota = quota })
+	waitFor(t, 60*time.Second, "the relay holds hot and warm", func() bool {
+		return servesChecked(t, tn, r.id, arts["hot"].InfoHash, arts["warm"].InfoHash)
+	})
+	view := relayView(t, tn, r.id)
+	if len(view.Holdings) != 2 {
+		t.Fatalf("relay holds %d artifacts, want 2 (hot, warm)", len(view.Holdings))
+	}
+	if used := du(t, r.data+"/torrents"); used > quota {
+		t.Fatalf("relay uses %d bytes on disk, quota %d", used, quota)
+	}
+
+	// The cold one becomes the hottest: the relay evicts the least popular to fetch it.
+	an := newAnnouncer(t, tn.base+"/announce", infoHash(t, arts["cold"].InfoHash))
+	for i := range 40 {
+		an.mustAnnounce(uint16(8000+i), 100, trclient.Started, 0)
+	}
+	waitFor(t, 60*time.Second, "the relay holds cold and hot", func() bool {
+		return servesChecked(t, tn, r.id, arts["cold"].InfoHash, arts["hot"].InfoHash)
+	})
+	if used := du(t, r.data+"/torrents"); used > quota {
+		t.Fatalf("relay uses %d bytes on disk, quota %d", used, quota)
+	}
+	if _, err := os.Stat(filepath.Join(r.data, "torrents", arts["warm"].InfoHash)); !os.IsNotExist(err) {
+		t.Fatalf("the evicted artifact's files are still there: %v", err)
+	}
+}
+
+func TestRelayExpungeRevokeAndBadRequests(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	a1 := publishSmall(t, tn, "1", 2<<20)
+	a2 := publishSmall(t, tn, "2", 1<<20)
+	r := startTestRelay(t, tn)
+	waitFor(t, 60*time.Second, "the relay holds both", func() bool { return servesChecked(t, tn, r.id, a1.InfoHash, a2.InfoHash) })
+
+	// Expunge: the relay deletes the bytes and stops serving them.
+	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "expunge", "test/art/1", "--reason", "bad"}); err != nil {
+		t.Fatal(err)
+	}
+	wsURL := r.url + "/ws/" + a1.InfoHash + "/f-1.bin"
+	waitFor(t, 30*time.Second, "the relay stops serving the expunged artifact", func() bool {
+		resp, _ := get(t, wsURL)
+		return resp.StatusCode == http.StatusNotFound
+	})
+	waitFor(t, 10*time.Second, "the relay deletes the expunged bytes", func() bool {
+		_, err := os.Stat(filepath.Join(r.data, "torrents", a1.InfoHash))
+		return os.IsNotExist(err)
+	})
+
+	// Replayed and tampered heartbeats are refused.
+	key, _ := sign.LoadPrivateKey(r.key)
+	api, _ := apiclient.New(tn.base, sign.NewSigner(key, nil))
+	body, _ := json.Marshal(relayapi.Heartbeat{Holdings: []relayapi.Holding{}})
+	req, _ := http.NewRequest(http.MethodPost, tn.base+"/api/v1/relays/heartbeat", bytes.NewReader(body))
+	api.Signer.SignBody(req, body)
+	send := func(b []byte) int {
+		again := req.Clone(context.Background())
+		again.Body = io.NopCloser(bytes.NewReader(b))
+		again.ContentLength = int64(len(b))
+		resp, err := http.DefaultClient.Do(again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := send(body); s != 200 {
+		t.Fatalf("signed heartbeat: %d", s)
+	}
+	if s := send(body); s != 401 {
+		t.Fatalf("replayed heartbeat: %d, want 401", s)
+	}
+	tampered, _ := json.Marshal(relayapi.Heartbeat{Holdings: []relayapi.Holding{}, FreeBytes: 1})
+	if s := send(tampered); s != 401 {
+		t.Fatalf("tampered heartbeat: %d, want 401", s)
+	}
+	// A relay cannot register someone else's key.
+	stranger := newKeys(t, "stranger")[0]
+	pub, _ := sign.ParsePublicKey(stranger + ".pub")
+	err := api.CallJSON(context.Background(), http.MethodPost, "/api/v1/relays/register", relayapi.Register{PublicKey: pub.String(), PublicURL: r.url}, nil)
+	if apiclient.StatusOf(err) != 401 {
+		t.Fatalf("register with another key: %v, want 401", err)
+	}
+
+	// Revoke: out of the url-list at once, heartbeats refused.
+	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "relays", "revoke", r.id}); err != nil {
+		t.Fatal(err)
+	}
+	_, tb := get(t, a2.TorrentURL)
+	mi, _ := metainfo.Load(bytes.NewReader(tb))
+	if len(mi.UrlList) != 1 {
+		t.Fatalf("url-list after revoke: %q", mi.UrlList)
+	}
+	err = api.CallJSON(context.Background(), http.MethodPost, "/api/v1/relays/heartbeat", relayapi.Heartbeat{}, nil)
+	if apiclient.StatusOf(err) != 403 {
+		t.Fatalf("heartbeat of a revoked relay: %v, want 403", err)
+	}
+}
+
+func TestRelayRestartResumesWithoutDownloading(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	art := publishSmall(t, tn, "1", 5<<20)
+	r := startTestRelay(t, tn)
+	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	cfg := r.cfg
+	cfg.Listen = r.ln.Addr().String() // back at its public URL
+	r.stop()
+
+	r2 := runTestRelay(t, cfg)
+	wsURL := r2.url + "/ws/" + art.InfoHash + "/f-1.bin"
+	waitFor(t, 30*time.Second, "the restarted relay serves again", func() bool {
+		resp, _ := get(t, wsURL)
+		return resp.StatusCode == http.StatusOK
+	})
+	if peers, webSeeds := r2.relay.Downloaded(); peers+webSeeds != 0 {
+		t.Fatalf("the restarted relay downloaded %d bytes again", peers+webSeeds)
+	}
+	waitFor(t, 30*time.Second, "the directory sees the restarted relay's holding", func() bool { return servesChecked(t, tn, r2.id, art.InfoHash) })
+}
+
+func TestRelaySurvivesDirectoryOutage(t *testing.T) {
+	data := t.TempDir()
+	port := freePort(t)
+	dirCfg := func(c *DirectoryConfig) {
+		relayDirectory(c)
+		c.DataDir = data
+		c.Listen = port
+		c.Tracker.UDPListen = "off"
+	}
+	tn := startTestDirectory(t, dirCfg)
+	art := publishSmall(t, tn, "1", 1<<20)
+	r := startTestRelay(t, tn)
+	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	tn.stop()
+
+	// With the directory down the relay keeps serving.
+	time.Sleep(time.Second)
+	if resp, _ := get(t, r.url+"/ws/"+art.InfoHash+"/f-1.bin"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("relay with the directory down: %s", resp.Status)
+	}
+	tn2 := startTestDirectory(t, dirCfg)
+	before := relayView(t, tn2, r.id).LastSeen
+	waitFor(t, 30*time.Second, "the relay's heartbeats reach the restarted directory", func() bool {
+		return relayView(t, tn2, r.id).LastSeen.After(before) && servesChecked(t, tn2, r.id, art.InfoHash)
+	})
+}
+
+func TestRelayRateLimits(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	art := publishSmall(t, tn, "1", 4<<20)
+	const limit = 1 << 20 // bytes/s
+	start := time.Now()
+	r := startTestRelay(t, tn, func(c *RelayConfig) { c.UploadLimit, c.DownloadLimit = limit, limit })
+	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	// 4 MiB at 1 MiB/s, less a quarter second of burst.
+	if d := time.Since(start); d < 3500*time.Millisecond {
+		t.Errorf("filled 4 MiB in %s with a 1 MiB/s download limit", d)
+	}
+	start = time.Now()
+	resp, body := get(t, r.url+"/ws/"+art.InfoHash+"/f-1.bin")
+	if resp.StatusCode != 200 || len(body) != 4<<20 {
+		t.Fatalf("GET from the relay: %s, %d bytes", resp.Status, len(body))
+	}
+	if d := time.Since(start); d < 3500*time.Millisecond {
+		t.Errorf("served 4 MiB in %s with a 1 MiB/s upload limit", d)
+	}
+}

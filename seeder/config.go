@@ -1,0 +1,83 @@
+package seeder
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/opendist/odi/internal/bytesize"
+)
+
+// Config is a relay's configuration.
+type Config struct {
+	// Directories are the directories' base URLs the relay registers with.
+	Directories []string `mapstructure:"directories"`
+	// PublicURL is where users and directories reach this relay's HTTP server.
+	PublicURL string `mapstructure:"public_url"`
+	// BTListen is the BitTorrent TCP listen address.
+	BTListen string `mapstructure:"bt_listen"`
+	// DataDir holds the relay's state and the artifacts' bytes.
+	DataDir string `mapstructure:"data"`
+	// Quota bounds the bytes of artifacts held (reserved in full before a fetch starts).
+	Quota bytesize.Size `mapstructure:"quota"`
+	// UploadLimit and DownloadLimit are bytes per second; 0 means unlimited.
+	UploadLimit   bytesize.Size `mapstructure:"upload_limit"`
+	DownloadLimit bytesize.Size `mapstructure:"download_limit"`
+	// Catalogs limits the relay to these catalogs; empty carries any.
+	Catalogs []string `mapstructure:"catalogs"`
+	// KeyFile is the relay's private key (odi keygen).
+	KeyFile string `mapstructure:"key"`
+	// MinFreeSpace is disk space a fetch must leave free, whatever the quota says.
+	MinFreeSpace bytesize.Size `mapstructure:"min_free_space"`
+	// RetryMax caps the backoff between attempts to reach a directory.
+	RetryMax time.Duration `mapstructure:"retry_max"`
+}
+
+// DefaultConfig returns the defaults; Directories, PublicURL, DataDir and KeyFile have none.
+func DefaultConfig() Config {
+	return Config{
+		Directories:  []string{},
+		BTListen:     ":6881",
+		Quota:        10 << 30,
+		Catalogs:     []string{},
+		MinFreeSpace: 256 << 20,
+		RetryMax:     5 * time.Minute,
+	}
+}
+
+// Validate reports the settings that cannot work, naming their keys.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Directories) == 0 {
+		errs = append(errs, errors.New("directories: at least one directory URL is required"))
+	}
+	for _, d := range c.Directories {
+		if u, err := url.Parse(d); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("directories: %q is not an http(s) URL", d))
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("public_url: %q is not an http(s) base URL", c.PublicURL))
+	}
+	if _, _, err := net.SplitHostPort(c.BTListen); err != nil {
+		errs = append(errs, fmt.Errorf("bt_listen: %q is not host:port", c.BTListen))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data: required"))
+	}
+	if c.Quota <= 0 {
+		errs = append(errs, errors.New("quota: must be positive"))
+	}
+	if c.UploadLimit < 0 || c.DownloadLimit < 0 || c.MinFreeSpace < 0 {
+		errs = append(errs, errors.New("upload_limit, download_limit, min_free_space: must not be negative"))
+	}
+	if c.KeyFile == "" {
+		errs = append(errs, errors.New("key: required (odi keygen --out FILE makes one)"))
+	}
+	if c.RetryMax < time.Second {
+		errs = append(errs, errors.New("retry_max: must be at least 1s"))
+	}
+	return errors.Join(errs...)
+}

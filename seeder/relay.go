@@ -1,0 +1,588 @@
+package seeder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"aead.dev/minisign"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/fsutil"
+	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/relayapi"
+	"github.com/opendist/odi/internal/sign"
+)
+
+// Relay is a running relay.
+type Relay struct {
+	cfg     Config
+	log     *slog.Logger
+	version string
+	signer  *sign.Signer
+	pub     minisign.PublicKey
+	db      *store
+
+	cl       *torrent.Client
+	pc       storage.PieceCompletion
+	storage  storage.ClientImplCloser
+	up, down *rate.Limiter
+	btLn     net.Listener
+
+	mu    sync.Mutex
+	held  map[metainfo.Hash]*holding
+	plans map[string]*relayapi.Plan // by directory URL
+
+	servedHTTP   atomic.Int64 // bytes since the last heartbeat
+	lastUploaded atomic.Int64 // BitTorrent bytes uploaded as of the last heartbeat
+	degraded     atomic.Pointer[string]
+	reconcile    chan struct{}
+	// nudge asks every directory loop for an early heartbeat (a holding became servable).
+	nudge []chan struct{}
+}
+
+// holding is one artifact on the relay's disk.
+type holding struct {
+	item relayapi.Item
+	t    *torrent.Torrent
+	// servable: every piece hash-checked since this process started; only then are
+	// files served. Cleared the moment a removal starts.
+	servable atomic.Bool
+}
+
+// New opens the relay's state, starts its BitTorrent client (not yet announcing: Run does
+// the rest), and re-adds what it held, verifying it before serving.
+func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *Relay, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	key, err := sign.LoadPrivateKey(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{
+		cfg: cfg, log: log, version: version,
+		signer: sign.NewSigner(key, nil), pub: key.Public().(minisign.PublicKey),
+		up: newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
+		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{},
+		reconcile: make(chan struct{}, 1),
+	}
+	dataDir := filepath.Join(cfg.DataDir, "torrents")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("relay data: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if r.db, err = openStore(ctx, filepath.Join(cfg.DataDir, "relay.db")); err != nil {
+		return nil, err
+	}
+	if r.pc, err = storage.NewBoltPieceCompletion(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("piece completion: %w", err)
+	}
+	r.storage = storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir: dataDir,
+		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
+			return filepath.Join(base, ih.HexString())
+		},
+		PieceCompletion: r.pc,
+	})
+	if r.btLn, err = net.Listen("tcp", cfg.BTListen); err != nil {
+		return nil, fmt.Errorf("bt_listen: %w", err)
+	}
+	tc := torrent.NewDefaultClientConfig()
+	tc.DataDir = dataDir
+	tc.DefaultStorage = r.storage
+	tc.Seed = true
+	// Sockets are ours (shaped, see ratelimit.go): no built-in TCP, uTP or DHT sockets,
+	// and never UPnP, which would send packets off the machine.
+	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true
+	tc.NoDefaultPortForwarding = true
+	tc.Slogger = log.With("part", "torrent")
+	if r.cl, err = torrent.NewClient(tc); err != nil {
+		return nil, fmt.Errorf("bittorrent client: %w", err)
+	}
+	r.cl.AddListener(&limitedListener{Listener: r.btLn, up: r.up, down: r.down})
+	r.cl.AddDialer(&limitedDialer{up: r.up, down: r.down})
+
+	recs, err := r.db.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if err := r.start(rec, true); err != nil {
+			log.Error("relay: cannot resume a holding; dropping it", "artifact", rec.item.ID, "err", err)
+			r.remove(ctx, rec.item.InfoHash, "unresumable")
+		}
+	}
+	return r, nil
+}
+
+func (r *Relay) close() {
+	if r.cl != nil {
+		r.cl.Close() // announces "stopped" to the trackers
+	}
+	if r.btLn != nil {
+		r.btLn.Close()
+	}
+	if r.storage != nil {
+		r.storage.Close()
+	}
+	if r.pc != nil {
+		r.pc.Close()
+	}
+	if r.db != nil {
+		r.db.close()
+	}
+}
+
+// BTAddr is the address the BitTorrent listener is bound to.
+func (r *Relay) BTAddr() net.Addr { return r.btLn.Addr() }
+
+// Run talks to the directories and reconciles until ctx ends, then closes the client
+// (announcing "stopped") and the state.
+func (r *Relay) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, dir := range r.cfg.Directories {
+		nudge := make(chan struct{}, 1)
+		r.mu.Lock()
+		r.nudge = append(r.nudge, nudge)
+		r.mu.Unlock()
+		g.Go(func() error { r.directoryLoop(ctx, dir, nudge); return nil })
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-r.reconcile:
+				r.reconcilePlans(ctx)
+			}
+		}
+	})
+	g.Wait()
+	r.close()
+	return nil
+}
+
+// directoryLoop registers with one directory and sends heartbeats, backing off while it
+// cannot be reached; everything held keeps being seeded and served meanwhile.
+func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan struct{}) {
+	api, err := apiclient.New(dir, r.signer)
+	if err != nil {
+		r.log.Error("relay: bad directory URL", "directory", dir, "err", err)
+		return
+	}
+	api.HTTP.Timeout = time.Minute
+	log := r.log.With("directory", dir)
+	backoff, interval := time.Second, 30*time.Second
+	registered := false
+	for {
+		wait := interval
+		if !registered {
+			var reg relayapi.Registered
+			err = api.CallJSON(ctx, http.MethodPost, "/api/v1/relays/register", r.registration(), &reg)
+			if err == nil {
+				registered, interval = true, reg.HeartbeatInterval
+				log.Info("relay registered", "state", reg.State, "message", reg.Message)
+				continue
+			}
+		} else {
+			var plan relayapi.Plan
+			err = api.CallJSON(ctx, http.MethodPost, "/api/v1/relays/heartbeat", r.heartbeat(), &plan)
+			switch {
+			case err == nil:
+				interval, backoff = plan.Interval, time.Second
+				r.setPlan(dir, &plan)
+			case apiclient.StatusOf(err) == http.StatusNotFound:
+				registered = false // the directory forgot us: register again
+				continue
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("relay: directory unreachable or refusing; retrying", "err", err, "in", backoff)
+			wait, backoff = backoff, min(backoff*2, r.cfg.RetryMax)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-nudge:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// beatSoon asks for an early heartbeat to every directory.
+func (r *Relay) beatSoon() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.nudge {
+		select {
+		case n <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (r *Relay) registration() relayapi.Register {
+	return relayapi.Register{
+		PublicKey: r.pub.String(), PublicURL: r.cfg.PublicURL,
+		QuotaBytes: int64(r.cfg.Quota), FreeBytes: r.free(),
+		UploadLimit: int64(r.cfg.UploadLimit), DownloadLimit: int64(r.cfg.DownloadLimit),
+		Catalogs: r.cfg.Catalogs, Version: r.version,
+	}
+}
+
+// heartbeat reports holdings and what was served since the last one.
+func (r *Relay) heartbeat() relayapi.Heartbeat {
+	hb := relayapi.Heartbeat{Holdings: []relayapi.Holding{}, FreeBytes: r.free()}
+	r.mu.Lock()
+	for ih, h := range r.held {
+		hb.Holdings = append(hb.Holdings, relayapi.Holding{InfoHash: ih.HexString(), BytesComplete: h.t.BytesCompleted(), Verified: h.servable.Load()})
+	}
+	r.mu.Unlock()
+	stats := r.cl.ConnStats()
+	uploaded := stats.BytesWrittenData.Int64()
+	hb.BytesServed = r.servedHTTP.Swap(0) + uploaded - r.lastUploaded.Swap(uploaded)
+	if d := r.degraded.Load(); d != nil {
+		hb.Degraded = *d
+	}
+	return hb
+}
+
+// used is the bytes reserved by holdings: whole artifacts, even while they download.
+func (r *Relay) used() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for _, h := range r.held {
+		n += h.item.Size
+	}
+	return n
+}
+
+func (r *Relay) free() int64 { return max(int64(r.cfg.Quota)-r.used(), 0) }
+
+func (r *Relay) setPlan(dir string, p *relayapi.Plan) {
+	r.mu.Lock()
+	r.plans[dir] = p
+	r.mu.Unlock()
+	select {
+	case r.reconcile <- struct{}{}:
+	default:
+	}
+}
+
+// reconcilePlans brings the holdings in line with the directories' plans: delete what
+// was expunged, then fetch the wanted artifacts in rank order, evicting what the plans let
+// go (least wanted first) to make room, and skipping what cannot fit.
+func (r *Relay) reconcilePlans(ctx context.Context) {
+	r.mu.Lock()
+	var fetch []relayapi.Item
+	wanted := map[string]relayapi.Item{}
+	expunged := map[string]bool{}
+	var dropOrder []string
+	for _, p := range r.plans {
+		for _, it := range append(slices.Clone(p.Keep), p.Fetch...) {
+			wanted[it.InfoHash] = it
+		}
+		for _, ih := range p.Expunged {
+			expunged[ih] = true
+		}
+		dropOrder = append(dropOrder, p.Drop...)
+	}
+	for _, p := range r.plans { // interleave the directories' rankings
+		fetch = append(fetch, p.Fetch...)
+	}
+	held := map[string]bool{}
+	for ih, h := range r.held {
+		held[ih.HexString()] = true
+		if it, ok := wanted[ih.HexString()]; ok && it.Demand != h.item.Demand {
+			h.item.Demand = it.Demand
+			r.db.setDemand(ctx, ih.HexString(), it.Demand)
+		}
+	}
+	r.mu.Unlock()
+
+	for ih := range expunged {
+		if held[ih] {
+			r.remove(ctx, ih, "expunged")
+			delete(held, ih)
+		}
+	}
+	for _, it := range fetch {
+		if held[it.InfoHash] || expunged[it.InfoHash] {
+			continue
+		}
+		if !r.makeRoom(ctx, it, wanted, dropOrder) {
+			r.log.Info("relay: skipping an artifact that does not fit", "artifact", it.ID, "size", it.Size, "free", r.free())
+			continue
+		}
+		if err := r.fetch(ctx, it); err != nil {
+			r.log.Warn("relay: cannot fetch", "artifact", it.ID, "err", err)
+			continue
+		}
+		held[it.InfoHash] = true
+	}
+}
+
+// makeRoom evicts holdings no plan wants, those a plan lists as droppable first in its
+// order, until it fits within the quota and the disk's free space; it reports whether
+// it fits. It evicts nothing if evicting everything allowed would still not be enough.
+func (r *Relay) makeRoom(ctx context.Context, it relayapi.Item, wanted map[string]relayapi.Item, dropOrder []string) bool {
+	if it.Size > int64(r.cfg.Quota) {
+		return false
+	}
+	r.mu.Lock()
+	var victims []*holding
+	seen := map[string]bool{}
+	add := func(ih string) {
+		var h metainfo.Hash
+		if h.FromHexString(ih) != nil || seen[ih] {
+			return
+		}
+		if hd := r.held[h]; hd != nil {
+			if _, ok := wanted[ih]; !ok {
+				victims = append(victims, hd)
+				seen[ih] = true
+			}
+		}
+	}
+	for _, ih := range dropOrder {
+		add(ih)
+	}
+	var rest []*holding // unwanted and not in any drop list: least demanded first
+	for ih, h := range r.held {
+		if _, ok := wanted[ih.HexString()]; !ok && !seen[ih.HexString()] {
+			rest = append(rest, h)
+		}
+	}
+	slices.SortFunc(rest, func(a, b *holding) int {
+		switch {
+		case a.item.Demand < b.item.Demand:
+			return -1
+		case a.item.Demand > b.item.Demand:
+			return 1
+		}
+		return strings.Compare(a.item.ID, b.item.ID)
+	})
+	victims = append(victims, rest...)
+	var freeable int64
+	for _, v := range victims {
+		freeable += v.item.Size
+	}
+	r.mu.Unlock()
+
+	need := it.Size - r.free()
+	if need > freeable {
+		return false
+	}
+	for _, v := range victims {
+		if need <= 0 {
+			break
+		}
+		r.remove(ctx, v.item.InfoHash, "evicted for "+it.ID)
+		need -= v.item.Size
+	}
+	return r.diskHasRoom(it.Size)
+}
+
+// diskHasRoom checks the file system itself, whatever the quota says, and marks the relay
+// degraded when it is nearly full.
+func (r *Relay) diskHasRoom(size int64) bool {
+	free, err := fsutil.FreeBytes(r.cfg.DataDir)
+	if err != nil {
+		return true
+	}
+	if free < size+int64(r.cfg.MinFreeSpace) {
+		msg := fmt.Sprintf("disk nearly full: %d bytes free, %d wanted plus %d kept free", free, size, int64(r.cfg.MinFreeSpace))
+		r.degraded.Store(&msg)
+		return false
+	}
+	r.degraded.Store(nil)
+	return true
+}
+
+// fetch downloads an artifact the plan assigned: its torrent from the directory, checked
+// against the plan, recorded, then added to the client.
+func (r *Relay) fetch(ctx context.Context, it relayapi.Item) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, it.TorrentURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("get torrent: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get torrent: %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("get torrent: %w", err)
+	}
+	rec := record{item: it, torrent: b}
+	if _, err := parseTorrent(rec); err != nil {
+		return err
+	}
+	if err := r.db.add(ctx, rec, time.Now()); err != nil {
+		return err
+	}
+	r.log.Info("relay: fetching", "artifact", it.ID, "infohash", it.InfoHash, "size", it.Size)
+	return r.start(rec, false)
+}
+
+// parseTorrent loads a stored or fetched torrent and checks it against its plan item:
+// same infohash, same files, and names that stay inside the torrent's folder.
+func parseTorrent(rec record) (*metainfo.MetaInfo, error) {
+	mi, err := metainfo.Load(bytes.NewReader(rec.torrent))
+	if err != nil {
+		return nil, fmt.Errorf("torrent of %s: %w", rec.item.ID, err)
+	}
+	if got := mi.HashInfoBytes().HexString(); got != rec.item.InfoHash {
+		return nil, fmt.Errorf("torrent of %s has infohash %s, the plan says %s", rec.item.ID, got, rec.item.InfoHash)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, fmt.Errorf("torrent of %s: %w", rec.item.ID, err)
+	}
+	if err := names.CheckComponent(info.Name); err != nil {
+		return nil, fmt.Errorf("torrent of %s: %w", rec.item.ID, err)
+	}
+	files := info.UpvertedFiles()
+	if len(files) != len(rec.item.Files) {
+		return nil, fmt.Errorf("torrent of %s has %d files, the plan %d", rec.item.ID, len(files), len(rec.item.Files))
+	}
+	for i, f := range files {
+		want := rec.item.Files[i]
+		if strings.Join(f.Path, "/") != want.Path || f.Length != want.Size {
+			return nil, fmt.Errorf("torrent of %s: file %d differs from the plan", rec.item.ID, i)
+		}
+		if want.Path != "" {
+			if _, err := names.SplitPath(want.Path); err != nil {
+				return nil, fmt.Errorf("torrent of %s: %w", rec.item.ID, err)
+			}
+		}
+	}
+	return mi, nil
+}
+
+// start adds a recorded holding to the client and, once every piece is verified, makes
+// it servable. resumed holdings are re-hashed first: anacrolix trusts files of the right
+// size on disk, a relay after a crash must not.
+func (r *Relay) start(rec record, resumed bool) error {
+	mi, err := parseTorrent(rec)
+	if err != nil {
+		return err
+	}
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
+	if err != nil {
+		return err
+	}
+	spec.Webseeds = nil // added below, shaped, without ourselves
+	t, _, err := r.cl.AddTorrentSpec(spec)
+	if err != nil {
+		return err
+	}
+	var seeds []string
+	for _, u := range mi.UrlList {
+		if !strings.HasPrefix(u, strings.TrimRight(r.cfg.PublicURL, "/")+"/") {
+			seeds = append(seeds, u)
+		}
+	}
+	var opts []torrent.AddWebSeedsOpt
+	if r.down != nil {
+		opts = append(opts, torrent.WebSeedResponseBodyRateLimiter(r.down))
+	}
+	t.AddWebSeeds(seeds, opts...)
+	h := &holding{item: rec.item, t: t}
+	var ih metainfo.Hash
+	ih.FromHexString(rec.item.InfoHash)
+	r.mu.Lock()
+	r.held[ih] = h
+	r.mu.Unlock()
+	go r.await(h, resumed)
+	return nil
+}
+
+// await verifies (for resumed holdings) and downloads h, then makes it servable.
+func (r *Relay) await(h *holding, resumed bool) {
+	<-h.t.GotInfo()
+	if resumed {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-h.t.Closed():
+			case <-ctx.Done():
+			}
+			cancel()
+		}()
+		err := h.t.VerifyDataContext(ctx)
+		cancel()
+		if err != nil {
+			return // dropped meanwhile
+		}
+	}
+	h.t.DownloadAll()
+	select {
+	case <-h.t.Complete().On():
+		h.servable.Store(true)
+		r.log.Info("relay: holding complete and verified", "artifact", h.item.ID, "resumed", resumed)
+		r.beatSoon()
+	case <-h.t.Closed():
+	}
+}
+
+// remove stops serving and seeding an artifact and deletes its bytes, its piece
+// completion and its record, in that order, so nothing half-deleted is ever served.
+func (r *Relay) remove(ctx context.Context, ihHex, why string) {
+	var ih metainfo.Hash
+	if ih.FromHexString(ihHex) != nil {
+		return
+	}
+	r.mu.Lock()
+	h := r.held[ih]
+	delete(r.held, ih)
+	r.mu.Unlock()
+	if h != nil {
+		h.servable.Store(false)
+		n := h.t.NumPieces()
+		h.t.Drop()
+		for i := range n {
+			r.pc.Set(metainfo.PieceKey{InfoHash: ih, Index: i}, false)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(r.cfg.DataDir, "torrents", ihHex)); err != nil {
+		r.log.Error("relay: deleting an artifact", "infohash", ihHex, "err", err)
+	}
+	if err := r.db.remove(ctx, ihHex); err != nil && h != nil {
+		r.log.Error("relay: forgetting an artifact", "infohash", ihHex, "err", err)
+	}
+	id := ihHex
+	if h != nil {
+		id = h.item.ID
+	}
+	r.log.Info("relay: removed", "artifact", id, "why", why)
+}

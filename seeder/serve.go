@@ -1,0 +1,122 @@
+package seeder
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// ErrNotServed is returned for content the relay does not serve: unknown, incomplete,
+// not yet verified, or being removed.
+var ErrNotServed = errors.New("not served by this relay")
+
+// Open opens file path (the torrent's name, then the path inside a package) of a holding
+// that is complete and verified, with the file's sha256 from the directory's plan.
+func (r *Relay) Open(ih metainfo.Hash, path string) (*os.File, string, error) {
+	r.mu.Lock()
+	h := r.held[ih]
+	r.mu.Unlock()
+	if h == nil || !h.servable.Load() {
+		return nil, "", fmt.Errorf("%s: %w", ih.HexString(), ErrNotServed)
+	}
+	info := h.t.Info()
+	rel, ok := strings.CutPrefix(path, info.Name)
+	if ok && rel != "" {
+		rel, ok = strings.CutPrefix(rel, "/")
+	}
+	if !ok {
+		return nil, "", fmt.Errorf("%s has no file %q: %w", h.item.ID, path, ErrNotServed)
+	}
+	for _, f := range h.item.Files {
+		if f.Path != rel {
+			continue
+		}
+		root, err := os.OpenRoot(filepath.Join(r.cfg.DataDir, "torrents", ih.HexString()))
+		if err != nil {
+			return nil, "", err
+		}
+		defer root.Close()
+		file, err := root.Open(path)
+		if err != nil {
+			return nil, "", err
+		}
+		// A removal may have started while the file was being opened.
+		if !h.servable.Load() {
+			file.Close()
+			return nil, "", fmt.Errorf("%s: %w", ih.HexString(), ErrNotServed)
+		}
+		return file, f.SHA256, nil
+	}
+	return nil, "", fmt.Errorf("%s has no file %q: %w", h.item.ID, path, ErrNotServed)
+}
+
+// CountServed wraps the web-seed handler to count the bytes it serves, for heartbeats.
+// The counting writer passes ReadFrom through, so files still go out by sendfile.
+func (r *Relay) CountServed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.ServeHTTP(&countingWriter{ResponseWriter: w, n: &r.servedHTTP}, req)
+	})
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+// ReadFrom lets http.ServeContent's copy reach the real ResponseWriter's ReadFrom.
+func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	n, err := io.Copy(w.ResponseWriter, src)
+	w.n.Add(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// WrapListener shapes the HTTP server's connections with the upload limit (if any).
+func (r *Relay) WrapListener(ln net.Listener) net.Listener {
+	if r.up == nil {
+		return ln
+	}
+	return &limitedListener{Listener: ln, up: r.up}
+}
+
+// Ready reports whether the relay can serve: its storage is writable and its client up.
+func (r *Relay) Ready() error {
+	f, err := os.CreateTemp(r.cfg.DataDir, ".ready-*")
+	if err != nil {
+		return fmt.Errorf("storage not writable: %w", err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if r.cl == nil || len(r.cl.Listeners()) == 0 {
+		return errors.New("bittorrent client not listening")
+	}
+	return nil
+}
+
+// Downloaded is what the relay's current holdings read since it started, from BitTorrent
+// peers and from web seeds (for metrics and for tests of resume).
+func (r *Relay) Downloaded() (fromPeers, fromWebSeeds int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.held {
+		s := h.t.Stats()
+		fromPeers += s.PeerConns.BytesReadData.Int64()
+		fromWebSeeds += s.WebSeeds.BytesReadData.Int64()
+	}
+	return fromPeers, fromWebSeeds
+}
