@@ -147,6 +147,11 @@ func TestConfigExampleLoads(t *testing.T) {
 	got := cfg.Directory
 	got.DataDir, got.PublicURL, got.Publishers, got.AdminKeys = "", "", def.Directory.Publishers, def.Directory.AdminKeys
 	if fmt.Sprint(got) != fmt.Sprint(def.Directory) {
-		t.Errorf("config.example.yaml's values differ from the defaults:\n got %+v\nwant %+v", got, def.Directory)
+		t.Errorf("config.example.yaml's directory values differ from the defaults:\n got %+v\nwant %+v", got, def.Directory)
+	}
+	relay := cfg.Relay
+	relay.PublicURL, relay.Directories, relay.KeyFile, relay.DataDir = "", def.Relay.Directories, "", ""
+	if fmt.Sprint(relay) != fmt.Sprint(def.Relay) {
+		t.Errorf("config.example.yaml's relay values differ from the defaults:\n got %+v\nwant %+v", relay, def.Relay)
 	}
 }

@@ -342,7 +342,13 @@ func TestRelayRestartResumesWithoutDownloading(t *testing.T) {
 	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
 	cfg := r.cfg
 	cfg.Listen = r.ln.Addr().String() // back at its public URL
+	an := newAnnouncer(t, tn.base+"/announce", infoHash(t, art.InfoHash))
+	waitFor(t, 10*time.Second, "the relay seeds on the tracker", func() bool { return an.scrape().Seeders == 1 })
 	r.stop()
+	// A clean stop announces "stopped": the tracker forgets the relay at once.
+	if s := an.scrape(); s.Seeders != 0 {
+		t.Errorf("after the relay stopped the tracker still lists %d seeders", s.Seeders)
+	}
 
 	r2 := runTestRelay(t, cfg)
 	wsURL := r2.url + "/ws/" + art.InfoHash + "/f-1.bin"
@@ -401,5 +407,21 @@ func TestRelayRateLimits(t *testing.T) {
 	}
 	if d := time.Since(start); d < 3500*time.Millisecond {
 		t.Errorf("served 4 MiB in %s with a 1 MiB/s upload limit", d)
+	}
+}
+
+func TestRelayDiskNearlyFullIsDegraded(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	publishSmall(t, tn, "1", 1<<20)
+	// Whatever the quota says, the disk cannot keep this much free: the relay must not fetch.
+	r := startTestRelay(t, tn, func(c *RelayConfig) { c.MinFreeSpace = 1 << 60 })
+	waitFor(t, 30*time.Second, "the relay reports itself degraded", func() bool {
+		return strings.Contains(relayView(t, tn, r.id).Degraded, "disk nearly full")
+	})
+	if v := relayView(t, tn, r.id); len(v.Holdings) != 0 {
+		t.Fatalf("a relay with a full disk fetched %d artifacts", len(v.Holdings))
+	}
+	if resp, _ := get(t, r.url+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("readyz of a degraded relay: %s (it still serves what it has)", resp.Status)
 	}
 }
