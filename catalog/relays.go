@@ -405,18 +405,22 @@ func probeClient(cfg RelaysConfig) *http.Client {
 	}
 }
 
+// relayURL is a relay's public URL, if the relay is known.
+func (c *Catalog) relayURL(id string) (string, bool) {
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	if r := c.relays.byID[id]; r != nil {
+		return r.PublicURL, true
+	}
+	return "", false
+}
+
 // selfTest fetches the relay's health URL and records the outcome.
 func (c *Catalog) selfTest(id string) {
 	c.relays.checks <- struct{}{}
 	defer func() { <-c.relays.checks }()
-	c.relays.mu.RLock()
-	r := c.relays.byID[id]
-	base := ""
-	if r != nil {
-		base = r.PublicURL
-	}
-	c.relays.mu.RUnlock()
-	if r == nil {
+	base, ok := c.relayURL(id)
+	if !ok {
 		return
 	}
 	outcome := testOK
@@ -448,20 +452,14 @@ func (c *Catalog) checkHolding(id string, ih metainfo.Hash) {
 	c.relays.checks <- struct{}{}
 	defer func() { <-c.relays.checks }()
 	a := c.view.Load().byHash[ih]
-	c.relays.mu.RLock()
-	r := c.relays.byID[id]
-	base := ""
-	if r != nil {
-		base = r.PublicURL
-	}
-	c.relays.mu.RUnlock()
-	if a == nil || a.State != Published || r == nil {
+	base, ok := c.relayURL(id)
+	if a == nil || a.State != Published || !ok {
 		return
 	}
 	err := c.checkPiece(base, a, rand.IntN(int((a.Size+a.PieceLength-1)/a.PieceLength)))
 	c.relays.mu.Lock()
 	defer c.relays.mu.Unlock()
-	r = c.relays.byID[id]
+	r := c.relays.byID[id]
 	if r == nil {
 		return
 	}

@@ -120,3 +120,17 @@ func (r *Relay) Downloaded() (fromPeers, fromWebSeeds int64) {
 	}
 	return fromPeers, fromWebSeeds
 }
+
+// Usage reports the holdings, how many are servable, and the bytes they reserve.
+func (r *Relay) Usage() (holdings, servable int, reserved int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.held {
+		holdings++
+		if h.servable.Load() {
+			servable++
+		}
+		reserved += h.item.Size
+	}
+	return holdings, servable, reserved
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"strings"
@@ -129,4 +130,14 @@ func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
 // withKey documents a flag's config key and env var in its usage text.
 func withKey(usage, key string) string {
 	return fmt.Sprintf("%s (config %s, env ODI_%s)", usage, key, envName(key))
+}
+
+// loadRole loads the config of a daemon command and builds its logger.
+func loadRole(cmd *cobra.Command, g *globals, bind flagKeys) (Config, *slog.Logger, error) {
+	cfg, err := loadConfig(cmd, g, bind)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	log, err := newLogger(cfg.Log, g.stderr)
+	return cfg, log, err
 }

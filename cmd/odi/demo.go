@@ -28,11 +28,7 @@ against them with curl, aria2c and torrent clients. Ctrl-C stops it and removes 
 temporary folder.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, g, flagKeys{})
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg.Log, g.stderr)
+			_, log, err := loadRole(cmd, g, flagKeys{})
 			if err != nil {
 				return err
 			}

@@ -43,16 +43,12 @@ a key given with --admin-key.`,
       --publisher-key debian=publisher.key.pub`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, g, flagKeys{
+			cfg, log, err := loadRole(cmd, g, flagKeys{
 				"data": "directory.data", "listen": "directory.listen", "public-url": "directory.public_url",
 				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
 				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
 				"relay-policy": "directory.relays.policy", "allow-private-relay-urls": "directory.relays.allow_private_urls",
 			})
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg.Log, g.stderr)
 			if err != nil {
 				return err
 			}

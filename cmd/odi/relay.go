@@ -47,16 +47,12 @@ A directory may need its operator to approve the relay: odi admin relays approve
       --upload-limit 50MiB`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, g, flagKeys{
+			cfg, log, err := loadRole(cmd, g, flagKeys{
 				"data": "relay.data", "listen": "relay.listen", "public-url": "relay.public_url",
 				"directory": "relay.directories", "key": "relay.key", "quota": "relay.quota",
 				"bt-listen": "relay.bt_listen", "upload-limit": "relay.upload_limit",
 				"download-limit": "relay.download_limit", "catalog": "relay.catalogs",
 			})
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg.Log, g.stderr)
 			if err != nil {
 				return err
 			}
@@ -110,6 +106,7 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerRelayMetrics(reg, r)
 	mux := http.NewServeMux()
 	mux.Handle("/ws/", r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -160,4 +157,20 @@ func (s relayStore) Open(_ context.Context, ih metainfo.Hash, path string) (webs
 		return webseed.File{}, err
 	}
 	return webseed.File{Content: f, ModTime: fi.ModTime(), SHA256: sum}, nil
+}
+
+// registerRelayMetrics exposes the relay's holdings and traffic, read at scrape time.
+func registerRelayMetrics(reg *prometheus.Registry, r *seeder.Relay) {
+	gauge := func(name, help string, labels prometheus.Labels, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "odi", Subsystem: "relay", Name: name, Help: help, ConstLabels: labels,
+		}, f))
+	}
+	gauge("holdings", "Artifacts held, complete or not.", nil, func() float64 { n, _, _ := r.Usage(); return float64(n) })
+	gauge("servable_holdings", "Artifacts verified and served.", nil, func() float64 { _, n, _ := r.Usage(); return float64(n) })
+	gauge("reserved_bytes", "Quota reserved by holdings.", nil, func() float64 { _, _, n := r.Usage(); return float64(n) })
+	gauge("downloaded_bytes", "Bytes the current holdings downloaded since start, by source.", prometheus.Labels{"source": "peers"},
+		func() float64 { p, _ := r.Downloaded(); return float64(p) })
+	gauge("downloaded_bytes", "Bytes the current holdings downloaded since start, by source.", prometheus.Labels{"source": "webseeds"},
+		func() float64 { _, w := r.Downloaded(); return float64(w) })
 }

@@ -358,32 +358,31 @@ func TestTrackerIPv6AndProxies(t *testing.T) {
 		an.mustAnnounce(4002, 10, trclient.Stopped, -1)
 	}
 	// From a trusted proxy, X-Forwarded-For names the peer.
-	q := "/announce?info_hash=" + url.QueryEscape(string(ih.Bytes())) + "&peer_id=-TS0001-abcdefghijkl&left=5&port="
-	req, _ := http.NewRequest(http.MethodGet, tn.base+q+"5001", nil)
-	req.Header.Set("X-Forwarded-For", "192.0.2.1, 198.51.100.7")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	announceForwarded(t, tn, ih, "", "192.0.2.1, 198.51.100.7")
 	r := newAnnouncer(t, tn.base+"/announce", ih).mustAnnounce(5002, 10, trclient.None, -1)
 	if len(r.Peers) != 1 || r.Peers[0].IP.String() != "198.51.100.7" {
 		t.Fatalf("forwarded peer: %+v", r.Peers)
 	}
 }
 
-func TestTrackerUntrustedIPIgnored(t *testing.T) {
-	tn := startTestDirectory(t)
-	art := publishSmall(t, tn, "1", 1000)
-	ih := infoHash(t, art.InfoHash)
-	q := "/announce?info_hash=" + url.QueryEscape(string(ih.Bytes())) + "&peer_id=-TS0001-abcdefghijkl&left=5&port=5001&ip=203.0.113.9"
+// announceForwarded announces a leecher on port 5001 as a reverse proxy would forward it.
+func announceForwarded(t *testing.T, tn *testNet, ih metainfo.Hash, extra, forwardedFor string) {
+	t.Helper()
+	q := "/announce?info_hash=" + url.QueryEscape(string(ih.Bytes())) + "&peer_id=-TS0001-abcdefghijkl&left=5&port=5001" + extra
 	req, _ := http.NewRequest(http.MethodGet, tn.base+q, nil)
-	req.Header.Set("X-Forwarded-For", "192.0.2.1")
+	req.Header.Set("X-Forwarded-For", forwardedFor)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+}
+
+func TestTrackerUntrustedIPIgnored(t *testing.T) {
+	tn := startTestDirectory(t)
+	art := publishSmall(t, tn, "1", 1000)
+	ih := infoHash(t, art.InfoHash)
+	announceForwarded(t, tn, ih, "&ip=203.0.113.9", "192.0.2.1")
 	r := newAnnouncer(t, tn.base+"/announce", ih).mustAnnounce(5002, 10, trclient.None, -1)
 	if len(r.Peers) != 1 || r.Peers[0].IP.String() != "127.0.0.1" {
 		t.Fatalf("an untrusted ip= or X-Forwarded-For was believed: %+v", r.Peers)

@@ -25,9 +25,15 @@
 # Environment:
 #   DURATION  length of each measured run, a wrk duration (default 20s)
 #   WARMUP    length of the warm-up before each measured run (default 3s)
+#   RUNS      rounds of all measured runs; the table shows each figure's median over the
+#             rounds, errors summed (default 1)
 #   CONNS     HTTP connections / UDP sockets (default 50)
 #   THREADS   wrk threads (default 2)
 #   PEERS     distinct peers (default 100000)
+#   PIN       1 to pin the servers to CPU 0 and the load generators to the other CPUs
+#             (taskset); default 0: all share all CPUs, as on a busy host. Pinned, the
+#             Go servers see one CPU (GOMAXPROCS=1), and latencies no longer include
+#             waiting for the load generator's time slice.
 #   WORKDIR   where the directory's data and the logs go (default: a fresh mktemp -d,
 #             removed at exit). A given WORKDIR is kept: the script works in a new
 #             subfolder of it and leaves it there for inspection.
@@ -40,24 +46,19 @@ warmup=${WARMUP:-3s}
 conns=${CONNS:-50}
 threads=${THREADS:-2}
 peers=${PEERS:-100000}
+pin=${PIN:-0}
+runs=${RUNS:-1}
 artifacts=1000
 
 die() { echo "tracker.sh: $*" >&2; exit 1; }
 
-# seconds DURATION: a wrk-style duration (20, 20s, 2m) in seconds.
-seconds() {
-	case $1 in
-	*[0-9]s) echo "${1%s}" ;;
-	*[0-9]m) echo "$((${1%m} * 60))" ;;
-	*[0-9]) echo "$1" ;;
-	*) return 1 ;;
-	esac
-}
 [[ $duration =~ ^[1-9][0-9]*[sm]?$ ]] || die "DURATION must be like 20s or 2m, not '$duration'"
-[[ $warmup =~ ^[0-9]+[sm]?$ ]] || die "WARMUP must be like 3s, not '$warmup'"
+[[ $warmup =~ ^[1-9][0-9]*[sm]?$ ]] || die "WARMUP must be like 3s, not '$warmup'"
 [[ $conns =~ ^[1-9][0-9]*$ ]] || die "CONNS must be a positive integer, not '$conns'"
 [[ $threads =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer, not '$threads'"
 [[ $peers =~ ^[1-9][0-9]*$ ]] || die "PEERS must be a positive integer, not '$peers'"
+[[ $pin == 0 || $pin == 1 ]] || die "PIN must be 0 or 1, not '$pin'"
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$runs'"
 ((conns >= threads)) || die "CONNS ($conns) must be at least THREADS ($threads)"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -76,6 +77,15 @@ if ((${#missing[@]} > 0)); then
 fi
 command -v go >/dev/null || die "go is missing: it builds scripts/bench/barehttp and udpload"
 command -v getconf >/dev/null || die "getconf is missing (libc-bin)"
+# on_server and on_load: command prefixes that place a process (see PIN).
+on_server=()
+on_load=()
+if [[ $pin == 1 ]]; then
+	command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
+	(($(nproc) >= 2)) || die "PIN=1 needs at least 2 CPUs"
+	on_server=(taskset -c 0)
+	on_load=(taskset -c "1-$(($(nproc) - 1))")
+fi
 clk_tck=$(getconf CLK_TCK)
 
 # --- work folder, processes, cleanup ----------------------------------------------------
@@ -142,7 +152,11 @@ free_port() {
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 ot_version=$(dpkg-query -W -f '${Version}' opentracker 2>/dev/null || echo unknown)
 echo "machine"
-echo "  nproc        $(nproc)  (wrk/udpload run on the same $(nproc) cores as the server under test: no pinning)"
+if [[ $pin == 1 ]]; then
+	echo "  nproc        $(nproc)  (PIN=1: servers on CPU 0, wrk/udpload on CPUs 1-$(($(nproc) - 1)))"
+else
+	echo "  nproc        $(nproc)  (wrk/udpload share these $(nproc) CPUs with the server under test: no pinning)"
+fi
 echo "  cpu          ${cpu:-unknown}"
 echo "  go           $(go version)"
 echo "  odi          $("$odi" --version 2>/dev/null || echo "$odi")"
@@ -150,7 +164,7 @@ echo "  wrk          $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2 || true)"
 echo "  opentracker  $ot_version"
 echo "  workdir      $work"
 echo "  load         $artifacts swarms, $peers peers, numwant=50; wrk -t$threads -c$conns; udpload -workers $conns"
-echo "  runs         $duration measured after a $warmup warm-up, per target and mode"
+echo "  runs         $runs round(s) of: per target and mode, a $warmup warm-up, then $duration measured"
 echo
 
 # --- helpers: build -------------------------------------------------------------------------
@@ -164,7 +178,7 @@ echo "building barehttp and udpload..."
 key=$work/bench.key
 "$odi" keygen --out "$key" >/dev/null
 : >"$work/directory.out"
-"$odi" directory --data "$work/data" --listen 127.0.0.1:0 \
+"${on_server[@]}" "$odi" directory --data "$work/data" --listen 127.0.0.1:0 \
 	--publisher-key "bench=$key.pub" >"$work/directory.out" 2>"$work/directory.log" &
 odi_pid=$!
 pids+=("$odi_pid")
@@ -209,7 +223,7 @@ listen.udp 127.0.0.1:$ot_port
 access.whitelist whitelist.txt
 tracker.rootdir $ot_root
 EOF
-(cd "$ot_root" && exec opentracker -f "$ot_root/opentracker.conf") >"$work/opentracker.log" 2>&1 &
+(cd "$ot_root" && exec "${on_server[@]}" opentracker -f "$ot_root/opentracker.conf") >"$work/opentracker.log" 2>&1 &
 ot_pid=$!
 pids+=("$ot_pid")
 for _ in $(seq 100); do
@@ -223,7 +237,7 @@ echo "opentracker at $ot_url and udp://127.0.0.1:$ot_port (pid $ot_pid, log $wor
 # --- barehttp ----------------------------------------------------------------------------
 
 : >"$work/barehttp.out"
-"$work/barehttp" -listen 127.0.0.1:0 >"$work/barehttp.out" 2>"$work/barehttp.log" &
+"${on_server[@]}" "$work/barehttp" -listen 127.0.0.1:0 >"$work/barehttp.out" 2>"$work/barehttp.log" &
 bare_pid=$!
 pids+=("$bare_pid")
 bare_addr=$(wait_line "$work/barehttp.out" "$bare_pid" barehttp 's/^listening on //p')
@@ -238,6 +252,7 @@ escape_all() { printf '%s' "$1" | od -An -v -tx1 | tr -s ' \n' '%' | sed 's/%$//
 # announce_url BASE IH_HEX P: the announce of peer P in swarm IH, as tracker.lua builds it.
 announce_url() {
 	local ih pid
+	# shellcheck disable=SC2001 # bash patterns cannot say "every two characters"
 	ih=$(sed 's/../%&/g' <<<"$2")
 	pid=$(escape_all "$(printf -- '-WK0001-%012d' "$3")")
 	echo "$1/announce?info_hash=$ih&peer_id=$pid&port=$((1024 + $3 / artifacts))&uploaded=0&downloaded=0&left=1073741824&compact=1&numwant=50"
@@ -281,35 +296,39 @@ cpu_ticks() {
 	read -ra f <<<"$stat"
 	echo $((f[11] + f[12])) # utime, stime: fields 14 and 15
 }
-# machine_ticks: "busy total" clock ticks of all CPUs, from /proc/stat.
+# machine_ticks: "busy total steal" clock ticks of all CPUs, from /proc/stat (busy
+# includes steal: time the hypervisor gave to other guests).
 machine_ticks() {
-	awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+	awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t, $9 }' /proc/stat
 }
 # field NAME LINE: the value of NAME=... in a result line.
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
-declare -A res_rps=() res_p50=() res_p99=() res_err=() res_cpu=() res_cores=() res_busy=()
-rows=()
+# Per "target mode" id, each run's figures, space-separated; res_* hold the medians.
+declare -A all_rps=() all_p50=() all_p99=() all_err=() all_cpu=() all_cores=() all_busy=() all_steal=()
+declare -A res_rps=() res_p50=() res_p99=() res_err=() res_cpu=() res_cores=() res_busy=() res_steal=()
+rows=() # ids in the order of their first run
 failures=0
 
 # run_load KIND TARGET_ARG DUR MODE LOG: one wrk or udpload run; prints its result line.
 run_load() {
 	local kind=$1 target=$2 dur=$3 mode=$4 log=$5
 	if [[ $kind == http ]]; then
-		wrk -t"$threads" -c"$conns" -d"$dur" --latency --timeout 2s -s "$here/tracker.lua" \
-			"$target/announce" -- "$ihs" "$mode" "$peers" >"$log" 2>&1 || return 1
+		"${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$dur" --latency --timeout 2s -s "$here/tracker.lua" \
+			"$target/announce" -- "$ihs" "$mode" "$peers" "$threads" >"$log" 2>&1 || return 1
 		grep '^wrkresult ' "$log" | tail -n1
 	else
-		"$work/udpload" -target "$target" -duration "$dur" -workers "$conns" \
+		"${on_load[@]}" "$work/udpload" -target "$target" -duration "$dur" -workers "$conns" \
 			-infohashes "$ihs" -peers "$peers" >"$log" 2>&1 || return 1
 		grep '^udp ' "$log" | tail -n1
 	fi
 }
 
-# measure NAME PID KIND TARGET MODE: warm-up, then a measured run with the server's CPU.
+# measure NAME PID KIND TARGET MODE: warm-up, then a measured run with the server's CPU;
+# appends the run's figures to all_*.
 measure() {
-	local name=$1 pid=$2 kind=$3 target=$4 mode=$5 id="$1 $5" log line c0 c1 m0 m1 reqs secs errs
-	log=$work/$(tr ' ' '-' <<<"$id")
+	local name=$1 pid=$2 kind=$3 target=$4 mode=$5 id="$1 $5" log line c0 c1 m0 m1 reqs secs errs rps
+	log=$work/$(tr ' ' '-' <<<"$id")-run$round
 	printf '%-30s' "$id..."
 	if ! run_load "$kind" "$target" "$warmup" "$mode" "$log.warmup.log" >/dev/null; then
 		echo " warm-up FAILED:"
@@ -327,11 +346,11 @@ measure() {
 	fi
 	c1=$(cpu_ticks "$pid")
 	m1=$(machine_ticks)
-	rows+=("$id")
+	[[ -n ${all_rps[$id]:-} ]] || rows+=("$id")
 	if [[ $kind == http ]]; then
 		reqs=$(field requests "$line")
 		secs=$(awk -v us="$(field duration_us "$line")" 'BEGIN { print us / 1e6 }')
-		res_rps[$id]=$(field rps "$line")
+		rps=$(field rps "$line")
 		errs=0
 		for e in connect_errors read_errors write_errors timeouts non2xx; do
 			errs=$((errs + $(field $e "$line")))
@@ -339,21 +358,35 @@ measure() {
 	else
 		reqs=$(field announces "$line")
 		secs=$(field elapsed_s "$line")
-		res_rps[$id]=$(field announces_per_sec "$line")
+		rps=$(field announces_per_sec "$line")
 		errs=$(($(field errors "$line") + $(field timeouts "$line")))
 	fi
-	res_p50[$id]=$(field p50_ms "$line")
-	res_p99[$id]=$(field p99_ms "$line")
-	res_err[$id]=$errs
-	read -r mb0 mt0 <<<"$m0"
-	read -r mb1 mt1 <<<"$m1"
-	res_cpu[$id]=$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
-	res_cores[$id]=$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v s="$secs" 'BEGIN { printf "%.2f", t / hz / s }')
-	res_busy[$id]=$(awk -v b=$((mb1 - mb0)) -v t=$((mt1 - mt0)) 'BEGIN { if (t > 0) printf "%.0f", 100 * b / t; else print "-" }')
-	printf ' %9.0f req/s  p99 %7.2f ms  errors %s\n' "${res_rps[$id]}" "${res_p99[$id]}" "$errs"
+	read -r mb0 mt0 ms0 <<<"$m0"
+	read -r mb1 mt1 ms1 <<<"$m1"
+	all_rps[$id]+=" $rps"
+	all_p50[$id]+=" $(field p50_ms "$line")"
+	all_p99[$id]+=" $(field p99_ms "$line")"
+	all_err[$id]+=" $errs"
+	all_cpu[$id]+=" $(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')"
+	all_cores[$id]+=" $(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v s="$secs" 'BEGIN { printf "%.2f", t / hz / s }')"
+	all_busy[$id]+=" $(awk -v b=$((mb1 - mb0)) -v t=$((mt1 - mt0)) 'BEGIN { if (t > 0) printf "%.0f", 100 * b / t; else print "-" }')"
+	all_steal[$id]+=" $(awk -v s=$((ms1 - ms0)) -v t=$((mt1 - mt0)) 'BEGIN { if (t > 0) printf "%.1f", 100 * s / t; else print "-" }')"
+	printf ' %9.0f req/s  p99 %7.2f ms  CPU %6.1f us/req  errors %s  steal %s%%\n' "$rps" \
+		"$(field p99_ms "$line")" "${all_cpu[$id]##* }" "$errs" "${all_steal[$id]##* }"
 	if ((errs > 0)) && [[ $kind == udp ]]; then
 		grep 'first error' "$log.log" | sed 's/^/    /' || true
 	fi
+}
+
+# median VALUES...: the median (mean of the middle two for an even count), "-" if none.
+median() {
+	printf '%s\n' "$@" | grep -v '^-\?$' | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) print "-"
+			else if (NR % 2) print v[(NR + 1) / 2]
+			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
 }
 
 # odi_counts: odi's announce counters as "transport/result=N ...", from /metrics.
@@ -364,35 +397,63 @@ odi_counts() {
 		printf "%s/%s=%d ", t, r, $NF }'
 }
 
-echo "measuring (each after a $warmup warm-up):"
 odi_before=$(odi_counts)
-measure odi "$odi_pid" http "$odi_url" keepalive
-measure opentracker "$ot_pid" http "$ot_url" keepalive
-measure barehttp "$bare_pid" http "$bare_url" keepalive
-measure odi "$odi_pid" http "$odi_url" close
-measure opentracker "$ot_pid" http "$ot_url" close
-measure barehttp "$bare_pid" http "$bare_url" close
-measure odi "$odi_pid" udp "$odi_udp" udp
-measure opentracker "$ot_pid" udp "127.0.0.1:$ot_port" udp
+for ((round = 1; round <= runs; round++)); do
+	echo "measuring, round $round of $runs (each after a $warmup warm-up):"
+	measure odi "$odi_pid" http "$odi_url" keepalive
+	measure opentracker "$ot_pid" http "$ot_url" keepalive
+	measure barehttp "$bare_pid" http "$bare_url" keepalive
+	measure odi "$odi_pid" http "$odi_url" close
+	measure opentracker "$ot_pid" http "$ot_url" close
+	measure barehttp "$bare_pid" http "$bare_url" close
+	measure odi "$odi_pid" udp "$odi_udp" udp
+	measure opentracker "$ot_pid" udp "127.0.0.1:$ot_port" udp
+	echo
+done
 odi_after=$(odi_counts)
-echo
+for id in "${rows[@]}"; do
+	# shellcheck disable=SC2086 # the lists are meant to split
+	{
+		res_rps[$id]=$(median ${all_rps[$id]})
+		res_p50[$id]=$(median ${all_p50[$id]})
+		res_p99[$id]=$(median ${all_p99[$id]})
+		res_cpu[$id]=$(median ${all_cpu[$id]})
+		res_cores[$id]=$(median ${all_cores[$id]})
+		res_busy[$id]=$(median ${all_busy[$id]})
+		res_steal[$id]=$(median ${all_steal[$id]})
+		res_err[$id]=$(printf '%s\n' ${all_err[$id]} | awk '{ s += $1 } END { print s + 0 }')
+	}
+done
+if ((runs > 1)); then
+	echo "medians over $runs rounds (errors: summed)"
+fi
 
 # --- report ------------------------------------------------------------------------------
 
+# num FORMAT VALUE: VALUE in printf's %FORMAT, or "-".
+num() {
+	if [[ $2 == - ]]; then
+		printf -- -
+	else
+		printf "%$1" "$2"
+	fi
+}
 declare -A label=([keepalive]="HTTP keep-alive" [close]="HTTP new conn/req" [udp]="UDP (BEP 15)")
-printf '%-12s %-18s %10s %8s %8s %7s %12s %9s %12s\n' target mode "req/s" "p50 ms" "p99 ms" errors \
-	"server cores" "machine" "CPU us/req"
+printf '%-12s %-18s %10s %8s %8s %7s %12s %8s %6s %11s\n' target mode "req/s" "p50 ms" "p99 ms" errors \
+	"server cores" machine steal "CPU us/req"
 for id in "${rows[@]}"; do
 	read -r name mode <<<"$id"
-	printf '%-12s %-18s %10.0f %8.2f %8.2f %7s %12s %8s%% %12s\n' "$name" "${label[$mode]}" \
-		"${res_rps[$id]}" "${res_p50[$id]}" "${res_p99[$id]}" "${res_err[$id]}" "${res_cores[$id]}" \
-		"${res_busy[$id]}" "${res_cpu[$id]}"
+	printf '%-12s %-18s %10s %8s %8s %7s %12s %7s%% %5s%% %11s\n' "$name" "${label[$mode]}" \
+		"$(num .0f "${res_rps[$id]}")" "$(num .2f "${res_p50[$id]}")" "$(num .2f "${res_p99[$id]}")" \
+		"${res_err[$id]}" "$(num .2f "${res_cores[$id]}")" "$(num .0f "${res_busy[$id]}")" \
+		"$(num .1f "${res_steal[$id]}")" "$(num .1f "${res_cpu[$id]}")"
 done
 echo
 echo "req/s: answered announces per second; errors: socket errors, timeouts and non-2xx (wrk),"
 echo "or error answers and timeouts (udpload). server cores: the server's CPU time / wall time;"
-echo "machine: all CPUs' busy share, load generator included. wrk's latency of a new-connection"
-echo "request starts once it is connected (the connect is not counted)."
+echo "machine: all CPUs' busy share, load generator included; steal: the share the hypervisor"
+echo "gave to other guests (a few % or more makes a run noisy). wrk's latency of a"
+echo "new-connection request starts once it is connected (the connect is not counted)."
 echo
 
 # ratio A B TARGET: "A/B = Rx (target >= TARGETx): met|MISSED".
@@ -436,9 +497,10 @@ echo "  after:  ${odi_after:-none}"
 if grep -qE '(refused|bad_request)=[1-9]' <<<"$odi_after"; then
 	echo "  note: odi answered some announces with a failure (the sanity check's unknown infohash is one)"
 fi
-echo "opentracker does not keep connections alive: it closes each one after its answer, so"
-echo "its keep-alive row is wrk reconnecting (its errors column counts the requests wrk had"
-echo "already sent on a connection that the server closed)."
+echo "opentracker closes every connection after its answer, but says \"HTTP/1.1\" without"
+echo "\"Connection: close\": wrk then sends its next request on the closed connection, counts a"
+echo "read error and reconnects. So in both HTTP modes opentracker gets one connection per"
+echo "answered request, and its errors column counts those wasted sends, not failed announces."
 
 if ((failures > 0)); then
 	echo
