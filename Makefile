@@ -38,12 +38,20 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## fuzz: run each fuzz target for FUZZTIME (default 20s); new findings land in testdata/fuzz
+## fuzz: run each fuzz target for FUZZTIME (default 20s) and keep what it found: the inputs
+## that widened coverage are copied from the build cache into the package's testdata/fuzz,
+## where `go test` replays them as seed corpus on every run.
 FUZZTIME ?= 20s
+FUZZ_TARGETS := internal/names:FuzzSplitPath internal/manifest:FuzzDecode internal/sign:FuzzParseRequest \
+	tracker:FuzzParseAnnounceQuery tracker:FuzzParseUDP
 fuzz:
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzSplitPath$$' -fuzztime $(FUZZTIME) ./internal/names
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/manifest
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./internal/sign
+	@set -e; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); \
+	for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	  mkdir -p $$pkg/testdata/fuzz/$$name; \
+	  cp -n $$cache/$$pkg/$$name/* $$pkg/testdata/fuzz/$$name/ 2>/dev/null || true; \
+	done
 
 bench-publish: build
 	scripts/bench/publish.sh $(BIN)
