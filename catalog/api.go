@@ -33,7 +33,8 @@ import (
 //	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
 //	POST /api/v1/relays/register, /api/v1/relays/heartbeat   (relay-signed, internal/relayapi)
 //	GET  /api/v1/relays                                 relays, their state and holdings
-//	POST /api/v1/admin/relays/ID/approve, .../revoke     (admin-signed)
+//	POST /api/v1/admin/relays/ID/approve, .../revoke, .../clear (admin-signed; clear
+//	     lifts a quarantine)
 //
 // pop, if not nil, adds each artifact's swarm counters to the JSON.
 func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
@@ -55,6 +56,7 @@ func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
 	e.GET("/api/v1/relays", c.handleListRelays)
 	e.POST("/api/v1/admin/relays/:id/approve", c.handleRelayState(relayapi.StateActive))
 	e.POST("/api/v1/admin/relays/:id/revoke", c.handleRelayState(relayapi.StateRevoked))
+	e.POST("/api/v1/admin/relays/:id/clear", c.handleClearRelay)
 }
 
 // ArtifactJSON is an artifact as the API shows it.
@@ -357,6 +359,17 @@ func (c *Catalog) handleRelayState(state string) echo.HandlerFunc {
 		}
 		return ctx.JSON(http.StatusOK, r)
 	}
+}
+
+func (c *Catalog) handleClearRelay(ctx echo.Context) error {
+	if err := c.readAdmin(ctx, nil); err != nil {
+		return err
+	}
+	r, err := c.clearRelay(ctx.Request().Context(), ctx.Param("id"))
+	if err != nil {
+		return apiError(err)
+	}
+	return ctx.JSON(http.StatusOK, r)
 }
 
 // decodeStrict decodes a JSON body, refusing unknown fields.

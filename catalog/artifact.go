@@ -74,7 +74,8 @@ func (a *Artifact) index() {
 type view struct {
 	byID   map[string]*Artifact
 	byHash map[metainfo.Hash]*Artifact
-	sorted []*Artifact // by catalog, name, version
+	sorted []*Artifact          // by catalog, name, version
+	latest map[string]*Artifact // newest published version by "catalog/name"
 }
 
 func newView(arts []*Artifact) *view {
@@ -82,11 +83,20 @@ func newView(arts []*Artifact) *view {
 		byID:   make(map[string]*Artifact, len(arts)),
 		byHash: make(map[metainfo.Hash]*Artifact, len(arts)),
 		sorted: arts,
+		latest: map[string]*Artifact{},
 	}
 	sort.Slice(arts, func(i, j int) bool { return arts[i].ID() < arts[j].ID() })
 	for _, a := range arts {
 		v.byID[a.ID()] = a
 		v.byHash[a.InfoHash] = a
+		if a.State != Published {
+			continue
+		}
+		// Newest by publish time: version strings follow no one order across projects.
+		key := a.Catalog + "/" + a.Name
+		if l := v.latest[key]; l == nil || a.PublishedAt.After(l.PublishedAt) || (a.PublishedAt.Equal(l.PublishedAt) && a.Version > l.Version) {
+			v.latest[key] = a
+		}
 	}
 	return v
 }

@@ -37,6 +37,8 @@ type Catalog struct {
 
 	uploads *uploads
 	relays  *relays
+	plans   plans
+	deps    Deps
 	pop     PopularitySource // set by RegisterRoutes
 
 	originDir, stagingDir, trashDir string
@@ -44,7 +46,7 @@ type Catalog struct {
 
 // New opens (or creates) the catalog under cfg.DataDir, migrates its database, and
 // removes what an interrupted publish or expunge left behind.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Catalog, error) {
+func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("catalog config: %w", err)
 	}
@@ -54,6 +56,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Catalog, error) {
 	}
 	c := &Catalog{
 		cfg:        cfg,
+		deps:       deps,
 		log:        log,
 		now:        time.Now,
 		admins:     admins,

@@ -33,7 +33,7 @@ func testCatalog(t *testing.T, dir string) *Catalog {
 	cfg.PublicURL = "http://127.0.0.1:1"
 	cfg.Publishers = []string{"pub=" + keyPath + ".pub"}
 	cfg.MinFreeSpace = 0
-	c, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

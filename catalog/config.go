@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendist/odi/catalog/placement"
 	"github.com/opendist/odi/internal/bytesize"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 	// Relays is how relays are admitted and checked.
 	Relays RelaysConfig `mapstructure:"relays"`
+	// Placement tunes how artifacts are spread over relays.
+	Placement PlacementConfig `mapstructure:"placement"`
 	// CreatedBy goes into every torrent's "created by" field.
 	CreatedBy string `mapstructure:"-"`
 	// UDPTracker is the BEP 15 announce URL torrents list after the HTTP one, or "".
@@ -53,7 +56,30 @@ func DefaultConfig() Config {
 		Publishers:      []string{},
 		AdminKeys:       []string{},
 		Relays:          defaultRelaysConfig(),
+		Placement:       defaultPlacementConfig(),
 	}
+}
+
+// PlacementConfig tunes the placement planner (catalog/placement).
+type PlacementConfig struct {
+	// ReplicaFactor scales the replicas demand earns: an artifact with a share s of all
+	// demand gets about ReplicaFactor × s × relays copies, and at least one.
+	ReplicaFactor float64 `mapstructure:"replica_factor"`
+	// Hysteresis is how much more a new copy must be worth than one a relay holds to
+	// replace it (1.25: 25% more), so small changes in demand do not move gigabytes.
+	Hysteresis float64 `mapstructure:"hysteresis"`
+	// SpareFill fills quota that demand leaves free with more copies, and with artifacts
+	// nobody asked for yet: volunteers give their disk to be used.
+	SpareFill bool `mapstructure:"spare_fill"`
+}
+
+func defaultPlacementConfig() PlacementConfig {
+	d := placement.DefaultConfig()
+	return PlacementConfig{ReplicaFactor: d.ReplicaFactor, Hysteresis: d.Hysteresis, SpareFill: !d.NoSpareFill}
+}
+
+func (c PlacementConfig) planner() placement.Config {
+	return placement.Config{ReplicaFactor: c.ReplicaFactor, Hysteresis: c.Hysteresis, NoSpareFill: !c.SpareFill}
 }
 
 // Validate reports the first setting that cannot work, naming its key.
@@ -82,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Relays.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.Placement.planner().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("placement: %w", err))
 	}
 	for _, p := range c.Publishers {
 		if name, key, ok := strings.Cut(p, "="); ok && (name == "" || key == "") {

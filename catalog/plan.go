@@ -1,79 +1,99 @@
 package catalog
 
 import (
-	"slices"
-	"sort"
+	"fmt"
+	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/catalog/placement"
+	"github.com/opendist/odi/internal/relayapi"
 )
 
-// planRelay is what the planner knows of one relay.
-type planRelay struct {
-	quota    int64
-	catalogs []string // empty: any
-	held     map[metainfo.Hash]bool
+// plans caches the placement of the whole catalog on every relay. Placement is global
+// (one relay's share depends on what the others hold), so it is computed for all relays
+// at once and reused by the heartbeats that follow, until the catalog changes, a relay
+// the cache does not know asks, or it is older than half a heartbeat interval.
+type plans struct {
+	mu      sync.Mutex
+	at      time.Time
+	view    *view
+	byRelay map[string]placement.RelayPlan
 }
 
-// planned is a relay's plan before it is put on the wire.
-type planned struct {
-	fetch    []*Artifact     // most wanted first
-	keep     []*Artifact     // most wanted first
-	drop     []metainfo.Hash // least wanted first: evict these when room is needed
-	expunged []metainfo.Hash // delete now
+// planFor returns the relay's share of the current placement.
+func (c *Catalog) planFor(id string) (placement.RelayPlan, error) {
+	now := c.now()
+	v := c.view.Load()
+	c.plans.mu.Lock()
+	defer c.plans.mu.Unlock()
+	p, known := c.plans.byRelay[id]
+	if known && c.plans.view == v && now.Sub(c.plans.at) < c.cfg.Relays.HeartbeatInterval/2 {
+		return p, nil
+	}
+	all, err := placement.Plan(c.cfg.Placement.planner(), c.placementRelays(now), c.placementArtifacts(v))
+	if err != nil {
+		return placement.RelayPlan{}, fmt.Errorf("placement: %w", err)
+	}
+	c.plans.at, c.plans.view, c.plans.byRelay = now, v, all
+	return all[id], nil
 }
 
-// simplePlan fills a relay's quota with the most demanded published artifacts its
-// catalog filter accepts. It is greedy: an artifact that does not fit in what is left is
-// skipped and smaller ones after it may still fit. Ties in demand go to what the relay
-// already holds (no churn), then to the newest. Pure: no I/O, no clock.
-func simplePlan(r planRelay, arts []*Artifact, demand func(metainfo.Hash) float64) planned {
-	type cand struct {
-		a *Artifact
-		d float64
-	}
-	var cands []cand
-	var p planned
-	for _, a := range arts {
-		switch {
-		case a.State == Expunged:
-			if r.held[a.InfoHash] {
-				p.expunged = append(p.expunged, a.InfoHash)
-			}
-		case len(r.catalogs) == 0 || slices.Contains(r.catalogs, a.Catalog):
-			cands = append(cands, cand{a, demand(a.InfoHash)})
-		}
-	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		ci, cj := cands[i], cands[j]
-		if ci.d != cj.d {
-			return ci.d > cj.d
-		}
-		if hi, hj := r.held[ci.a.InfoHash], r.held[cj.a.InfoHash]; hi != hj {
-			return hi
-		}
-		if !ci.a.PublishedAt.Equal(cj.a.PublishedAt) {
-			return ci.a.PublishedAt.After(cj.a.PublishedAt)
-		}
-		return ci.a.ID() < cj.a.ID()
-	})
-	budget := r.quota
-	var unselected []cand
-	for _, c := range cands {
-		if c.a.Size > budget {
-			unselected = append(unselected, c)
+// placementRelays describes the active relays to the planner. A relay still in its
+// first self-test counts as healthy, so it gets work at its first heartbeat instead of
+// one interval later; users only reach it once it is up.
+func (c *Catalog) placementRelays(now time.Time) []placement.Relay {
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	out := make([]placement.Relay, 0, len(c.relays.byID))
+	for _, r := range c.relays.byID {
+		if r.State != relayapi.StateActive {
 			continue
 		}
-		budget -= c.a.Size
-		if r.held[c.a.InfoHash] {
-			p.keep = append(p.keep, c.a)
-		} else {
-			p.fetch = append(p.fetch, c.a)
+		status, _ := c.status(r, now)
+		pr := placement.Relay{
+			ID: r.ID, QuotaBytes: r.Quota, Catalogs: r.Catalogs, Region: r.Country,
+			Healthy: status == StatusUp || status == StatusTesting,
 		}
-	}
-	for i := len(unselected) - 1; i >= 0; i-- { // least wanted first
-		if c := unselected[i]; r.held[c.a.InfoHash] {
-			p.drop = append(p.drop, c.a.InfoHash)
+		// What a relay is still fetching counts as held: replanning must not move it.
+		for ih := range r.held {
+			pr.Held = append(pr.Held, placement.Key(ih))
 		}
+		out = append(out, pr)
 	}
-	return p
+	return out
+}
+
+func (c *Catalog) placementArtifacts(v *view) []placement.Artifact {
+	out := make([]placement.Artifact, 0, len(v.sorted))
+	for _, a := range v.sorted {
+		out = append(out, placement.Artifact{
+			Key: placement.Key(a.InfoHash), Catalog: a.Catalog, SizeBytes: a.Size,
+			Demand: c.demand(a.InfoHash), Expunged: a.State == Expunged,
+		})
+	}
+	return out
+}
+
+// wirePlan turns a relay's placement into the plan its heartbeat answers with.
+func (c *Catalog) wirePlan(p placement.RelayPlan, plan *relayapi.Plan) {
+	byHash := c.view.Load().byHash
+	items := func(keys []placement.Key) []relayapi.Item {
+		out := []relayapi.Item{}
+		for _, k := range keys {
+			if a := byHash[metainfo.Hash(k)]; a != nil && a.State == Published {
+				out = append(out, c.planItem(a))
+			}
+		}
+		return out
+	}
+	hexes := func(keys []placement.Key) []string {
+		out := make([]string, len(keys))
+		for i, k := range keys {
+			out[i] = k.String()
+		}
+		return out
+	}
+	plan.Fetch, plan.Keep, plan.Drop, plan.Expunged = items(p.Fetch), items(p.Keep), hexes(p.Drop), hexes(p.Expunged)
 }

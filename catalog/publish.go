@@ -327,6 +327,7 @@ func (c *Catalog) expireUploads() {
 
 // Run does the catalog's housekeeping until ctx ends.
 func (c *Catalog) Run(ctx context.Context) error {
+	go c.probeRelays(ctx)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {

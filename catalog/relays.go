@@ -41,6 +41,13 @@ type RelaysConfig struct {
 	MissedHeartbeats  int           `mapstructure:"missed_heartbeats"`
 	// ProbeTimeout bounds each self-test request to a relay.
 	ProbeTimeout time.Duration `mapstructure:"probe_timeout"`
+	// ProbeInterval is how often the directory probes each relay: its health URL and a
+	// random piece of an artifact it claims, checked against the piece hash.
+	ProbeInterval time.Duration `mapstructure:"probe_interval"`
+	// ProbeFailures consecutive failed probes mark a relay down; ProbePasses consecutive
+	// passes bring it back.
+	ProbeFailures int `mapstructure:"probe_failures"`
+	ProbePasses   int `mapstructure:"probe_passes"`
 }
 
 // Relay policies.
@@ -50,7 +57,10 @@ const (
 )
 
 func defaultRelaysConfig() RelaysConfig {
-	return RelaysConfig{Policy: PolicyApprove, HeartbeatInterval: 30 * time.Second, MissedHeartbeats: 3, ProbeTimeout: 5 * time.Second}
+	return RelaysConfig{
+		Policy: PolicyApprove, HeartbeatInterval: 30 * time.Second, MissedHeartbeats: 3,
+		ProbeTimeout: 5 * time.Second, ProbeInterval: time.Minute, ProbeFailures: 3, ProbePasses: 2,
+	}
 }
 
 func (c RelaysConfig) validate() error {
@@ -67,6 +77,12 @@ func (c RelaysConfig) validate() error {
 	if c.ProbeTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("relays.probe_timeout: must be at least 100ms"))
 	}
+	if c.ProbeInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("relays.probe_interval: must be at least 100ms"))
+	}
+	if c.ProbeFailures < 1 || c.ProbePasses < 1 {
+		errs = append(errs, fmt.Errorf("relays.probe_failures and relays.probe_passes: must be at least 1"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -78,28 +94,48 @@ const (
 
 // Relay is a relay as the directory knows it.
 type Relay struct {
-	ID            string    `json:"id"` // the relay key's id
-	PublicKey     string    `json:"public_key"`
-	PublicURL     string    `json:"public_url"`
-	Quota         int64     `json:"quota_bytes"`
-	Free          int64     `json:"free_bytes"`
-	UploadLimit   int64     `json:"upload_limit"`
-	DownloadLimit int64     `json:"download_limit"`
-	Catalogs      []string  `json:"catalogs,omitempty"`
-	State         string    `json:"state"`
-	RegisteredAt  time.Time `json:"registered_at"`
-	LastSeen      time.Time `json:"last_seen"`
-	BytesServed   int64     `json:"bytes_served"`
-	Degraded      string    `json:"degraded,omitempty"`
+	ID            string   `json:"id"` // the relay key's id
+	PublicKey     string   `json:"public_key"`
+	PublicURL     string   `json:"public_url"`
+	Quota         int64    `json:"quota_bytes"`
+	Free          int64    `json:"free_bytes"`
+	UploadLimit   int64    `json:"upload_limit"`
+	DownloadLimit int64    `json:"download_limit"`
+	Catalogs      []string `json:"catalogs,omitempty"`
+	// Country and Continent are where the relay's address is, as the directory's GeoIP
+	// database says ("" without one): hot artifacts spread across them, and users are
+	// sent to a relay near them.
+	Country      string    `json:"country,omitempty"`
+	Continent    string    `json:"continent,omitempty"`
+	State        string    `json:"state"`
+	RegisteredAt time.Time `json:"registered_at"`
+	LastSeen     time.Time `json:"last_seen"`
+	BytesServed  int64     `json:"bytes_served"`
+	Degraded     string    `json:"degraded,omitempty"`
 	// SelfTest is "pending", "ok", or why the relay failed it.
 	SelfTest string `json:"self_test"`
-	// Up: active, self-tested, and heard from within the missed-heartbeat window.
-	Up       bool           `json:"up"`
-	Holdings []RelayHolding `json:"holdings"`
+	// Up: active, self-tested, not down, not quarantined, and heard from within the
+	// missed-heartbeat window. Only up relays are sent users.
+	Up bool `json:"up"`
+	// Status says the same in one word: up, down, quarantined, testing, pending (an
+	// operator must approve it) or revoked; Reason says why when it is not up.
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// Quarantine names the range the relay served wrong; it stays until an operator
+	// clears it (odi admin relays clear).
+	Quarantine string `json:"quarantine,omitempty"`
+	// ProbeFailures counts consecutive failed probes; Down is why probes marked the
+	// relay down ("" while it is not).
+	ProbeFailures int            `json:"probe_failures"`
+	Down          string         `json:"down,omitempty"`
+	Holdings      []RelayHolding `json:"holdings"`
 
-	testedAt time.Time
-	testing  bool // a self-test is running
-	held     map[metainfo.Hash]*RelayHolding
+	testedAt    time.Time
+	testing     bool // a self-test or probe is running
+	probePasses int  // consecutive passes while down
+	lastStatus  string
+	serveRate   float64 // bytes/s served over the last heartbeat interval
+	held        map[metainfo.Hash]*RelayHolding
 }
 
 // RelayHolding is one artifact a relay reports.
@@ -127,24 +163,8 @@ func newRelays(cfg RelaysConfig) *relays {
 
 // up reports whether r may be sent users (caller holds the lock).
 func (c *Catalog) up(r *Relay, now time.Time) bool {
-	window := time.Duration(c.cfg.Relays.MissedHeartbeats) * c.cfg.Relays.HeartbeatInterval
-	return r.State == relayapi.StateActive && r.SelfTest == testOK && now.Sub(r.LastSeen) <= window
-}
-
-// relaySeeds lists the web-seed URLs of up relays that hold ih complete, verified and
-// checked.
-func (c *Catalog) relaySeeds(ih metainfo.Hash) []string {
-	now := c.now()
-	c.relays.mu.RLock()
-	defer c.relays.mu.RUnlock()
-	var out []string
-	for _, r := range c.relays.byID {
-		if h := r.held[ih]; h != nil && h.Verified && h.Checked && c.up(r, now) {
-			out = append(out, strings.TrimRight(r.PublicURL, "/")+"/ws/"+ih.HexString()+"/")
-		}
-	}
-	slices.Sort(out) // stable url-lists: clients and caches see the same torrent
-	return out
+	status, _ := c.status(r, now)
+	return status == StatusUp
 }
 
 // Relays lists every relay with its holdings.
@@ -155,7 +175,8 @@ func (c *Catalog) Relays() []Relay {
 	out := make([]Relay, 0, len(c.relays.byID))
 	for _, r := range c.relays.byID {
 		cp := *r
-		cp.Up = c.up(r, now)
+		cp.Status, cp.Reason = c.status(r, now)
+		cp.Up = cp.Status == StatusUp
 		cp.Holdings = make([]RelayHolding, 0, len(r.held))
 		for _, h := range r.held {
 			cp.Holdings = append(cp.Holdings, *h)
@@ -175,6 +196,7 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	if reg.QuotaBytes < 0 || reg.FreeBytes < 0 || reg.UploadLimit < 0 || reg.DownloadLimit < 0 {
 		return nil, fmt.Errorf("%w: negative quota, free bytes or limit", ErrInvalid)
 	}
+	country, continent := c.locate(ctx, reg.PublicURL)
 	now := c.now().UTC().Truncate(time.Second)
 	c.relays.mu.Lock()
 	r := c.relays.byID[p.keyID]
@@ -188,12 +210,15 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	r.PublicURL = strings.TrimRight(reg.PublicURL, "/")
 	r.Quota, r.Free, r.UploadLimit, r.DownloadLimit = reg.QuotaBytes, reg.FreeBytes, reg.UploadLimit, reg.DownloadLimit
 	r.Catalogs, r.LastSeen, r.SelfTest = reg.Catalogs, now, testPending
+	r.Country, r.Continent = country, continent
+	r.Down, r.ProbeFailures, r.probePasses = "", 0, 0
 	// What a restarted relay serves must be checked again.
 	for _, h := range r.held {
 		h.Checked = false
 	}
 	startTest := !r.testing
 	r.testing = true
+	c.noteStatus(r, now)
 	snapshot := *r
 	c.relays.mu.Unlock()
 	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
@@ -232,6 +257,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 			toCheck = append(toCheck, ih)
 		}
 	}
+	r.noteServed(hb.BytesServed, now)
 	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
 	r.BytesServed += max(hb.BytesServed, 0)
 	// Test a relay never tested since this directory started, and retest a failed one
@@ -240,6 +266,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	if retest {
 		r.testing = true
 	}
+	c.noteStatus(r, now)
 	snapshot := *r
 	c.relays.mu.Unlock()
 
@@ -256,23 +283,11 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	if snapshot.State != relayapi.StateActive {
 		return plan, nil
 	}
-	in := planRelay{quota: snapshot.Quota, catalogs: snapshot.Catalogs, held: map[metainfo.Hash]bool{}}
-	for ih := range held {
-		in.held[ih] = true
+	placed, err := c.planFor(snapshot.ID)
+	if err != nil {
+		return nil, err
 	}
-	pl := simplePlan(in, c.view.Load().sorted, c.demand)
-	for _, a := range pl.fetch {
-		plan.Fetch = append(plan.Fetch, c.planItem(a))
-	}
-	for _, a := range pl.keep {
-		plan.Keep = append(plan.Keep, c.planItem(a))
-	}
-	for _, ih := range pl.drop {
-		plan.Drop = append(plan.Drop, ih.HexString())
-	}
-	for _, ih := range pl.expunged {
-		plan.Expunged = append(plan.Expunged, ih.HexString())
-	}
+	c.wirePlan(placed, plan)
 	return plan, nil
 }
 
@@ -297,12 +312,12 @@ func (c *Catalog) setRelayState(ctx context.Context, id, state string) (*Relay, 
 		return nil, fmt.Errorf("relay %s: %w", id, ErrNotFound)
 	}
 	r.State = state
+	c.noteStatus(r, c.now())
 	snapshot := *r
 	c.relays.mu.Unlock()
 	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
 		return nil, err
 	}
-	c.log.Info("relay state changed", "relay", id, "state", state)
 	return &snapshot, nil
 }
 
@@ -424,23 +439,13 @@ func (c *Catalog) selfTest(id string) {
 		return
 	}
 	outcome := testOK
-	resp, err := c.relays.probe.Get(base + "/healthz")
-	switch {
-	case err != nil:
-		outcome = "health check failed: " + err.Error()
-	default:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			outcome = "health check answered " + resp.Status
-		}
+	if err := c.probeHealth(base); err != nil {
+		outcome = err.Error()
 	}
 	c.relays.mu.Lock()
 	if r := c.relays.byID[id]; r != nil {
-		if r.SelfTest != outcome {
-			c.log.Info("relay self-test", "relay", id, "outcome", outcome)
-		}
 		r.SelfTest, r.testedAt, r.testing = outcome, c.now(), false
+		c.noteStatus(r, c.now())
 	}
 	c.relays.mu.Unlock()
 }
@@ -456,7 +461,11 @@ func (c *Catalog) checkHolding(id string, ih metainfo.Hash) {
 	if a == nil || a.State != Published || !ok {
 		return
 	}
-	err := c.checkPiece(base, a, rand.IntN(int((a.Size+a.PieceLength-1)/a.PieceLength)))
+	err := c.checkRandomPiece(base, a)
+	if errors.Is(err, errCorrupt) {
+		c.quarantine(id, err)
+		return
+	}
 	c.relays.mu.Lock()
 	defer c.relays.mu.Unlock()
 	r := c.relays.byID[id]
@@ -471,6 +480,24 @@ func (c *Catalog) checkHolding(id string, ih metainfo.Hash) {
 	if h := r.held[ih]; h != nil {
 		h.Checked = true
 	}
+}
+
+// errCorrupt marks a piece a relay served whole that does not match its hash: the relay
+// is serving bad bytes, not merely failing.
+var errCorrupt = errors.New("corrupt")
+
+// checkRandomPiece checks one random piece of a on a relay. A mismatch is fetched again
+// before it counts as corrupt, so one bad transfer cannot quarantine an honest relay.
+func (c *Catalog) checkRandomPiece(base string, a *Artifact) error {
+	i := rand.IntN(int((a.Size + a.PieceLength - 1) / a.PieceLength))
+	err := c.checkPiece(base, a, i)
+	if errors.Is(err, errCorrupt) {
+		err = c.checkPiece(base, a, i)
+	}
+	if errors.Is(err, errCorrupt) {
+		return fmt.Errorf("%s %w", a.ID(), err)
+	}
+	return err
 }
 
 // checkPiece fetches piece i of a from a relay (one Range request per file it spans) and
@@ -496,7 +523,7 @@ func (c *Catalog) checkPiece(base string, a *Artifact, i int) error {
 		}
 	}
 	if string(h.Sum(nil)) != string(info.Pieces[i*sha1.Size:(i+1)*sha1.Size]) {
-		return fmt.Errorf("piece %d does not match its hash", i)
+		return fmt.Errorf("piece %d (bytes %d-%d) is %w: it does not match its hash", i, start, end-1, errCorrupt)
 	}
 	return nil
 }
@@ -533,7 +560,7 @@ func (c *Catalog) fetchRange(base string, a *Artifact, file int, from, to int64,
 func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT key_id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
-		       state, registered_at, last_seen, bytes_served FROM relays`)
+		       state, registered_at, last_seen, bytes_served, quarantine FROM relays`)
 	if err != nil {
 		return nil, fmt.Errorf("load relays: %w", err)
 	}
@@ -544,7 +571,7 @@ func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
 		var catalogs string
 		var registered, seen int64
 		if err := rows.Scan(&r.ID, &r.PublicKey, &r.PublicURL, &r.Quota, &r.Free, &r.UploadLimit, &r.DownloadLimit,
-			&catalogs, &r.State, &registered, &seen, &r.BytesServed); err != nil {
+			&catalogs, &r.State, &registered, &seen, &r.BytesServed, &r.Quarantine); err != nil {
 			return nil, fmt.Errorf("load relays: %w", err)
 		}
 		r.Catalogs = strings.Fields(catalogs)
@@ -578,14 +605,14 @@ func (s *store) saveRelay(ctx context.Context, r *Relay, held map[metainfo.Hash]
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO relays (key_id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
-				state, registered_at, last_seen, bytes_served)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				state, registered_at, last_seen, bytes_served, quarantine)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key_id) DO UPDATE SET public_url = excluded.public_url, quota = excluded.quota,
 				free = excluded.free, upload_limit = excluded.upload_limit, download_limit = excluded.download_limit,
 				catalogs = excluded.catalogs, state = excluded.state, last_seen = excluded.last_seen,
-				bytes_served = excluded.bytes_served`,
+				bytes_served = excluded.bytes_served, quarantine = excluded.quarantine`,
 			r.ID, r.PublicKey, r.PublicURL, r.Quota, r.Free, r.UploadLimit, r.DownloadLimit, strings.Join(r.Catalogs, " "),
-			r.State, r.RegisteredAt.Unix(), r.LastSeen.Unix(), r.BytesServed)
+			r.State, r.RegisteredAt.Unix(), r.LastSeen.Unix(), r.BytesServed, r.Quarantine)
 		if err != nil {
 			return fmt.Errorf("save relay %s: %w", r.ID, err)
 		}

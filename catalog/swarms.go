@@ -41,13 +41,14 @@ func (c *Catalog) Trackables() [][20]byte {
 type SwarmCounters struct {
 	InfoHash  [20]byte
 	Completed int64
+	Redirects int64
 	Demand    float64
 	DemandAt  time.Time
 }
 
 // LoadSwarmCounters returns every saved swarm's counters.
 func (c *Catalog) LoadSwarmCounters(ctx context.Context) ([]SwarmCounters, error) {
-	rows, err := c.db.r.QueryContext(ctx, `SELECT infohash, completed, demand, demand_at FROM swarm_counters`)
+	rows, err := c.db.r.QueryContext(ctx, `SELECT infohash, completed, redirects, demand, demand_at FROM swarm_counters`)
 	if err != nil {
 		return nil, fmt.Errorf("load swarm counters: %w", err)
 	}
@@ -59,7 +60,7 @@ func (c *Catalog) LoadSwarmCounters(ctx context.Context) ([]SwarmCounters, error
 			ih string
 			at int64
 		)
-		if err := rows.Scan(&ih, &s.Completed, &s.Demand, &at); err != nil {
+		if err := rows.Scan(&ih, &s.Completed, &s.Redirects, &s.Demand, &at); err != nil {
 			return nil, fmt.Errorf("load swarm counters: %w", err)
 		}
 		var h metainfo.Hash
@@ -76,15 +77,15 @@ func (c *Catalog) LoadSwarmCounters(ctx context.Context) ([]SwarmCounters, error
 func (c *Catalog) SaveSwarmCounters(ctx context.Context, cs []SwarmCounters) error {
 	return c.db.withTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `
-			INSERT INTO swarm_counters (infohash, completed, demand, demand_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (infohash) DO UPDATE SET completed = excluded.completed,
+			INSERT INTO swarm_counters (infohash, completed, redirects, demand, demand_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (infohash) DO UPDATE SET completed = excluded.completed, redirects = excluded.redirects,
 				demand = excluded.demand, demand_at = excluded.demand_at`)
 		if err != nil {
 			return fmt.Errorf("save swarm counters: %w", err)
 		}
 		defer stmt.Close()
 		for _, s := range cs {
-			if _, err := stmt.ExecContext(ctx, metainfo.Hash(s.InfoHash).HexString(), s.Completed, s.Demand, s.DemandAt.UnixNano()); err != nil {
+			if _, err := stmt.ExecContext(ctx, metainfo.Hash(s.InfoHash).HexString(), s.Completed, s.Redirects, s.Demand, s.DemandAt.UnixNano()); err != nil {
 				return fmt.Errorf("save swarm counters: %w", err)
 			}
 		}
@@ -94,10 +95,13 @@ func (c *Catalog) SaveSwarmCounters(ctx context.Context, cs []SwarmCounters) err
 
 // Popularity is what the catalog's API shows of an artifact's swarm.
 type Popularity struct {
-	Seeders   int     `json:"seeders"`
-	Leechers  int     `json:"leechers"`
-	Completed int64   `json:"completed"`
-	Demand    float64 `json:"demand"` // leecher announces and completions, decayed by half-life
+	Seeders   int   `json:"seeders"`
+	Leechers  int   `json:"leechers"`
+	Completed int64 `json:"completed"`
+	Redirects int64 `json:"redirects"` // plain HTTP downloads the redirector sent to a copy
+	// Demand is leecher announces, completions and redirects, each decayed by the same
+	// half-life: what the placement planner ranks by.
+	Demand float64 `json:"demand"`
 }
 
 // PopularitySource reports the live popularity of an artifact's swarm (the tracker).

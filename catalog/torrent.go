@@ -32,7 +32,16 @@ func (c *Catalog) TorrentURL(a *Artifact) string {
 // ends in "/", so clients append the torrent's name (and, for packages, the file's path)
 // themselves; anacrolix ignores multi-file web seeds without it.
 func (c *Catalog) WebSeeds(a *Artifact) []string {
-	return append(c.relaySeeds(a.InfoHash), c.cfg.base()+"/ws/"+a.InfoHash.HexString()+"/")
+	var seeds []string
+	for _, m := range c.Mirrors(a.InfoHash) {
+		seeds = append(seeds, m.Base)
+	}
+	return append(seeds, c.OriginSeed(a))
+}
+
+// OriginSeed is the BEP 19 base URL of the directory's own copy of a.
+func (c *Catalog) OriginSeed(a *Artifact) string {
+	return c.cfg.base() + "/ws/" + a.InfoHash.HexString() + "/"
 }
 
 // Torrent encodes the artifact's .torrent with the current trackers and web seeds. The

@@ -3,15 +3,20 @@
 #
 # Usage: scripts/e2e.sh [path/to/odi]   (make e2e builds bin/odi first)
 #
-# Starts a directory as its own process, publishes a single file and a multi-file
-# package with `odi publish`, downloads them with curl (origin web seed) and aria2c (the
-# .torrent, web seed only), checks every byte with sha256sum, then expunges one. Prints a
-# line per case and "N passed, M failed"; exits non-zero on any failure.
+# Starts a directory and two relays as their own processes with their own data dirs,
+# publishes a 64 MiB file and a multi-file package with `odi publish`, waits for the
+# relays to fill, then downloads each with odi fetch, aria2c (the .torrent with web seeds
+# only, a magnet with peers only, the .meta4), curl -L and wget through the /r/
+# redirector, checking every byte with sha256sum. Then: kill -9 of a relay (redirects and
+# url-lists move to the other), a relay serving corrupt bytes (downloads still verify, the
+# relay is quarantined), an expunge (relays delete it, tracker and /r/ refuse it, odi
+# fetch says why), and a directory restart. Prints a line per case and "N passed, M
+# failed"; exits non-zero on any failure.
 set -uo pipefail
 
 ODI=$(realpath "${1:-bin/odi}")
 [ -x "$ODI" ] || { echo "e2e: $ODI not found; run make build" >&2; exit 2; }
-for tool in curl aria2c sha256sum; do
+for tool in curl wget aria2c sha256sum; do
 	command -v "$tool" >/dev/null || { echo "e2e: $tool is missing (.ci/run installs it)" >&2; exit 2; }
 done
 
@@ -35,74 +40,192 @@ check() {
 }
 # status URL: prints the HTTP status of a GET.
 status() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
+# eventually SECONDS CMD...: retries CMD every 0.2s until it succeeds or time is up.
+eventually() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.2
+	done
+}
+# wait_url OUT: prints the first http URL after "listening on" in a process's stdout.
+wait_url() {
+	local url
+	for _ in $(seq 100); do
+		url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$1")
+		[ -n "$url" ] && { echo "$url"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# The directory hears from relays every second and probes them every second, so the
+# failure cases below settle in seconds.
+export ODI_DIRECTORY_RELAYS_HEARTBEAT_INTERVAL=1s ODI_DIRECTORY_RELAYS_MISSED_HEARTBEATS=3
+export ODI_DIRECTORY_RELAYS_PROBE_INTERVAL=1s ODI_DIRECTORY_RELAYS_PROBE_FAILURES=2
 
 # start_directory DATA: starts a directory, sets DIR_URL and DIR_PID.
 start_directory() {
-	local out="$WORK/directory.out"
-	"$ODI" directory --data "$1" --listen 127.0.0.1:0 \
+	"$ODI" directory --data "$1" --listen "127.0.0.1:${DIR_PORT:-0}" \
 		--admin-key "$WORK/admin.key.pub" --publisher-key "e2e=$WORK/publisher.key.pub" \
-		>"$out" 2>"$WORK/directory.log" &
+		--relay-policy open --allow-private-relay-urls \
+		>"$WORK/directory.out" 2>"$WORK/directory.log" &
 	DIR_PID=$!
 	PIDS+=("$DIR_PID")
-	for _ in $(seq 100); do
-		DIR_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out")
-		[ -n "$DIR_URL" ] && return 0
-		sleep 0.1
-	done
-	echo "e2e: the directory did not start:" >&2
-	cat "$WORK/directory.log" >&2
-	exit 1
+	DIR_URL=$(wait_url "$WORK/directory.out") || { echo "e2e: the directory did not start:" >&2; cat "$WORK/directory.log" >&2; exit 1; }
+	DIR_PORT=${DIR_URL##*:}
 }
 
-"$ODI" keygen --out "$WORK/admin.key" >/dev/null
-"$ODI" keygen --out "$WORK/publisher.key" >/dev/null
+# start_relay NAME: starts relay NAME with its own key and data dir; sets RELAY_URL and RELAY_PID.
+start_relay() {
+	"$ODI" relay --data "$WORK/$1" --listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --directory "$DIR_URL" \
+		--key "$WORK/$1.key" --quota 1GiB >"$WORK/$1.out" 2>"$WORK/$1.log" &
+	RELAY_PID=$!
+	PIDS+=("$RELAY_PID")
+	RELAY_URL=$(wait_url "$WORK/$1.out") || { echo "e2e: relay $1 did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1; }
+}
+
+for k in admin publisher relay-a relay-b; do "$ODI" keygen --out "$WORK/$k.key" >/dev/null; done
 start_directory "$WORK/data"
 echo "directory at $DIR_URL"
 
-# Artifacts: a 16 MiB file and a package with nested folders, a space and an empty file.
+# Artifacts: a 64 MiB file and a package with nested folders, a space and an empty file.
 mkdir -p "$WORK/src/pkg/bin" "$WORK/src/pkg/share/doc"
-head -c $((16 << 20)) /dev/urandom >"$WORK/src/image.iso"
+head -c $((64 << 20)) /dev/urandom >"$WORK/src/image.iso"
 head -c 3000000 /dev/urandom >"$WORK/src/pkg/bin/tool"
 echo "read me" >"$WORK/src/pkg/README"
 : >"$WORK/src/pkg/share/empty"
 head -c 777777 /dev/urandom >"$WORK/src/pkg/share/doc/user guide.txt"
 
 publish() { "$ODI" publish --directory "$DIR_URL" --key "$WORK/publisher.key" --quiet "$@"; }
-check "publish a single file" publish --catalog e2e --name image --version 1.0 "$WORK/src/image.iso"
+check "publish a single file (64 MiB)" publish --catalog e2e --name image --version 1.0 "$WORK/src/image.iso"
 check "publish a package" publish --catalog e2e --name pkg --version 1.0 "$WORK/src/pkg"
 
 dup_out=$(publish --catalog e2e --name image --version 1.0 "$WORK/src/image.iso" 2>&1)
 if [ $? -eq 1 ] && grep -q 409 <<<"$dup_out"; then pass "publishing a version twice is refused (409)"; else fail "publishing a version twice is refused (409)" "$dup_out"; fi
 
 IH=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*"infohash":"\([0-9a-f]*\)".*/\1/p')
+PKG_IH=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/pkg/1.0" | sed -n 's/.*"infohash":"\([0-9a-f]*\)".*/\1/p')
 want=$(sha256sum <"$WORK/src/image.iso" | cut -d' ' -f1)
 
 got=$(curl -fsS "$DIR_URL/ws/$IH/image.iso" | sha256sum | cut -d' ' -f1)
 [ "$got" = "$want" ] && pass "curl from the origin web seed" || fail "curl from the origin web seed" "sha256 $got, want $want"
-
 range=$(curl -fsS -r 1000-1999 "$DIR_URL/ws/$IH/image.iso" | sha256sum | cut -d' ' -f1)
 want_range=$(tail -c +1001 "$WORK/src/image.iso" | head -c 1000 | sha256sum | cut -d' ' -f1)
 [ "$range" = "$want_range" ] && pass "curl a byte range" || fail "curl a byte range"
 
+# --- two relays fill ----------------------------------------------------------------------
+start_relay relay-a
+RELAY_A=$RELAY_URL RELAY_A_PID=$RELAY_PID
+start_relay relay-b
+RELAY_B=$RELAY_URL
+# serves ART RELAY: the directory lists RELAY's copy of ART (held, verified, range-checked, up).
+serves() { curl -fsS "$DIR_URL/api/v1/artifacts/e2e/$1/1.0" | grep -q "\"$2/ws/"; }
+if eventually 120 serves image "$RELAY_A" && eventually 60 serves pkg "$RELAY_A" &&
+	eventually 60 serves image "$RELAY_B" && eventually 60 serves pkg "$RELAY_B"; then
+	pass "both relays fill with both artifacts and are listed as web seeds"
+else
+	fail "both relays fill with both artifacts and are listed as web seeds" "$(curl -sS "$DIR_URL/api/v1/relays")"
+fi
+seeders=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*"seeders":\([0-9]*\).*/\1/p')
+[ "${seeders:-0}" -ge 2 ] && pass "both relays seed on the tracker" || fail "both relays seed on the tracker" "seeders=${seeders:-none}"
+
+# --- every kind of client -----------------------------------------------------------------
+sums() { curl -fsS "$DIR_URL/api/v1/artifacts/e2e/$1/1.0/SHA256SUMS"; }
+# verified DIR ART: sha256sum -c of ART's files as laid out under DIR.
+verified() { (cd "$1" && sums "$2" | sha256sum -c --quiet); }
 aria() {
 	aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
 		--seed-time=0 --file-allocation=none --listen-port=51413 --dht-listen-port=51414 \
-		--console-log-level=warn --summary-interval=0 --bt-stop-timeout=60 -d "$1" "$2"
+		--console-log-level=warn --summary-interval=0 --bt-stop-timeout=60 "$@"
 }
 for art in image pkg; do
-	dl="$WORK/aria-$art"
-	if aria "$dl" "$DIR_URL/t/e2e/$art/1.0.torrent" >"$WORK/aria-$art.log" 2>&1 &&
-		(cd "$dl" && curl -fsS "$DIR_URL/api/v1/artifacts/e2e/$art/1.0/SHA256SUMS" | sha256sum -c --quiet); then
-		pass "aria2c downloads $art from the .torrent (web seed) and sha256sum -c agrees"
+	name="odi fetch $art (peers and web seeds), verified"
+	if "$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch" "e2e/$art@1.0" >"$WORK/fetch-$art.log" 2>&1 && verified "$WORK/fetch" "$art"; then
+		pass "$name"
 	else
-		fail "aria2c downloads $art from the .torrent (web seed) and sha256sum -c agrees" "$(tail -5 "$WORK/aria-$art.log")"
+		fail "$name" "$(tail -5 "$WORK/fetch-$art.log")"
+	fi
+	name="aria2c on the .torrent, web seeds only (tracker unreachable): $art"
+	if aria --bt-exclude-tracker='*' -d "$WORK/aria-ws-$art" "$DIR_URL/t/e2e/$art/1.0.torrent" >"$WORK/aria-ws-$art.log" 2>&1 && verified "$WORK/aria-ws-$art" "$art"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail -5 "$WORK/aria-ws-$art.log")"
+	fi
+	name="aria2c on a magnet, peers only (no web seeds): $art"
+	ih=$IH
+	[ "$art" = pkg ] && ih=$PKG_IH
+	magnet="magnet:?xt=urn:btih:$ih&tr=$(sed 's/:/%3A/g; s|/|%2F|g' <<<"$DIR_URL/announce")"
+	if aria -d "$WORK/aria-bt-$art" "$magnet" >"$WORK/aria-bt-$art.log" 2>&1 && verified "$WORK/aria-bt-$art" "$art"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail -5 "$WORK/aria-bt-$art.log")"
+	fi
+	name="aria2c on the .meta4: $art"
+	if aria --follow-torrent=false -d "$WORK/aria-m4-$art" "$DIR_URL/m/e2e/$art/1.0.meta4" >"$WORK/aria-m4-$art.log" 2>&1 && verified "$WORK/aria-m4-$art" "$art"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail -5 "$WORK/aria-m4-$art.log")"
 	fi
 done
 
-# aria2c announced its downloads to the directory's tracker: the catalog counts them.
 completed=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/pkg/1.0" | sed -n 's/.*"completed":\([0-9]*\).*/\1/p')
-[ "${completed:-0}" -ge 1 ] && pass "the tracker counted aria2c's completed download" || fail "the tracker counted aria2c's completed download" "completed=${completed:-none}"
+[ "${completed:-0}" -ge 1 ] && pass "the tracker counted completed downloads" || fail "the tracker counted completed downloads" "completed=${completed:-none}"
 
+location() { curl -sS -o /dev/null -w '%{redirect_url}' "$DIR_URL/r/$1"; }
+loc=$(location e2e/image/1.0)
+case "$loc" in
+"$RELAY_A"/* | "$RELAY_B"/*) pass "/r/ redirects to a relay" ;;
+*) fail "/r/ redirects to a relay" "Location: $loc" ;;
+esac
+got=$(curl -fsSL "$DIR_URL/r/e2e/image/1.0" | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] && pass "curl -L through /r/ gets image, sha256 matches" || fail "curl -L through /r/ gets image, sha256 matches" "sha256 $got"
+mkdir -p "$WORK/wget/pkg/share/doc"
+if wget -q -O "$WORK/wget/pkg/share/doc/user guide.txt" "$DIR_URL/r/e2e/pkg/1.0/share/doc/user%20guide.txt" &&
+	wget -q -O "$WORK/wget/image.iso" "$DIR_URL/r/e2e/image/latest" &&
+	[ "$(sha256sum <"$WORK/wget/image.iso" | cut -d' ' -f1)" = "$want" ] &&
+	cmp -s "$WORK/wget/pkg/share/doc/user guide.txt" "$WORK/src/pkg/share/doc/user guide.txt"; then
+	pass "wget through /r/ (a package file, and latest) gets the right bytes"
+else
+	fail "wget through /r/ (a package file, and latest) gets the right bytes"
+fi
+redirects=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*"redirects":\([0-9]*\).*/\1/p')
+[ "${redirects:-0}" -ge 2 ] && pass "redirects count as demand" || fail "redirects count as demand" "redirects=${redirects:-none}"
+
+# --- kill -9 of a relay -------------------------------------------------------------------
+kill -9 "$RELAY_A_PID"
+only_b() { ! serves image "$RELAY_A" && serves image "$RELAY_B"; }
+if eventually 15 only_b; then pass "kill -9 relay A: the url-list drops it within the timeout"; else fail "kill -9 relay A: the url-list drops it within the timeout"; fi
+bad=0
+for _ in $(seq 10); do case "$(location e2e/image/1.0)" in "$RELAY_B"/*) ;; *) bad=$((bad + 1)) ;; esac; done
+[ "$bad" = 0 ] && pass "kill -9 relay A: /r/ sends everyone to relay B" || fail "kill -9 relay A: /r/ sends everyone to relay B" "$bad of 10 elsewhere"
+got=$(curl -fsSL "$DIR_URL/r/e2e/image/1.0" | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] && pass "kill -9 relay A: curl -L still gets the file" || fail "kill -9 relay A: curl -L still gets the file"
+
+# --- a relay serving corrupt bytes ----------------------------------------------------------
+# Bit rot on relay B's disk, a byte in every piece, while it still claims the file verified.
+plen=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*"piece_length":\([0-9]*\).*/\1/p')
+for ((off = 100; off < 64 << 20; off += plen)); do
+	printf '\xff' | dd of="$WORK/relay-b/torrents/$IH/image.iso" bs=1 seek="$off" conv=notrunc status=none
+done
+if aria --bt-exclude-tracker='*' -d "$WORK/aria-corrupt" "$DIR_URL/t/e2e/image/1.0.torrent" >"$WORK/aria-corrupt.log" 2>&1 && verified "$WORK/aria-corrupt" image; then
+	pass "corrupt relay: aria2c's download still verifies"
+else
+	fail "corrupt relay: aria2c's download still verifies" "$(tail -5 "$WORK/aria-corrupt.log")"
+fi
+quarantined() { curl -fsS "$DIR_URL/api/v1/relays" | grep -q '"status":"quarantined"'; }
+if eventually 60 quarantined; then pass "corrupt relay: the directory quarantines it"; else fail "corrupt relay: the directory quarantines it" "$(curl -sS "$DIR_URL/api/v1/relays")"; fi
+loc=$(location e2e/image/1.0)
+[ "$loc" = "$DIR_URL/ws/$IH/image.iso" ] && pass "corrupt relay: /r/ falls back to the origin" || fail "corrupt relay: /r/ falls back to the origin" "Location: $loc"
+rm -rf "$WORK/fetch"
+if "$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch" e2e/image@1.0 >"$WORK/fetch-after.log" 2>&1 && verified "$WORK/fetch" image; then
+	pass "corrupt relay: odi fetch still verifies"
+else
+	fail "corrupt relay: odi fetch still verifies" "$(tail -5 "$WORK/fetch-after.log")"
+fi
+
+# --- expunge --------------------------------------------------------------------------------
 check "odi admin expunge" "$ODI" admin --directory "$DIR_URL" --key "$WORK/admin.key" expunge e2e/image/1.0 --reason "e2e test"
 announce="$DIR_URL/announce?info_hash=$(printf '%s' "$IH" | sed 's/../%&/g')&peer_id=-E2E000-000000000000&port=6881&left=1"
 if curl -fsS "$announce" | grep -q 'failure reason.*expunged: e2e test'; then
@@ -110,7 +233,7 @@ if curl -fsS "$announce" | grep -q 'failure reason.*expunged: e2e test'; then
 else
 	fail "the tracker refuses the expunged artifact" "$(curl -sS "$announce")"
 fi
-for path in "/ws/$IH/image.iso" "/t/e2e/image/1.0.torrent"; do
+for path in "/ws/$IH/image.iso" "/t/e2e/image/1.0.torrent" "/r/e2e/image/1.0" "/m/e2e/image/1.0.meta4"; do
 	s=$(status "$DIR_URL$path")
 	[ "$s" = 410 ] && pass "GET $path after expunge is 410" || fail "GET $path after expunge is 410" "got $s"
 done
@@ -119,8 +242,12 @@ if curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | grep -q '"expunge_reaso
 else
 	fail "the JSON says why it was expunged"
 fi
+if eventually 20 test ! -e "$WORK/relay-b/torrents/$IH"; then pass "the relay deletes the expunged artifact"; else fail "the relay deletes the expunged artifact"; fi
+out=$("$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch-gone" e2e/image@1.0 2>&1)
+rc=$?
+if [ "$rc" = 1 ] && grep -q "expunged: e2e test" <<<"$out"; then pass "odi fetch of an expunged artifact fails and says why"; else fail "odi fetch of an expunged artifact fails and says why" "exit $rc: $out"; fi
 
-# A restart keeps the catalog.
+# --- a restart keeps the catalog ------------------------------------------------------------
 kill "$DIR_PID" && wait "$DIR_PID" 2>/dev/null
 start_directory "$WORK/data"
 s=$(status "$DIR_URL/t/e2e/pkg/1.0.torrent")

@@ -3,15 +3,15 @@ package seeder
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/httpcount"
 )
 
 // ErrNotServed is returned for content the relay does not serve: unknown, incomplete,
@@ -59,32 +59,7 @@ func (r *Relay) Open(ih metainfo.Hash, path string) (*os.File, string, error) {
 }
 
 // CountServed wraps the web-seed handler to count the bytes it serves, for heartbeats.
-// The counting writer passes ReadFrom through, so files still go out by sendfile.
-func (r *Relay) CountServed(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h.ServeHTTP(&countingWriter{ResponseWriter: w, n: &r.servedHTTP}, req)
-	})
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (w *countingWriter) Write(b []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(b)
-	w.n.Add(int64(n))
-	return n, err
-}
-
-// ReadFrom lets http.ServeContent's copy reach the real ResponseWriter's ReadFrom.
-func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
-	n, err := io.Copy(w.ResponseWriter, src)
-	w.n.Add(n)
-	return n, err
-}
-
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (r *Relay) CountServed(h http.Handler) http.Handler { return httpcount.Count(h, &r.servedHTTP) }
 
 // WrapListener shapes the HTTP server's connections with the upload limit (if any).
 func (r *Relay) WrapListener(ln net.Listener) net.Listener {

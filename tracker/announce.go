@@ -45,6 +45,13 @@ type Announce struct {
 // Seeder reports whether the announcing peer has everything.
 func (a *Announce) Seeder() bool { return a.Left == 0 }
 
+// MayLackMetadata reports a "seeder" that may only be a magnet-link client yet to fetch
+// the info dict: aria2c, for one, starts with left=0 before it knows the size. It is
+// handed seeders too, or a swarm of seeders alone would never reach it.
+func (a *Announce) MayLackMetadata() bool {
+	return a.Event == EventStarted && a.Left == 0 && a.Downloaded == 0
+}
+
 // ParseAnnounceQuery parses the raw query of GET /announce without allocating for the
 // binary fields. Percent-escapes are decoded byte-wise; unlike form decoding, "+" is a
 // literal byte, as BitTorrent clients send it.

@@ -64,6 +64,7 @@ type swarm struct {
 	// not shrink, so a swarm that had a flash crowd is rebuilt once it is small again.
 	peak      int
 	completed int64
+	redirects int64
 	demand    decayed
 	dirty     bool // counters changed since the last flush
 }
@@ -109,7 +110,8 @@ type announceResult struct {
 }
 
 // announce records the announcing peer (or removes it, on stopped) and appends up to
-// numWant other peers to out: seeders never get seeders, and leechers get a mix.
+// numWant other peers to out: seeders get no seeders (save a magnet client's first
+// announce, see MayLackMetadata), and leechers get a mix.
 // ttl is how long the peer stays without announcing again.
 func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl time.Duration, numWant int, out []chosen) (announceResult, []chosen) {
 	key := keyOf(from)
@@ -158,7 +160,7 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 	}
 
 	// Leechers get seeders first, but leave room for leechers: they trade pieces too.
-	if numWant > 0 && !seeder {
+	if numWant > 0 && (!seeder || a.MayLackMetadata()) {
 		fromLeechers := min(len(sw.leechers)-1, numWant/2)
 		out = pick(out, sw.seeders, key, numWant-max(fromLeechers, 0))
 	}
@@ -189,7 +191,8 @@ type Stats struct {
 	Seeders   int     `json:"seeders"`
 	Leechers  int     `json:"leechers"`
 	Completed int64   `json:"completed"` // over the artifact's lifetime
-	Demand    float64 `json:"demand"`    // leecher announces and completions, decayed
+	Redirects int64   `json:"redirects"` // plain HTTP downloads sent to a copy, over the lifetime
+	Demand    float64 `json:"demand"`    // leecher announces, completions and redirects, decayed
 }
 
 func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
@@ -200,7 +203,26 @@ func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
 	if sw == nil {
 		return Stats{}, false
 	}
-	return Stats{len(sw.seeders), len(sw.leechers), sw.completed, sw.demand.valueAt(now.UnixNano(), s.halfLife)}, true
+	return Stats{
+		Seeders: len(sw.seeders), Leechers: len(sw.leechers), Completed: sw.completed, Redirects: sw.redirects,
+		Demand: sw.demand.valueAt(now.UnixNano(), s.halfLife),
+	}, true
+}
+
+// redirected counts a plain HTTP download of ih as demand, like a leecher's announce: a
+// user who never speaks BitTorrent still wants the artifact near them.
+func (s *swarms) redirected(ih [20]byte, now time.Time) {
+	sh := s.shard(ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sw := sh.swarms[ih]
+	if sw == nil {
+		sw = newSwarm()
+		sh.swarms[ih] = sw
+	}
+	sw.redirects++
+	sw.demand.add(now.UnixNano(), s.halfLife, 1)
+	sw.dirty = true
 }
 
 // sweep removes expired peers and the swarms that may no longer be tracked, and
@@ -245,6 +267,7 @@ func clone(m map[peerKey]peer) map[peerKey]peer {
 type Counters struct {
 	InfoHash  [20]byte
 	Completed int64
+	Redirects int64
 	Demand    float64
 	DemandAt  time.Time
 }
@@ -257,7 +280,7 @@ func (s *swarms) dirtyCounters() []Counters {
 		sh.mu.Lock()
 		for ih, sw := range sh.swarms {
 			if sw.dirty {
-				out = append(out, Counters{ih, sw.completed, sw.demand.value, time.Unix(0, sw.demand.at)})
+				out = append(out, Counters{ih, sw.completed, sw.redirects, sw.demand.value, time.Unix(0, sw.demand.at)})
 				sw.dirty = false
 			}
 		}
@@ -288,7 +311,7 @@ func (s *swarms) restore(cs []Counters) {
 			sw = newSwarm()
 			sh.swarms[c.InfoHash] = sw
 		}
-		sw.completed, sw.demand = c.Completed, decayed{c.Demand, c.DemandAt.UnixNano()}
+		sw.completed, sw.redirects, sw.demand = c.Completed, c.Redirects, decayed{c.Demand, c.DemandAt.UnixNano()}
 		sh.mu.Unlock()
 	}
 }

@@ -47,6 +47,20 @@ func TestSwarmAnnounce(t *testing.T) {
 			t.Fatalf("a seeder was handed %v", ap)
 		}
 	}
+	// A magnet client's first announce says left=0 before it knows the size: it gets
+	// seeders too, which are all a swarm of relays has to offer it.
+	magnet := ann(0, EventStarted)
+	_, peers = s.announce(magnet, addr("10.0.2.1:1"), t0, ttl, 50, nil)
+	seeders := 0
+	for _, p := range peers {
+		if a := p.addrPort().Addr().String(); a == "10.0.1.1" || a == "2001:db8::1" {
+			seeders++
+		}
+	}
+	if seeders != 2 {
+		t.Fatalf("a magnet client's first announce got %d seeders among %d peers, want 2", seeders, len(peers))
+	}
+	s.announce(ann(0, EventStopped), addr("10.0.2.1:1"), t0, ttl, 0, nil)
 	// A leecher gets both kinds, never itself.
 	_, peers = s.announce(ann(50, EventNone), addr("10.0.0.1:1"), t0, ttl, 50, nil)
 	if len(peers) != 4 {
@@ -137,8 +151,14 @@ func TestDemandDecay(t *testing.T) {
 	s.announce(ann(0, EventCompleted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(0, EventNone), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(0, EventStopped), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	if st, _ := s.stats(testIH, t0.Add(half)); math.Abs(st.Demand-1.5) > 1e-9 || st.Completed != 1 {
-		t.Fatalf("stats an hour later: %+v, want demand 1.5, completed 1", st)
+	// Redirects count like leecher announces, with the same half-life.
+	s.redirected(testIH, t0)
+	s.redirected(testIH, t0)
+	want := func(st Stats) bool {
+		return math.Abs(st.Demand-2.5) < 1e-9 && st.Completed == 1 && st.Redirects == 2
+	}
+	if st, _ := s.stats(testIH, t0.Add(half)); !want(st) {
+		t.Fatalf("stats an hour later: %+v, want demand 2.5, completed 1, redirects 2", st)
 	}
 	cs := s.dirtyCounters()
 	if len(cs) != 1 || cs[0].Completed != 1 || len(s.dirtyCounters()) != 0 {
@@ -146,7 +166,7 @@ func TestDemandDecay(t *testing.T) {
 	}
 	r := newSwarms(100, half)
 	r.restore(cs)
-	if st, _ := r.stats(testIH, t0.Add(half)); math.Abs(st.Demand-1.5) > 1e-9 || st.Completed != 1 {
+	if st, _ := r.stats(testIH, t0.Add(half)); !want(st) {
 		t.Fatalf("restored: %+v", st)
 	}
 }

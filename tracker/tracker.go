@@ -77,6 +77,14 @@ func (t *Tracker) Stats(ih [20]byte) Stats {
 	return s
 }
 
+// CountRedirect adds a plain HTTP download of ih, sent to a copy by the directory's
+// redirector, to the swarm's demand. Only catalog swarms count.
+func (t *Tracker) CountRedirect(ih [20]byte) {
+	if t.catalog.Trackable(ih) == nil {
+		t.swarms.redirected(ih, t.now())
+	}
+}
+
 // Run expires peers and flushes counters until ctx ends, then flushes once more.
 func (t *Tracker) Run(ctx context.Context) error {
 	sweep := time.NewTicker(min(t.cfg.Interval/2, time.Minute))

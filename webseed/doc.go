@@ -5,4 +5,10 @@
 //
 // One Handler serves both the directory's origin copies and a relay's verified
 // downloads: each mount gives it the Store that knows which bytes it may serve.
+//
+// The Redirector sends plain HTTP users to a copy: /r/<catalog>/<name>/<version>[/<path>]
+// answers 302 to a mirror chosen by nearness and spare capacity, with the other copies in
+// Link: rel=duplicate (RFC 6249, Metalink/HTTP) and the file's sha-256 in Digest (RFC
+// 3230) and Repr-Digest (RFC 9530). Its Metalink handler serves the same choice as a
+// Metalink 4 document (RFC 5854). Both read a Resolver the directory backs with memory.
 package webseed

@@ -158,13 +158,13 @@ publish the same name and version, or the same content, ever again. It cannot be
 func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, error), g *globals) *cobra.Command {
 	relays := &cobra.Command{
 		Use:   "relays",
-		Short: "List relays, approve or revoke them",
+		Short: "List relays, approve, revoke or clear them",
 		Args:  exactArgs(0, "a subcommand"),
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List relays: state, self-test, holdings",
+		Short: "List relays: status (up, down, quarantined, testing, pending, revoked) and why, holdings",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)
@@ -176,7 +176,7 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 				return fmt.Errorf("list relays: %w", err)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tURL\tSTATE\tUP\tSELF-TEST\tHOLDINGS\tFREE\tLAST SEEN")
+			fmt.Fprintln(tw, "ID\tURL\tSTATUS\tHOLDINGS\tFREE\tLAST SEEN\tREASON")
 			for _, r := range out.Relays {
 				verified := 0
 				for _, h := range r.Holdings {
@@ -184,17 +184,21 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 						verified++
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%d (%d verified)\t%s\t%s\n", r.ID, r.PublicURL, r.State, r.Up, r.SelfTest,
-					len(r.Holdings), verified, bytesize.Size(r.Free), r.LastSeen.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%d verified)\t%s\t%s\t%s\n", r.ID, r.PublicURL, r.Status,
+					len(r.Holdings), verified, bytesize.Size(r.Free), r.LastSeen.Format(time.RFC3339), r.Reason)
 			}
 			return tw.Flush()
 		},
 	}
 	setState := func(verb, path string) *cobra.Command {
 		return &cobra.Command{
-			Use:   verb + " ID",
-			Short: map[string]string{"approve": "Let a relay serve users (once its self-tests pass)", "revoke": "Drop a relay from url-lists and redirects at once and refuse its heartbeats"}[verb],
-			Args:  exactArgs(1, "the relay's ID (odi admin relays list)"),
+			Use: verb + " ID",
+			Short: map[string]string{
+				"approve": "Let a relay serve users (once its self-tests pass)",
+				"revoke":  "Drop a relay from url-lists and redirects at once and refuse its heartbeats",
+				"clear":   "Lift a relay's quarantine: it is tested again before it serves users",
+			}[verb],
+			Args: exactArgs(1, "the relay's ID (odi admin relays list)"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := adminClient(cmd)
 				if err != nil {
@@ -204,11 +208,15 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 				if err := c.Call(cmd.Context(), http.MethodPost, "/api/v1/admin/relays/"+url.PathEscape(args[0])+"/"+path, nil, &r); err != nil {
 					return fmt.Errorf("%s relay: %w", verb, err)
 				}
-				printf(g.stdout, "relay %s is %s\n", r.ID, r.State)
+				if verb == "clear" {
+					printf(g.stdout, "relay %s cleared: its self-test and range checks run again\n", r.ID)
+				} else {
+					printf(g.stdout, "relay %s is %s\n", r.ID, r.State)
+				}
 				return nil
 			},
 		}
 	}
-	relays.AddCommand(list, setState("approve", "approve"), setState("revoke", "revoke"))
+	relays.AddCommand(list, setState("approve", "approve"), setState("revoke", "revoke"), setState("clear", "clear"))
 	return relays
 }

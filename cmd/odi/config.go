@@ -35,8 +35,11 @@ type LogConfig struct {
 // DirectoryConfig is `odi directory`'s configuration.
 type DirectoryConfig struct {
 	// Listen is the HTTP listen address; port 0 picks a free port (printed at start).
-	Listen         string         `mapstructure:"listen"`
-	Tracker        tracker.Config `mapstructure:"tracker"`
+	Listen  string         `mapstructure:"listen"`
+	Tracker tracker.Config `mapstructure:"tracker"`
+	// GeoIP is a MaxMind-format country database (GeoLite2-Country, DB-IP lite...); with
+	// one, users are sent to relays in their country or continent first. "" for none.
+	GeoIP          string `mapstructure:"geoip"`
 	catalog.Config `mapstructure:",squash"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,5 +154,22 @@ func TestConfigExampleLoads(t *testing.T) {
 	relay.PublicURL, relay.Directories, relay.KeyFile, relay.DataDir = "", def.Relay.Directories, "", ""
 	if fmt.Sprint(relay) != fmt.Sprint(def.Relay) {
 		t.Errorf("config.example.yaml's relay values differ from the defaults:\n got %+v\nwant %+v", relay, def.Relay)
+	}
+}
+
+func TestDirectoryRefusesUnreadableGeoIP(t *testing.T) {
+	cfg := defaultConfig().Directory
+	cfg.DataDir, cfg.Listen, cfg.MinFreeSpace = t.TempDir(), "127.0.0.1:0", 0
+	cfg.GeoIP = filepath.Join(t.TempDir(), "missing.mmdb")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := startDirectory(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		cancel()
+		d.Wait()
+		t.Fatal("a directory started with a GeoIP database that does not exist")
+	}
+	if !strings.Contains(err.Error(), "geoip") {
+		t.Fatalf("error %q does not name the geoip setting", err)
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/spf13/cobra"
 
+	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/bytesize"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/sign"
@@ -22,10 +25,14 @@ func newDemoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a whole odi network on loopback and show what to try",
-		Long: `Run a directory on loopback with a temporary data folder, publish two sample
-artifacts (a single file and a small multi-file package), and print commands to try
-against them with curl, aria2c and torrent clients. Ctrl-C stops it and removes the
-temporary folder.`,
+		Long: `Run a whole odi network on loopback, in this process, with temporary data folders:
+a directory, two relays that join it, and two sample artifacts (a single file and a small
+multi-file package). Once both relays hold both artifacts, print commands that work right
+now: odi fetch, curl and wget through the /r/ redirector, aria2c with the .torrent, the
+.meta4 metalink or the magnet link. Ctrl-C stops everything and removes the temporary
+folders.`,
+		Example: `  odi demo                         # directory on 127.0.0.1:8080
+  odi demo --listen 127.0.0.1:0    # any free port`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, log, err := loadRole(cmd, g, flagKeys{})
@@ -44,8 +51,12 @@ temporary folder.`,
 	return cmd
 }
 
-// runDemo starts a directory on listen with its data under tmp, publishes the samples,
-// prints what to try and serves until ctx ends.
+// demoRelays is how many relays the demo runs.
+const demoRelays = 2
+
+// runDemo starts a directory on listen and two relays with their data under tmp,
+// publishes the samples, waits until the relays hold them, prints what to try and serves
+// until ctx ends.
 func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.Logger) error {
 	adminKey, publisherKey := filepath.Join(tmp, "admin.key"), filepath.Join(tmp, "publisher.key")
 	for _, k := range []string{adminKey, publisherKey} {
@@ -58,42 +69,117 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 	cfg.DataDir = filepath.Join(tmp, "directory")
 	cfg.AdminKeys = []string{adminKey + ".pub"}
 	cfg.Publishers = []string{"demo=" + publisherKey + ".pub"}
+	cfg.Relays.Policy, cfg.Relays.AllowPrivateURLs = catalog.PolicyOpen, true
+	cfg.Relays.HeartbeatInterval, cfg.Relays.ProbeInterval = 2*time.Second, 10*time.Second
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d, err := startDirectory(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("demo: %w (is another demo running? try --listen 127.0.0.1:0)", err)
 	}
+	// Everything started is stopped before returning, whatever the outcome.
+	var relays []*relayProc
+	stop := func(err error) error {
+		cancel()
+		for _, r := range relays {
+			err = errors.Join(err, r.Wait())
+		}
+		return errors.Join(err, d.Wait())
+	}
 	base := d.cfg.PublicURL
 	c, err := newClient(ClientConfig{Directory: base, Key: publisherKey})
 	if err != nil {
-		return err
+		return stop(err)
 	}
 	samples, err := demoArtifacts(filepath.Join(tmp, "samples"))
 	if err != nil {
-		return err
+		return stop(err)
 	}
-	printf(out, "odi demo: a directory at %s, data in %s\n\n", base, tmp)
-	printf(out, "The catalog (JSON):\n  curl -s %s/api/v1/artifacts\n\n", base)
-	dl := filepath.Join(os.TempDir(), "odi-demo-download")
+	printf(out, "odi demo: a directory at %s, data in %s\n", base, tmp)
+	var published []*catalog.ArtifactJSON
 	for _, s := range samples {
 		a, err := publish(ctx, c, s.id, s.path, io.Discard)
 		if err != nil {
-			cancel()
-			return errors.Join(err, d.Wait())
+			return stop(err)
 		}
-		printf(out, "%s: %s, %s in %d file%s, infohash %s\n", a.ID, a.Root, bytesize.Size(a.Size), a.FileCount, plural(a.FileCount), a.InfoHash)
-		if a.FileCount == 1 {
-			printf(out, "  plain HTTP from the origin web seed:\n    curl -fO %s%s\n", a.WebSeeds[0], a.Root)
-		}
-		printf(out, "  BitTorrent (aria2c):\n    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false --file-allocation=none -d %s %s\n", dl, a.TorrentURL)
-		printf(out, "  verify what aria2c wrote:\n    (cd %s && curl -s %s | sha256sum -c)\n", dl, a.SHA256SumsURL)
-		printf(out, "  magnet link:\n    %s\n\n", a.Magnet)
+		published = append(published, a)
 	}
+	for i := range demoRelays {
+		rc := defaultConfig().Relay
+		rc.DataDir = filepath.Join(tmp, fmt.Sprintf("relay-%d", i+1))
+		rc.KeyFile = filepath.Join(tmp, fmt.Sprintf("relay-%d.key", i+1))
+		rc.Listen, rc.BTListen, rc.Directories, rc.Quota = "127.0.0.1:0", "127.0.0.1:0", []string{base}, 1<<30
+		if _, err := sign.GenerateKeyFiles(rc.KeyFile); err != nil {
+			return stop(err)
+		}
+		r, err := startRelay(ctx, rc, log)
+		if err != nil {
+			return stop(fmt.Errorf("demo relay: %w", err))
+		}
+		relays = append(relays, r)
+		printf(out, "relay %d at %s\n", i+1, r.cfg.PublicURL)
+	}
+	printf(out, "waiting for the relays to fetch the samples...\n")
+	if err := demoWaitForRelays(ctx, d.cat, published); err != nil {
+		return stop(err)
+	}
+
+	dl := filepath.Join(os.TempDir(), "odi-demo-download")
+	printf(out, "\nBoth relays hold both samples. Try (files land in %s):\n\n", dl)
+	printf(out, "The catalog (JSON):\n  curl -s %s/api/v1/artifacts\n\n", base)
+	for _, a := range published {
+		printf(out, "%s: %s, %s in %d file%s, infohash %s\n", a.ID, a.Root, bytesize.Size(a.Size), a.FileCount, plural(a.FileCount), a.InfoHash)
+		printf(out, "  odi fetch (BitTorrent from the relays and web seeds, verified):\n    odi fetch --directory %s -o %s %s/%s@%s\n", base, dl, a.Catalog, a.Name, a.Version)
+		first := ""
+		if a.FileCount > 1 {
+			first = "/" + a.Files[0].Path
+		}
+		printf(out, "  plain HTTP, redirected to a relay:\n    curl -L --create-dirs -o %s/%s%s %s/r/%s%s\n", dl, a.Root, first, base, a.ID, first)
+		printf(out, "  aria2c with the torrent or the metalink:\n    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s\n", dl, a.TorrentURL)
+		printf(out, "    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s/m/%s.meta4\n", dl, base, a.ID)
+		printf(out, "  verify what aria2c wrote:\n    (cd %s && curl -s %s | sha256sum -c)\n", dl, a.SHA256SumsURL)
+		magnet := a.Magnet
+		if art, err := d.cat.Artifact(a.Catalog, a.Name, a.Version); err == nil {
+			magnet = d.cat.Magnet(art) // now with the relays' web seeds
+		}
+		printf(out, "  magnet link:\n    %s\n\n", magnet)
+	}
+	printf(out, "The relays, their status and holdings:\n  odi admin --directory %s --key %s relays list\n", base, adminKey)
 	printf(out, "Publish your own file or folder:\n  odi publish --directory %s --key %s --catalog demo --name mine --version 1 PATH\n", base, publisherKey)
-	printf(out, "Expunge one (final):\n  odi admin --directory %s --key %s expunge demo/tools/1.0 --reason demo\n\n", base, adminKey)
+	printf(out, "Expunge one (final; the relays delete it):\n  odi admin --directory %s --key %s expunge demo/tools/1.0 --reason demo\n\n", base, adminKey)
 	printf(out, "Ctrl-C stops the demo and removes %s.\n", tmp)
-	return d.Wait()
+	err = d.Wait() // until Ctrl-C, or the directory fails
+	cancel()
+	for _, r := range relays {
+		err = errors.Join(err, r.Wait())
+	}
+	return err
+}
+
+// demoWaitForRelays waits (bounded) until every relay is a mirror of every artifact.
+func demoWaitForRelays(ctx context.Context, cat *catalog.Catalog, arts []*catalog.ArtifactJSON) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ready := true
+		for _, a := range arts {
+			var ih metainfo.Hash
+			if err := ih.FromHexString(a.InfoHash); err != nil {
+				return err
+			}
+			ready = ready && len(cat.Mirrors(ih)) == demoRelays
+		}
+		switch {
+		case ready:
+			return nil
+		case time.Now().After(deadline):
+			return errors.New("demo: the relays did not fetch the samples within 2 minutes (see the log)")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // demoArtifacts writes the sample artifacts under dir and returns their identities and

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -22,6 +23,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/geo"
+	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/tracker"
 	"github.com/opendist/odi/webseed"
 )
@@ -48,6 +51,7 @@ a key given with --admin-key.`,
 				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
 				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
 				"relay-policy": "directory.relays.policy", "allow-private-relay-urls": "directory.relays.allow_private_urls",
+				"geoip": "directory.geoip",
 			})
 			if err != nil {
 				return err
@@ -72,6 +76,7 @@ a key given with --admin-key.`,
 	f.StringArray("admin-key", nil, withKey("trusted admin key, KEY.pub; repeatable", "directory.admin_keys"))
 	f.String("udp-listen", "", withKey("BEP 15 UDP tracker address (default: the HTTP address over UDP; off to disable)", "directory.tracker.udp_listen"))
 	f.String("relay-policy", def.Relays.Policy, withKey("relay admission: approve (an operator approves each relay) or open", "directory.relays.policy"))
+	f.String("geoip", "", withKey("GeoIP country database (.mmdb) to send users to relays near them", "directory.geoip"))
 	f.Bool("allow-private-relay-urls", false, withKey("accept relays on loopback and private addresses (tests, demos, closed networks)", "directory.relays.allow_private_urls"))
 	size := def.MaxArtifactSize
 	f.Var(&size, "max-artifact-size", withKey("largest artifact accepted, e.g. 64GiB", "directory.max_artifact_size"))
@@ -84,11 +89,15 @@ type directory struct {
 	log  *slog.Logger
 	cat  *catalog.Catalog
 	tr   *tracker.Tracker
+	geo  *geo.Locator // nil without a GeoIP database
 	reg  *prometheus.Registry
 	srv  *http.Server
 	ln   net.Listener
 	udp  *net.UDPConn // nil when the UDP tracker is off
 	done chan error
+	// originSent counts the bytes the origin copy served: what relays and peers are
+	// there to save.
+	originSent atomic.Int64
 }
 
 // listenUDP opens the BEP 15 socket: cfg.UDPListen, or the HTTP listener's address over
@@ -147,7 +156,20 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		port := udp.LocalAddr().(*net.UDPAddr).Port
 		cfg.UDPTracker = "udp://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port)) + "/announce"
 	}
-	cat, err := catalog.New(ctx, cfg.Config, log)
+	var deps catalog.Deps
+	var loc *geo.Locator
+	if cfg.GeoIP != "" {
+		if loc, err = geo.Open(cfg.GeoIP); err != nil {
+			return nil, fmt.Errorf("geoip: %w", err)
+		}
+		deps.Locator = loc
+		defer func() {
+			if err != nil {
+				loc.Close()
+			}
+		}()
+	}
+	cat, err := catalog.New(ctx, cfg.Config, deps, log)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +180,11 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
-	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, reg: reg, ln: ln, udp: udp, done: make(chan error, 1)}
+	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, geo: loc, reg: reg, ln: ln, udp: udp, done: make(chan error, 1)}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "odi_directory_origin_bytes_sent_total",
+		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
+	}, func() float64 { return float64(d.originSent.Load()) }))
 	d.srv = &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -198,6 +224,9 @@ func (d *directory) run(ctx context.Context) error {
 		return d.srv.Shutdown(shutdownCtx)
 	})
 	err := g.Wait()
+	if d.geo != nil {
+		err = errors.Join(err, d.geo.Close())
+	}
 	return errors.Join(err, d.cat.Close())
 }
 
@@ -224,7 +253,14 @@ func (d *directory) handler() http.Handler {
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: d.reg}))
 
 	mux := http.NewServeMux()
-	mux.Handle("/ws/", http.StripPrefix("/ws", webseed.New(originStore{d.cat}, d.log)))
+	mux.Handle("/ws/", httpcount.Count(http.StripPrefix("/ws", webseed.New(originStore{d.cat}, d.log)), &d.originSent))
+	opts := webseed.RedirectorOptions{Counter: d.tr}
+	if d.geo != nil {
+		opts.Locator = d.geo
+	}
+	rd := webseed.NewRedirector(&redirectTargets{cat: d.cat}, opts, d.log)
+	mux.Handle("/r/", http.StripPrefix("/r", rd))
+	mux.Handle("/m/", http.StripPrefix("/m", rd.Metalink()))
 	trackerHandler := d.tr.HTTPHandler()
 	mux.Handle("/announce", trackerHandler)
 	mux.Handle("/scrape", trackerHandler)

@@ -74,6 +74,7 @@ Try it: odi demo`,
 		newPublishCmd(g),
 		newAdminCmd(g),
 		newDemoCmd(g),
+		newFetchCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,101 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/names"
+)
+
+// Locator tells where an address is: ISO country and continent codes, "" when unknown.
+// internal/geo reads them from a GeoIP database.
+type Locator interface {
+	Locate(addr netip.Addr) (country, continent string)
+}
+
+// Deps are what a catalog uses but does not own; all are optional.
+type Deps struct {
+	// Locator places relays, so hot artifacts spread across regions and users are sent
+	// to a relay near them.
+	Locator Locator
+}
+
+// Mirror is a relay that may be sent users for an artifact: up, and holding it complete,
+// verified and range-checked.
+type Mirror struct {
+	Base               string // BEP 19 base: <relay>/ws/<infohash>/
+	Country, Continent string
+	CapacityBytes      float64 // upload bytes/s the relay allows; 0 = unlimited or unknown
+	Load               float64 // share of that capacity in use, by its last heartbeat
+}
+
+// Mirrors lists the relays users may be sent to for ih, sorted by URL so url-lists stay
+// the same between requests.
+func (c *Catalog) Mirrors(ih metainfo.Hash) []Mirror {
+	now := c.now()
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	var out []Mirror
+	for _, r := range c.relays.byID {
+		if h := r.held[ih]; h == nil || !h.Verified || !h.Checked || !c.up(r, now) {
+			continue
+		}
+		m := Mirror{Base: r.PublicURL + "/ws/" + ih.HexString() + "/", Country: r.Country, Continent: r.Continent}
+		if r.UploadLimit > 0 {
+			m.CapacityBytes = float64(r.UploadLimit)
+			m.Load = r.serveRate / m.CapacityBytes
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Mirror) int { return strings.Compare(a.Base, b.Base) })
+	return out
+}
+
+// Latest returns the newest published version of catalog/name.
+func (c *Catalog) Latest(catalog, name string) (*Artifact, error) {
+	a := c.view.Load().latest[catalog+"/"+name]
+	if a == nil {
+		return nil, fmt.Errorf("artifact %s/%s/%s: %w (no published version)", catalog, name, names.Latest, ErrNotFound)
+	}
+	return a, nil
+}
+
+// locate places a relay by its URL's host (caller does not hold the lock): the first
+// address it resolves to that the database knows.
+func (c *Catalog) locate(ctx context.Context, publicURL string) (country, continent string) {
+	if c.deps.Locator == nil {
+		return "", ""
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return "", ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Relays.ProbeTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
+	if err != nil {
+		return "", ""
+	}
+	for _, a := range addrs {
+		if country, continent = c.deps.Locator.Locate(a); country != "" || continent != "" {
+			return country, continent
+		}
+	}
+	return "", ""
+}
+
+// noteServed turns the bytes a relay served since its last heartbeat into a rate
+// (caller holds the lock), the load the redirector weighs relays by.
+func (r *Relay) noteServed(bytes int64, now time.Time) {
+	if since := now.Sub(r.LastSeen).Seconds(); since > 0 && bytes >= 0 {
+		r.serveRate = float64(bytes) / since
+	}
+}

@@ -1,0 +1,467 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opendist/odi/catalog"
+)
+
+// runFetch runs `odi fetch --json` in this process against tn and decodes its result.
+func runFetch(ctx context.Context, tn *testNet, args ...string) (fetchResult, string, error) {
+	var stdout, stderr bytes.Buffer
+	root := newRootCmd(&stdout, &stderr)
+	root.SetArgs(append([]string{"fetch", "--directory", tn.base, "--json"}, args...))
+	err := root.ExecuteContext(ctx)
+	var res fetchResult
+	if err == nil {
+		if jerr := json.Unmarshal(stdout.Bytes(), &res); jerr != nil {
+			err = jerr
+		}
+	}
+	return res, stderr.String(), err
+}
+
+// checkFetched checks that out holds a's files with the catalog's sha256, that the result
+// says so, and that no partial state is left.
+func checkFetched(t *testing.T, a *catalog.ArtifactJSON, out string, res fetchResult) {
+	t.Helper()
+	if res.Artifact != a.ID || res.Bytes != a.Size || len(res.Files) != len(a.Files) {
+		t.Fatalf("result %+v for %s (%d bytes, %d files)", res, a.ID, a.Size, len(a.Files))
+	}
+	if want, _ := filepath.Abs(filepath.Join(out, a.Root)); res.Path != want {
+		t.Errorf("result path %s, want %s", res.Path, want)
+	}
+	for i, f := range a.Files {
+		p := filepath.Join(out, a.Root, filepath.FromSlash(f.Path))
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); got != f.SHA256 || int64(len(b)) != f.Size {
+			t.Errorf("%s: %d bytes, sha256 %s; the catalog says %d bytes, %s", p, len(b), got, f.Size, f.SHA256)
+		}
+		if res.Files[i].Path != filepath.Join(filepath.Dir(res.Path), filepath.FromSlash(strings.TrimSuffix(a.Root+"/"+f.Path, "/"))) || res.Files[i].SHA256 != f.SHA256 {
+			t.Errorf("result file %d: %+v", i, res.Files[i])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, a.Root+".part")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("partial state left behind: %v", err)
+	}
+}
+
+func total(b fetchedBytes) int64 { return b.Peers + b.WebSeeds + b.HTTP }
+
+// publishPackage publishes a folder whose files cross piece boundaries (pieces are at
+// least 256 KiB), with an empty file and nested folders.
+func publishPackage(t *testing.T, tn *testNet, version string) *catalog.ArtifactJSON {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "pkg")
+	writeFiles(t, src, 11, map[string]int{
+		"README":         1234,
+		"bin/tool":       700 << 10,
+		"share/empty":    0,
+		"share/a b.txt":  300<<10 + 1,
+		"share/doc/z.gz": 90 << 10,
+	})
+	a, err := publish(context.Background(), tn.publisher, ident(version), src, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestFetchOverBitTorrent(t *testing.T) {
+	tn := startTestDirectory(t)
+	for _, tc := range []struct {
+		name string
+		a    *catalog.ArtifactJSON
+	}{
+		{"single file", publishSmall(t, tn, "1", 3<<20+17)},
+		{"package", publishPackage(t, tn, "2")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "new", "folder")
+			res, stderr, err := runFetch(context.Background(), tn, "test/art@"+tc.a.Version, "-o", out, "--torrent-only")
+			if err != nil {
+				t.Fatalf("fetch: %v\n%s", err, stderr)
+			}
+			checkFetched(t, tc.a, out, res)
+			if res.Fetched.HTTP != 0 || res.Fetched.WebSeeds+res.Fetched.Peers < tc.a.Size || res.Resumed != 0 {
+				t.Errorf("fetched %+v (resumed %d) of %d bytes: want it all over BitTorrent", res.Fetched, res.Resumed, tc.a.Size)
+			}
+		})
+	}
+}
+
+// The swarm: a relay seeds the artifact, the directory's tracker introduces it, and the
+// fetch gets bytes from it as a peer (peers need no web-seed timer, so they come first).
+func TestFetchFromRelayPeer(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory)
+	a := publishSmall(t, tn, "1", 2<<20+5)
+	r := startTestRelay(t, tn)
+	waitFor(t, 30*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, a.InfoHash) })
+	out := t.TempDir()
+	res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--torrent-only")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr)
+	}
+	checkFetched(t, a, out, res)
+	t.Logf("fetched %+v in %.1fs", res.Fetched, res.Seconds)
+	if res.Fetched.Peers == 0 {
+		t.Errorf("fetched %+v: nothing from the relay as a peer", res.Fetched)
+	}
+}
+
+func TestFetchHTTPOnly(t *testing.T) {
+	tn := startTestDirectory(t)
+	a := publishPackage(t, tn, "1")
+	out := t.TempDir()
+	// No version: the newest published, which must not be the expunged later one.
+	publishSmall(t, tn, "2", 1000)
+	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "expunge", "test/art/2", "--reason", "r"}); err != nil {
+		t.Fatal(err)
+	}
+	res, stderr, err := runFetch(context.Background(), tn, "test/art", "-o", out, "--http-only")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr)
+	}
+	checkFetched(t, a, out, res)
+	if res.Fetched != (fetchedBytes{HTTP: a.Size}) {
+		t.Errorf("fetched %+v, want all %d bytes over HTTP", res.Fetched, a.Size)
+	}
+	// The result is in place: a second fetch refuses to overwrite it. (The directory
+	// comes from the environment this time, as for the other client commands.)
+	t.Setenv("ODI_CLIENT_DIRECTORY", tn.base)
+	if err := run(context.Background(), []string{"fetch", "test/art/1", "-o", out, "-q"}); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second fetch into the same folder: %v", err)
+	}
+}
+
+// fetchProxy stands in front of a test directory as its public URL, so that torrents,
+// web seeds and API answers all pass through it. It counts web-seed (/ws/) bytes, can
+// slow them down, can refuse them to anything but odi's HTTP fallback, and can rewrite
+// API answers.
+type fetchProxy struct {
+	rp      *httputil.ReverseProxy
+	served  atomic.Int64 // /ws/ body bytes
+	rate    atomic.Int64 // /ws/ bytes per second; 0 is unlimited
+	onlyOdi atomic.Bool
+	rewrite func(path string, body []byte) []byte // set before the first request
+}
+
+func startProxiedDirectory(t *testing.T) (*testNet, *fetchProxy) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := freePort(t)
+	p := &fetchProxy{rp: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: direct})}
+	p.rp.ModifyResponse = func(resp *http.Response) error {
+		if p.rewrite == nil || !strings.HasPrefix(resp.Request.URL.Path, "/api/") {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		b = p.rewrite(resp.Request.URL.Path, b)
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		resp.Header.Del("Content-Length")
+		return nil
+	}
+	srv := &http.Server{Handler: p}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	tn := startTestDirectory(t, func(c *DirectoryConfig) {
+		c.Listen = direct
+		c.PublicURL = "http://" + ln.Addr().String()
+	})
+	return tn, p
+}
+
+func (p *fetchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/ws/") {
+		if p.onlyOdi.Load() && !strings.HasPrefix(r.UserAgent(), "odi-fetch/") {
+			http.Error(w, "refused by the test proxy", http.StatusForbidden)
+			return
+		}
+		w = &countingWriter{ResponseWriter: w, p: p}
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	p *fetchProxy
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		n := min(len(b), 16<<10)
+		if rate := w.p.rate.Load(); rate > 0 {
+			time.Sleep(time.Duration(int64(n) * int64(time.Second) / rate))
+		}
+		n, err := w.ResponseWriter.Write(b[:n])
+		written += n
+		w.p.served.Add(int64(n))
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
+}
+
+// Resuming across modes covers both sides: BitTorrent leaves state that HTTP resumes
+// from, and BitTorrent resumes from records it did not write. (Torrent after torrent pays
+// anacrolix's 5 s web-seed timer twice.)
+func TestFetchResume(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		first, second string
+	}{
+		{"torrent then http", "--torrent-only", "--http-only"},
+		{"http then torrent", "--http-only", "--torrent-only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tn, proxy := startProxiedDirectory(t)
+			a := publishSmall(t, tn, "1", 8<<20)
+			out := t.TempDir()
+
+			proxy.rate.Store(4 << 20)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				for proxy.served.Load() < 2<<20 && ctx.Err() == nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+				cancel()
+			}()
+			_, stderr, err := runFetch(ctx, tn, "test/art@1", "-o", out, tc.first)
+			if codeOf(err) != exitCanceled || !strings.Contains(err.Error(), "interrupted") {
+				t.Fatalf("interrupted fetch: exit %d (%v)\n%s", codeOf(err), err, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(out, a.Root)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("an interrupted fetch put %s in place (%v)", a.Root, err)
+			}
+			if _, err := os.Stat(filepath.Join(out, a.Root+".part", partStateFile)); err != nil {
+				t.Fatalf("no partial state after the interruption: %v", err)
+			}
+
+			proxy.rate.Store(0)
+			proxy.served.Store(0)
+			res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, tc.second)
+			if err != nil {
+				t.Fatalf("resumed fetch: %v\n%s", err, stderr)
+			}
+			checkFetched(t, a, out, res)
+			if res.Resumed <= 0 || total(res.Fetched) >= a.Size || proxy.served.Load() >= a.Size {
+				t.Errorf("resumed fetch: %d bytes already here, fetched %+v, origin served %d, of %d: want only the rest fetched",
+					res.Resumed, res.Fetched, proxy.served.Load(), a.Size)
+			}
+		})
+	}
+}
+
+func TestFetchFallsBackToHTTP(t *testing.T) {
+	tn, proxy := startProxiedDirectory(t)
+	a := publishSmall(t, tn, "1", 600<<10)
+	proxy.onlyOdi.Store(true) // the torrent's web seed refuses anacrolix: BitTorrent stalls
+	out := t.TempDir()
+	res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--stall-timeout", "1s")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr)
+	}
+	checkFetched(t, a, out, res)
+	if res.Fetched.HTTP != a.Size || !strings.Contains(stderr, "continuing over HTTP") {
+		t.Errorf("fetched %+v, stderr %q: want a fallback to HTTP for all %d bytes", res.Fetched, stderr, a.Size)
+	}
+
+	// Forced to BitTorrent, the stall is an error that keeps what arrived.
+	_, _, err = runFetch(context.Background(), tn, "test/art@1", "-o", t.TempDir(), "--stall-timeout", "1s", "--torrent-only")
+	if codeOf(err) != exitError || !errors.Is(err, errStalled) {
+		t.Errorf("--torrent-only without progress: exit %d (%v)", codeOf(err), err)
+	}
+}
+
+func TestFetchVerificationFails(t *testing.T) {
+	t.Run("origin bytes differ", func(t *testing.T) {
+		tn := startTestDirectory(t)
+		a := publishSmall(t, tn, "1", 700<<10)
+		origin := filepath.Join(tn.data, "origin", a.InfoHash, a.Root)
+		b, err := os.ReadFile(origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[300<<10] ^= 0xff
+		os.Chmod(origin, 0o644)
+		if err := os.WriteFile(origin, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := t.TempDir()
+		_, _, err = runFetch(context.Background(), tn, "test/art@1", "-o", out, "--http-only")
+		if codeOf(err) != exitVerify || !errors.Is(err, errChecksum) {
+			t.Fatalf("fetch of tampered bytes: exit %d (%v), want %d", codeOf(err), err, exitVerify)
+		}
+		if _, err := os.Stat(filepath.Join(out, a.Root)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("tampered bytes were put in place (%v)", err)
+		}
+	})
+	t.Run("catalog sha256 differs", func(t *testing.T) {
+		tn, proxy := startProxiedDirectory(t)
+		a := publishPackage(t, tn, "1")
+		bad := strings.Repeat("0", 64)
+		proxy.rewrite = func(_ string, b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte(a.Files[1].SHA256), []byte(bad))
+		}
+		out := t.TempDir()
+		_, _, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--http-only")
+		if codeOf(err) != exitVerify || !strings.Contains(err.Error(), "sha256") {
+			t.Fatalf("fetch against another sha256: exit %d (%v), want %d", codeOf(err), err, exitVerify)
+		}
+		if _, err := os.Stat(filepath.Join(out, a.Root)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("unverified bytes were put in place (%v)", err)
+		}
+		if _, err := os.Stat(filepath.Join(out, a.Root+".part", a.Root, filepath.FromSlash(a.Files[1].Path))); err != nil {
+			t.Fatalf("the bytes that failed are not kept for inspection: %v", err)
+		}
+	})
+}
+
+func TestFetchExpunged(t *testing.T) {
+	tn := startTestDirectory(t)
+	a := publishSmall(t, tn, "1", 1000)
+	// A partial download of it, and one of something else under the same name.
+	out, other := t.TempDir(), t.TempDir()
+	for dir, ih := range map[string]string{out: a.InfoHash, other: strings.Repeat("ab", 20)} {
+		part := filepath.Join(dir, a.Root+".part")
+		os.MkdirAll(part, 0o755)
+		b, _ := json.Marshal(partState{Artifact: a.ID, InfoHash: ih})
+		if err := os.WriteFile(filepath.Join(part, partStateFile), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "expunge", "test/art/1", "--reason", "CVE-2026-0042"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{"test/art@1", "test/art"} {
+		for _, dir := range []string{out, other} {
+			_, _, err := runFetch(context.Background(), tn, arg, "-o", dir)
+			if codeOf(err) != exitError || err == nil || !strings.HasSuffix(err.Error(), "artifact test/art/1 was expunged: CVE-2026-0042") {
+				t.Errorf("fetch %s: exit %d (%v)", arg, codeOf(err), err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, a.Root+".part")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the partial download of an expunged artifact is kept (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(other, a.Root+".part", partStateFile)); err != nil {
+		t.Errorf("the partial download of another artifact was deleted (%v)", err)
+	}
+	_, _, err := runFetch(context.Background(), tn, "test/nothing@1", "-o", t.TempDir())
+	if codeOf(err) != exitError || !strings.Contains(err.Error(), "no artifact test/nothing/1") {
+		t.Errorf("fetch of an unknown artifact: exit %d (%v)", codeOf(err), err)
+	}
+}
+
+func TestFetchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"fetch"},
+		{"fetch", "no-slash"},
+		{"fetch", "a/b/c/d"},
+		{"fetch", "a/b@"},
+		{"fetch", "a/b/c@d"},
+		{"fetch", "a/../b"},
+		{"fetch", "a/b", "c/d"},
+		{"fetch", "a/b", "--torrent-only", "--http-only"},
+		{"fetch", "a/b", "--stall-timeout", "0s"},
+		{"fetch", "a/b", "--directory", "ftp://x"},
+	} {
+		if err := run(context.Background(), args); codeOf(err) != exitUsage {
+			t.Errorf("odi %s: exit %d (%v), want %d", strings.Join(args, " "), codeOf(err), err, exitUsage)
+		}
+	}
+}
+
+func TestFetchParseArtifactRef(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want artifactRef
+		ok   bool
+	}{
+		{"debian/netinst", artifactRef{"debian", "netinst", ""}, true},
+		{"debian/netinst@12.5.0", artifactRef{"debian", "netinst", "12.5.0"}, true},
+		{"debian/netinst/12.5.0", artifactRef{"debian", "netinst", "12.5.0"}, true},
+		{"debian/netinst@latest", artifactRef{"debian", "netinst", ""}, true},
+		{"debian/netinst/LATEST", artifactRef{"debian", "netinst", ""}, true},
+		{"debian", artifactRef{}, false},
+		{"debian/", artifactRef{}, false},
+		{"/netinst", artifactRef{}, false},
+		{"debian/netinst@", artifactRef{}, false},
+		{"debian/netinst/1@2", artifactRef{}, false},
+		{"debian/net inst", artifactRef{}, false},
+		{"debian/netinst@1@2", artifactRef{}, false},
+		{"a/b/c/d", artifactRef{}, false},
+	} {
+		got, err := parseArtifactRef(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("parseArtifactRef(%q) = %+v, %v; want %+v, ok %t", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestFetchPieceRuns(t *testing.T) {
+	for _, tt := range []struct {
+		have []bool
+		want [][2]int
+	}{
+		{nil, nil},
+		{[]bool{true, true}, nil},
+		{[]bool{false}, [][2]int{{0, 1}}},
+		{[]bool{false, false, true, false}, [][2]int{{0, 2}, {3, 4}}},
+		{[]bool{true, false, false, true}, [][2]int{{1, 3}}},
+	} {
+		if got := missingRuns(tt.have); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("missingRuns(%v) = %v, want %v", tt.have, got, tt.want)
+		}
+	}
+	// Files of 10, 0, 5 and 20 bytes: starts 0, 10, 10, 15; 35 bytes in all.
+	offsets := []int64{0, 10, 10, 15}
+	for _, tt := range []struct {
+		from, to int64
+		want     []span
+	}{
+		{0, 35, []span{{0, 0, 10}, {2, 0, 5}, {3, 0, 20}}},
+		{4, 12, []span{{0, 4, 6}, {2, 0, 2}}},
+		{10, 15, []span{{2, 0, 5}}},
+		{20, 35, []span{{3, 5, 15}}},
+		{7, 7, nil},
+	} {
+		if got := fileSpans(offsets, 35, tt.from, tt.to); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("fileSpans(%d, %d) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,470 @@
+package webseed
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/manifest"
+	"github.com/opendist/odi/internal/names"
+)
+
+// Resolver finds the artifact a /r/ or /m/ URL names. It is asked on every request, so it
+// answers from memory, never from a database.
+type Resolver interface {
+	// Resolve returns the artifact catalog/name/version, where version may be names.Latest.
+	// Errors wrap ErrNotFound, or ErrGone with the reason the artifact was expunged.
+	Resolve(catalog, name, version string) (*Target, error)
+}
+
+// Target is an artifact and where its bytes are. Handlers only read it, so a Resolver may
+// hand the same Target to concurrent requests.
+type Target struct {
+	// Manifest names the artifact; its Files are sorted by path, as a valid manifest's are,
+	// and carry their hex sha256.
+	manifest.Manifest
+	InfoHash metainfo.Hash
+	// PieceLength and Pieces (the concatenated SHA-1 of each piece) are the v1 info dict's.
+	PieceLength int64
+	Pieces      []byte
+	// TorrentURL is where the .torrent is, or "".
+	TorrentURL string
+	// Mirrors are the healthy relays holding the artifact, in no particular order.
+	Mirrors []Mirror
+	// Origin is the BEP 19 base URL of the directory's copy, ending in "/"
+	// (<directory>/ws/<infohash>/). It is where users go when no mirror can take them.
+	Origin string
+}
+
+// Mirror is one relay holding a Target.
+type Mirror struct {
+	// Base is the relay's BEP 19 base URL, ending in "/" (<relay>/ws/<infohash>/): a file's
+	// URL is Base, the escaped torrent name, and for packages "/" and the file's escaped path.
+	Base string
+	// Country is the relay's ISO 3166-1 alpha-2 code ("DE"), and Continent its continent
+	// code as GeoIP has them (AF AN AS EU NA OC SA); either may be "".
+	Country, Continent string
+	// CapacityBytes is the relay's upload rate in bytes/s, 0 when unknown.
+	CapacityBytes float64
+	// Load is the fraction of CapacityBytes in use, 0 to 1; a relay at 1 gets no users.
+	Load float64
+}
+
+// Locator places a client, so that users go to relays near them.
+type Locator interface {
+	// Locate returns addr's ISO 3166-1 alpha-2 country and continent code, "" when unknown.
+	Locate(addr netip.Addr) (country, continent string)
+}
+
+// Counter learns of every GET redirect, as a sign of demand for the artifact.
+type Counter interface {
+	CountRedirect(ih [20]byte)
+}
+
+// RedirectorOptions are the Redirector's optional parts; the zero value is usable.
+type RedirectorOptions struct {
+	// Locator places clients; nil prefers no mirror for its place.
+	Locator Locator
+	// Counter is told of redirects; nil counts none.
+	Counter Counter
+	// Rand draws the mirror; nil uses the runtime's generator. It is called under a lock,
+	// so a seeded rand.PCG gives tests a fixed sequence.
+	Rand rand.Source
+	// ClientAddr says who asks, for the Locator; nil takes the connection's address. Behind
+	// a reverse proxy, give one that believes the proxy's X-Forwarded-For.
+	ClientAddr func(*http.Request) netip.Addr
+}
+
+// Redirector sends plain HTTP users to a copy of an artifact's file: a relay, chosen at
+// random weighted by spare capacity among the nearest that have any, else the origin.
+// Mount it with its prefix stripped: http.StripPrefix("/r", rd); its Metalink handler
+// serves the same artifacts as RFC 5854 documents.
+type Redirector struct {
+	res  Resolver
+	opts RedirectorOptions
+	log  *slog.Logger
+	mu   sync.Mutex // guards opts.Rand
+}
+
+// NewRedirector returns a Redirector to the artifacts res finds.
+func NewRedirector(res Resolver, opts RedirectorOptions, log *slog.Logger) *Redirector {
+	return &Redirector{res: res, opts: opts, log: log}
+}
+
+// maxDuplicates bounds the Link header: aria2, the common Metalink/HTTP client, opens 5
+// connections by default (--split), and a few more leave it room to fall back.
+const maxDuplicates = 8
+
+// ServeHTTP answers GET and HEAD on /<catalog>/<name>/<version>[/<path>] with a 302 to a
+// copy of the file, its other copies as RFC 6249 duplicates, and its sha256 as RFC 3230
+// Digest and RFC 9530 Repr-Digest.
+func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ref, err := parseRef(r.URL.Path)
+	if err != nil {
+		refError(w, err, "redirect URLs are /r/<catalog>/<name>/<version or latest>[/<path>]")
+		return
+	}
+	t, ok := rd.resolve(w, ref)
+	if !ok {
+		return
+	}
+	i, ok := t.file(ref.path)
+	if !ok {
+		switch {
+		case t.SingleFile():
+			http.Error(w, fmt.Sprintf("not found: %s is a single file; drop %q from the URL", t.ID(), ref.path), http.StatusNotFound)
+		case ref.path == "":
+			http.Error(w, fmt.Sprintf("not found: %s is a package of %d files; add the path of one to the URL", t.ID(), len(t.Files)), http.StatusNotFound)
+		default:
+			http.Error(w, fmt.Sprintf("not found: %s has no file %q", t.ID(), ref.path), http.StatusNotFound)
+		}
+		return
+	}
+	rk := rd.ranker(r, t)
+	chosen := -1
+	if len(t.Mirrors) > 0 {
+		chosen = rk.choose(t.Mirrors, rd.draw())
+	}
+	if chosen < 0 && t.Origin == "" {
+		http.Error(w, "no copy of "+t.ID()+" can be reached now", http.StatusServiceUnavailable)
+		return
+	}
+	suffix := fileSuffix(t.Root, ref.path)
+	h := w.Header()
+	links := make([]string, 0, min(len(t.Mirrors), maxDuplicates)+2)
+	rk.eachMirror(t.Mirrors, func(j, pri int) bool {
+		if j != chosen {
+			m := &t.Mirrors[j]
+			links = append(links, duplicate(m.Base, suffix, pri, m.Country))
+		}
+		return len(links) < maxDuplicates
+	})
+	if chosen < 0 {
+		h.Set("Location", t.Origin+suffix)
+	} else {
+		h.Set("Location", t.Mirrors[chosen].Base+suffix)
+		if t.Origin != "" {
+			links = append(links, duplicate(t.Origin, suffix, rk.originPriority(), ""))
+		}
+	}
+	if t.TorrentURL != "" {
+		links = append(links, "<"+t.TorrentURL+`>; rel=describedby; type="application/x-bittorrent"`)
+	}
+	if len(links) > 0 {
+		h["Link"] = links
+	}
+	setDigest(h, t.Files[i].SHA256)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+	if r.Method == http.MethodGet && rd.opts.Counter != nil {
+		rd.opts.Counter.CountRedirect(t.InfoHash)
+	}
+}
+
+// resolve finds ref's artifact, or answers the request with why not.
+func (rd *Redirector) resolve(w http.ResponseWriter, ref ref) (*Target, bool) {
+	t, err := rd.res.Resolve(ref.catalog, ref.name, ref.version)
+	switch {
+	case err == nil:
+		return t, true
+	case errors.Is(err, ErrGone):
+		http.Error(w, "gone: "+err.Error(), http.StatusGone)
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
+	default:
+		rd.log.Error("redirector: resolve", "catalog", ref.catalog, "name", ref.name, "version", ref.version, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+	return nil, false
+}
+
+// refError answers a URL that parseRef refused: 400 for a name no artifact can have, 404
+// with the URL form for a URL of the wrong shape.
+func refError(w http.ResponseWriter, err error, usage string) {
+	if errors.Is(err, names.ErrInvalid) {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	http.Error(w, "not found: "+usage, http.StatusNotFound)
+}
+
+// file returns the index of the file at path, "" for a single-file artifact.
+func (t *Target) file(path string) (int, bool) {
+	if t.SingleFile() {
+		return 0, path == ""
+	}
+	return slices.BinarySearchFunc(t.Files, path, func(f manifest.File, p string) int {
+		return strings.Compare(f.Path, p)
+	})
+}
+
+// ranker orders one Target's mirrors for one client.
+type ranker struct {
+	country, continent string // the client's, "" when unknown
+	// unknownCapacity stands in for a relay's unknown capacity: the mean of the known ones,
+	// so a new relay gets an average share rather than none or all.
+	unknownCapacity float64
+	present         [tiers]bool
+}
+
+// A mirror's tier is how near it is to the client; users go to the nearest tier that has a
+// mirror with spare capacity.
+const (
+	tierCountry = iota
+	tierContinent
+	tierElsewhere
+	tiers
+)
+
+func (rd *Redirector) ranker(r *http.Request, t *Target) ranker {
+	rk := ranker{unknownCapacity: 1}
+	if len(t.Mirrors) == 0 {
+		return rk
+	}
+	if rd.opts.Locator != nil {
+		rk.country, rk.continent = rd.opts.Locator.Locate(rd.clientAddr(r))
+	}
+	var sum float64
+	var known int
+	for i := range t.Mirrors {
+		m := &t.Mirrors[i]
+		if c := m.CapacityBytes; c > 0 && !math.IsInf(c, 1) {
+			sum += c
+			known++
+		}
+		rk.present[rk.tier(m)] = true
+	}
+	if known > 0 {
+		rk.unknownCapacity = sum / float64(known)
+	}
+	return rk
+}
+
+func (rk *ranker) tier(m *Mirror) int {
+	switch {
+	case rk.country != "" && strings.EqualFold(m.Country, rk.country):
+		return tierCountry
+	case rk.continent != "" && strings.EqualFold(m.Continent, rk.continent):
+		return tierContinent
+	}
+	return tierElsewhere
+}
+
+// weight is a mirror's spare upload capacity: its share of users within its tier.
+func (rk *ranker) weight(m *Mirror) float64 {
+	c := m.CapacityBytes
+	if !(c > 0) || math.IsInf(c, 1) {
+		c = rk.unknownCapacity
+	}
+	load := m.Load
+	if !(load > 0) {
+		load = 0
+	}
+	if load >= 1 {
+		return 0
+	}
+	return c * (1 - load)
+}
+
+// choose picks a mirror in the nearest tier with spare capacity, at random weighted by
+// spare capacity, where u is uniform in [0, 1); it returns -1 when every mirror is full.
+func (rk *ranker) choose(ms []Mirror, u float64) int {
+	var total [tiers]float64
+	for i := range ms {
+		total[rk.tier(&ms[i])] += rk.weight(&ms[i])
+	}
+	for tier, sum := range total {
+		if !(sum > 0) {
+			continue
+		}
+		x, last := u*sum, -1
+		for i := range ms {
+			m := &ms[i]
+			w := rk.weight(m)
+			if w <= 0 || rk.tier(m) != tier {
+				continue
+			}
+			if x < w {
+				return i
+			}
+			x -= w
+			last = i
+		}
+		// Rounding can leave x just past the last weight.
+		return last
+	}
+	return -1
+}
+
+// priority is the RFC 6249 pri (and RFC 5854 priority) of a tier's mirrors: 1 for the
+// nearest tier present, then one more per tier further out.
+func (rk *ranker) priority(tier int) int {
+	pri := 1
+	for _, p := range rk.present[:tier] {
+		if p {
+			pri++
+		}
+	}
+	return pri
+}
+
+// originPriority ranks the origin after every mirror: it is the copy of last resort.
+func (rk *ranker) originPriority() int { return rk.priority(tiers) }
+
+// eachMirror calls f with the index and priority of each mirror, nearest tiers first,
+// until f returns false.
+func (rk *ranker) eachMirror(ms []Mirror, f func(i, pri int) bool) {
+	for tier := range tiers {
+		if !rk.present[tier] {
+			continue
+		}
+		pri := rk.priority(tier)
+		for i := range ms {
+			if rk.tier(&ms[i]) == tier && !f(i, pri) {
+				return
+			}
+		}
+	}
+}
+
+func (rd *Redirector) clientAddr(r *http.Request) netip.Addr {
+	if rd.opts.ClientAddr != nil {
+		return rd.opts.ClientAddr(r)
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// draw returns a number uniformly drawn from [0, 1).
+func (rd *Redirector) draw() float64 {
+	if rd.opts.Rand == nil {
+		return rand.Float64()
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	// 53 bits fill a float64's mantissa; math/rand/v2's Float64 takes the same ones.
+	return float64(rd.opts.Rand.Uint64()<<11>>11) / (1 << 53)
+}
+
+// fileSuffix is what a BEP 19 client appends to a base URL for a file: the escaped torrent
+// name and, in a package, the file's escaped path.
+func fileSuffix(root, path string) string {
+	var b strings.Builder
+	b.Grow(len(root) + len(path) + 1)
+	b.WriteString(url.PathEscape(root))
+	for path != "" {
+		var comp string
+		comp, path, _ = strings.Cut(path, "/")
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(comp))
+	}
+	return b.String()
+}
+
+// duplicate is an RFC 6249 Link value naming another copy of the file, at base+suffix.
+func duplicate(base, suffix string, pri int, country string) string {
+	var b strings.Builder
+	b.Grow(len(base) + len(suffix) + 40)
+	b.WriteByte('<')
+	b.WriteString(base)
+	b.WriteString(suffix)
+	b.WriteString(">; rel=duplicate; pri=")
+	b.WriteString(strconv.Itoa(pri))
+	if isCountry(country) {
+		// Lower case, as RFC 6249's examples have it, without a copy per link.
+		b.WriteString("; geo=")
+		b.WriteByte(country[0] | 0x20)
+		b.WriteByte(country[1] | 0x20)
+	}
+	return b.String()
+}
+
+// isCountry reports whether c has the shape of an ISO 3166-1 alpha-2 code, the only one
+// RFC 6249 geo and RFC 5854 location allow.
+func isCountry(c string) bool {
+	return len(c) == 2 && isLetter(c[0]) && isLetter(c[1])
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// setDigest sets the file's sha256 as the RFC 3230 Digest, which Metalink/HTTP (RFC 6249)
+// clients read, and the RFC 9530 Repr-Digest that replaces it; neither when the hex sum is
+// malformed.
+func setDigest(h http.Header, hexSum string) {
+	var sum [sha256.Size]byte
+	if len(hexSum) != hex.EncodedLen(len(sum)) {
+		return
+	}
+	if _, err := hex.Decode(sum[:], []byte(hexSum)); err != nil {
+		return
+	}
+	var b64 [44]byte // base64 of 32 bytes
+	base64.StdEncoding.Encode(b64[:], sum[:])
+	h.Set("Digest", "sha-256="+string(b64[:]))
+	h.Set("Repr-Digest", "sha-256=:"+string(b64[:])+":")
+}
+
+// ref is what a /r/ or /m/ URL names: a file of an artifact, or the artifact when path is "".
+type ref struct {
+	catalog, name, version, path string
+}
+
+// errRefShape is returned for a URL that is not /<catalog>/<name>/<version>[/<path>].
+var errRefShape = errors.New("not an artifact URL")
+
+// parseRef splits /<catalog>/<name>/<version>[/<path>], where version may be "latest" in
+// any case, and checks every part as names does for what it publishes. A trailing "/"
+// after the version names the artifact itself.
+func parseRef(p string) (ref, error) {
+	var r ref
+	rest, ok := strings.CutPrefix(p, "/")
+	if !ok {
+		return r, errRefShape
+	}
+	if r.catalog, rest, ok = strings.Cut(rest, "/"); !ok {
+		return r, errRefShape
+	}
+	if r.name, rest, ok = strings.Cut(rest, "/"); !ok {
+		return r, errRefShape
+	}
+	r.version, r.path, _ = strings.Cut(rest, "/")
+	if err := names.CheckSegment("catalog", r.catalog); err != nil {
+		return r, err
+	}
+	if err := names.CheckSegment("name", r.name); err != nil {
+		return r, err
+	}
+	if strings.EqualFold(r.version, names.Latest) {
+		r.version = names.Latest
+	} else if err := names.CheckSegment("version", r.version); err != nil {
+		return r, err
+	}
+	if r.path != "" {
+		if _, err := names.SplitPath(r.path); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
