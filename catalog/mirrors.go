@@ -45,17 +45,20 @@ func (c *Catalog) Mirrors(ih metainfo.Hash) []Mirror {
 	defer c.relays.mu.RUnlock()
 	var out []Mirror
 	for _, r := range c.relays.byID {
-		if h := r.held[ih]; h == nil || !h.Verified || !h.Checked || !c.up(r, now) {
+		h := r.held[ih]
+		if h == nil || !h.Verified || !h.Checked || !c.up(r, now) {
 			continue
 		}
-		m := Mirror{Base: r.PublicURL + "/ws/" + ih.HexString() + "/", Country: r.Country, Continent: r.Continent}
+		m := Mirror{Base: h.seed, Country: r.Country, Continent: r.Continent}
 		if r.UploadLimit > 0 {
 			m.CapacityBytes = float64(r.UploadLimit)
 			m.Load = r.serveRate / m.CapacityBytes
 		}
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b Mirror) int { return strings.Compare(a.Base, b.Base) })
+	if len(out) > 1 {
+		slices.SortFunc(out, func(a, b Mirror) int { return strings.Compare(a.Base, b.Base) })
+	}
 	return out
 }
 

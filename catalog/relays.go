@@ -146,6 +146,8 @@ type RelayHolding struct {
 	// Checked: the directory fetched a piece of it from the relay and its hash matched;
 	// only then does the relay appear in the artifact's web seeds.
 	Checked bool `json:"checked"`
+
+	seed string // the relay's BEP 19 base URL for it, built once: redirects read it often
 }
 
 // relays is the directory's registry of relays, in memory and in SQLite.
@@ -166,6 +168,9 @@ func (c *Catalog) up(r *Relay, now time.Time) bool {
 	status, _ := c.status(r, now)
 	return status == StatusUp
 }
+
+// webSeed is the relay's BEP 19 base URL for the artifact with hex infohash ih.
+func (r *Relay) webSeed(ih string) string { return r.PublicURL + "/ws/" + ih + "/" }
 
 // Relays lists every relay with its holdings.
 func (c *Catalog) Relays() []Relay {
@@ -211,6 +216,9 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	r.Quota, r.Free, r.UploadLimit, r.DownloadLimit = reg.QuotaBytes, reg.FreeBytes, reg.UploadLimit, reg.DownloadLimit
 	r.Catalogs, r.LastSeen, r.SelfTest = reg.Catalogs, now, testPending
 	r.Country, r.Continent = country, continent
+	for _, h := range r.held {
+		h.seed = r.webSeed(h.InfoHash)
+	}
 	r.Down, r.ProbeFailures, r.probePasses = "", 0, 0
 	// What a restarted relay serves must be checked again.
 	for _, h := range r.held {
@@ -258,6 +266,9 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		}
 	}
 	r.noteServed(hb.BytesServed, now)
+	for _, h := range held {
+		h.seed = r.webSeed(h.InfoHash)
+	}
 	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
 	r.BytesServed += max(hb.BytesServed, 0)
 	// Test a relay never tested since this directory started, and retest a failed one

@@ -2,6 +2,7 @@ package seeder
 
 import (
 	"context"
+	"io"
 	"net"
 
 	"golang.org/x/time/rate"
@@ -47,16 +48,28 @@ func (c *limitedConn) Write(b []byte) (int, error) {
 	return written, nil
 }
 
-func (c *limitedConn) Read(b []byte) (int, error) {
-	if c.down == nil {
-		return c.Conn.Read(b)
+func (c *limitedConn) Read(b []byte) (int, error) { return readLimited(c.Conn, c.down, b) }
+
+// limitedReader waits on down after each read: warm start's HTTP response bodies, shaped
+// like the sockets.
+type limitedReader struct {
+	r    io.Reader
+	down *rate.Limiter
+}
+
+func (lr limitedReader) Read(b []byte) (int, error) { return readLimited(lr.r, lr.down, b) }
+
+// readLimited reads at most one burst of down (nil: unlimited) and waits for the bytes read.
+func readLimited(r io.Reader, down *rate.Limiter, b []byte) (int, error) {
+	if down == nil {
+		return r.Read(b)
 	}
-	if len(b) > c.down.Burst() {
-		b = b[:c.down.Burst()]
+	if len(b) > down.Burst() {
+		b = b[:down.Burst()]
 	}
-	n, err := c.Conn.Read(b)
+	n, err := r.Read(b)
 	if n > 0 {
-		if werr := c.down.WaitN(context.Background(), n); werr != nil && err == nil {
+		if werr := down.WaitN(context.Background(), n); werr != nil && err == nil {
 			err = werr
 		}
 	}

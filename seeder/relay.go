@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -45,6 +46,11 @@ type Relay struct {
 	up, down *rate.Limiter
 	btLn     net.Listener
 
+	// Warm start (warmstart.go): its HTTP client, its worker slots, and what it did.
+	warmHTTP                 *http.Client
+	warmSlots                chan struct{}
+	warmPieces, warmRejected atomic.Int64
+
 	mu    sync.Mutex
 	held  map[metainfo.Hash]*holding
 	plans map[string]*relayapi.Plan // by directory URL
@@ -61,11 +67,16 @@ const relayChunkSize = 256 << 10
 
 // holding is one artifact on the relay's disk.
 type holding struct {
-	item relayapi.Item
-	t    *torrent.Torrent
+	item  relayapi.Item
+	t     *torrent.Torrent
+	seeds []string // web seeds, from the torrent's url-list (see webSeeds)
 	// servable: every piece hash-checked since this process started; only then are
 	// files served. Cleared the moment a removal starts.
-	servable atomic.Bool
+	servable  atomic.Bool
+	warmBytes atomic.Int64 // read by warm start from web seeds
+	// done is closed when await returns: after the torrent is closed, nothing of this
+	// process writes to the holding's files any more.
+	done chan struct{}
 }
 
 // New opens the relay's state, starts its BitTorrent client (not yet announcing: Run does
@@ -84,6 +95,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 		up: newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{},
 		reconcile: make(chan struct{}, 1),
+		warmHTTP:  newWarmClient(), warmSlots: make(chan struct{}, warmWorkers),
 	}
 	dataDir := filepath.Join(cfg.DataDir, "torrents")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
@@ -140,7 +152,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 
 func (r *Relay) close() {
 	if r.cl != nil {
-		r.cl.Close() // announces "stopped" to the trackers
+		r.cl.Close() // announces "stopped" to the trackers, and closes every torrent
+		r.mu.Lock()
+		held := slices.Collect(maps.Values(r.held))
+		r.mu.Unlock()
+		for _, h := range held {
+			<-h.done // before the storage and piece completion close under warm start
+		}
 	}
 	if r.btLn != nil {
 		r.btLn.Close()
@@ -512,18 +530,13 @@ func (r *Relay) start(rec record, resumed bool) error {
 	if err != nil {
 		return err
 	}
-	var seeds []string
-	for _, u := range mi.UrlList {
-		if !strings.HasPrefix(u, strings.TrimRight(r.cfg.PublicURL, "/")+"/") {
-			seeds = append(seeds, u)
-		}
-	}
+	seeds := webSeeds(mi.UrlList, r.cfg.PublicURL, t.Info().IsDir())
 	var opts []torrent.AddWebSeedsOpt
 	if r.down != nil {
 		opts = append(opts, torrent.WebSeedResponseBodyRateLimiter(r.down))
 	}
 	t.AddWebSeeds(seeds, opts...)
-	h := &holding{item: rec.item, t: t}
+	h := &holding{item: rec.item, t: t, seeds: seeds, done: make(chan struct{})}
 	var ih metainfo.Hash
 	ih.FromHexString(rec.item.InfoHash)
 	r.mu.Lock()
@@ -533,8 +546,10 @@ func (r *Relay) start(rec record, resumed bool) error {
 	return nil
 }
 
-// await verifies (for resumed holdings) and downloads h, then makes it servable.
+// await verifies (for resumed holdings) and downloads h, warm-starting the download from
+// its web seeds, then makes it servable. It returns once h is servable or closed.
 func (r *Relay) await(h *holding, resumed bool) {
+	defer close(h.done)
 	<-h.t.GotInfo()
 	if resumed {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -552,6 +567,7 @@ func (r *Relay) await(h *holding, resumed bool) {
 		}
 	}
 	h.t.DownloadAll()
+	r.warmStart(h)
 	select {
 	case <-h.t.Complete().On():
 		h.servable.Store(true)
@@ -576,6 +592,7 @@ func (r *Relay) remove(ctx context.Context, ihHex, why string) {
 		h.servable.Store(false)
 		n := h.t.NumPieces()
 		h.t.Drop()
+		<-h.done // warm start no longer writes: the files can go
 		for i := range n {
 			r.pc.Set(metainfo.PieceKey{InfoHash: ih, Index: i}, false)
 		}

@@ -84,14 +84,14 @@ func (r *Relay) Ready() error {
 }
 
 // Downloaded is what the relay's current holdings read since it started, from BitTorrent
-// peers and from web seeds (for metrics and for tests of resume).
+// peers and from web seeds, warm start's included (for metrics and for tests of resume).
 func (r *Relay) Downloaded() (fromPeers, fromWebSeeds int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, h := range r.held {
 		s := h.t.Stats()
 		fromPeers += s.PeerConns.BytesReadData.Int64()
-		fromWebSeeds += s.WebSeeds.BytesReadData.Int64()
+		fromWebSeeds += s.WebSeeds.BytesReadData.Int64() + h.warmBytes.Load()
 	}
 	return fromPeers, fromWebSeeds
 }

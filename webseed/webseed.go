@@ -43,13 +43,24 @@ type Store interface {
 // Handler serves a Store's files. Mount it with the web-seed prefix stripped:
 // http.StripPrefix("/ws", h).
 type Handler struct {
-	store Store
-	log   *slog.Logger
+	store  Store
+	log    *slog.Logger
+	mirror func(ih metainfo.Hash) string
 }
 
 // New returns a Handler serving store's files.
 func New(store Store, log *slog.Logger) *Handler {
 	return &Handler{store: store, log: log}
+}
+
+// DeflectTo makes h answer with a 302 to the web-seed base URL mirror returns for a
+// torrent ("" to serve it here). The directory's origin uses it to hand its web-seed
+// traffic to relays that hold the bytes: clients keep the origin in their url-list, yet a
+// warm swarm costs it only redirects. (anacrolix, aria2 and curl -L follow them; a client
+// that does not still has the relays in the same url-list.)
+func (h *Handler) DeflectTo(mirror func(ih metainfo.Hash) string) *Handler {
+	h.mirror = mirror
+	return h
 }
 
 // ServeHTTP answers GET and HEAD on /<infohash-hex>/<name>[/<path>].
@@ -63,6 +74,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
+	}
+	if h.mirror != nil {
+		if base := h.mirror(ih); base != "" {
+			root, rest, _ := strings.Cut(path, "/")
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, base+fileSuffix(root, rest), http.StatusFound)
+			return
+		}
 	}
 	f, err := h.store.Open(r.Context(), ih, path)
 	switch {

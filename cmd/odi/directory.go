@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -253,7 +254,8 @@ func (d *directory) handler() http.Handler {
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: d.reg}))
 
 	mux := http.NewServeMux()
-	mux.Handle("/ws/", httpcount.Count(http.StripPrefix("/ws", webseed.New(originStore{d.cat}, d.log)), &d.originSent))
+	origin := webseed.New(originStore{d.cat}, d.log).DeflectTo(d.relayHolding)
+	mux.Handle("/ws/", httpcount.Count(http.StripPrefix("/ws", origin), &d.originSent))
 	opts := webseed.RedirectorOptions{Counter: d.tr}
 	if d.geo != nil {
 		opts.Locator = d.geo
@@ -266,6 +268,20 @@ func (d *directory) handler() http.Handler {
 	mux.Handle("/scrape", trackerHandler)
 	mux.Handle("/", e)
 	return mux
+}
+
+// relayHolding picks, at random, an up relay holding the published artifact ih, checked:
+// the origin's web seed sends its clients there. "" when there is none.
+func (d *directory) relayHolding(ih metainfo.Hash) string {
+	a, err := d.cat.ByInfoHash(ih)
+	if err != nil || a.State != catalog.Published {
+		return ""
+	}
+	ms := d.cat.Mirrors(ih)
+	if len(ms) == 0 {
+		return ""
+	}
+	return ms[rand.IntN(len(ms))].Base
 }
 
 // counterStore keeps the tracker's counters in the catalog's database.

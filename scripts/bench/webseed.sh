@@ -26,8 +26,10 @@ done
 work=$(mktemp -d /tmp/odi-bench-webseed.XXXXXX)
 pids=()
 cleanup() {
+	# Relays are started inside $(...) and record their PIDs in a file instead.
+	[[ -f $work/relay.pids ]] && mapfile -t -O "${#pids[@]}" pids <"$work/relay.pids"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || tail --pid="$p" -f /dev/null 2>/dev/null || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,7 +82,7 @@ relay_fill() {
 	start=$(now)
 	"$odi" relay --data "$work/$name" --listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --directory "$dir" \
 		--key "$work/$name.key" --quota 64GiB >"$work/$name.out" 2>"$work/$name.log" &
-	pids+=($!)
+	echo $! >>"$work/relay.pids"
 	local url
 	url=$(wait_line "$work/$name.out" "listening on" | sed 's/.*listening on \(http:[^ ]*\).*/\1/')
 	for _ in $(seq 1200); do
