@@ -116,7 +116,9 @@ func (c *Catalog) probe(id string) {
 	err := c.probeHealth(base)
 	if err == nil && len(claimed) > 0 {
 		if a := c.view.Load().byHash[claimed[rand.IntN(len(claimed))]]; a != nil && a.State == Published {
-			err = c.checkRandomPiece(base, a)
+			if err = c.checkRandomPiece(base, a); errors.Is(err, errNotHeld) {
+				err = nil // evicted since the last heartbeat; the health check passed
+			}
 		}
 	}
 	if errors.Is(err, errCorrupt) {

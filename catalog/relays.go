@@ -256,9 +256,16 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	now := c.now().UTC()
 	c.relays.mu.Lock()
 	r := p.relay
+	// Holdings are rewritten only when they changed: a relay carrying thousands of
+	// artifacts would otherwise cost a transaction of thousands of rows per heartbeat.
+	changed := len(held) != len(r.held)
 	var toCheck []metainfo.Hash
 	for ih, h := range held {
-		if old := r.held[ih]; old != nil && old.Verified && h.Verified {
+		old := r.held[ih]
+		if old == nil || old.BytesComplete != h.BytesComplete || old.Verified != h.Verified {
+			changed = true
+		}
+		if old != nil && old.Verified && h.Verified {
 			h.Checked = old.Checked
 		}
 		if h.Verified && !h.Checked {
@@ -281,7 +288,11 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	snapshot := *r
 	c.relays.mu.Unlock()
 
-	if err := c.db.saveRelay(ctx, &snapshot, held); err != nil {
+	saveHeld := held
+	if !changed {
+		saveHeld = nil
+	}
+	if err := c.db.saveRelay(ctx, &snapshot, saveHeld); err != nil {
 		return nil, err
 	}
 	if retest {
@@ -484,14 +495,20 @@ func (c *Catalog) checkHolding(id string, ih metainfo.Hash) {
 		return
 	}
 	if err != nil {
-		r.SelfTest, r.testedAt = fmt.Sprintf("range check of %s failed: %v", a.ID(), err), c.now()
-		c.log.Warn("relay failed a range check", "relay", id, "artifact", a.ID(), "err", err)
+		// Not corrupt, just not served now (the relay may have evicted it since its last
+		// heartbeat, or be slow): the holding stays unchecked, out of url-lists, and is
+		// checked again at the next heartbeat. The relay's health is the probes' call.
+		c.log.Info("relay range check failed", "relay", id, "artifact", a.ID(), "err", err)
 		return
 	}
 	if h := r.held[ih]; h != nil {
 		h.Checked = true
 	}
 }
+
+// errNotHeld marks a range the relay no longer serves: it dropped the artifact after its
+// last heartbeat said it held it. That is no fault.
+var errNotHeld = errors.New("not held")
 
 // errCorrupt marks a piece a relay served whole that does not match its hash: the relay
 // is serving bad bytes, not merely failing.
@@ -554,7 +571,11 @@ func (c *Catalog) fetchRange(base string, a *Artifact, file int, from, to int64,
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusNotFound, http.StatusGone:
+		return fmt.Errorf("range request answered %s: %w", resp.Status, errNotHeld)
+	default:
 		return fmt.Errorf("range request answered %s", resp.Status)
 	}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, to-from+1))

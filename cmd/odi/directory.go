@@ -271,14 +271,16 @@ func (d *directory) handler() http.Handler {
 }
 
 // relayHolding picks, at random, an up relay holding the published artifact ih, checked:
-// the origin's web seed sends its clients there. "" when there is none.
+// the origin's web seed sends its clients there. It needs two such relays, so that a
+// relay serving bad bytes before the probes catch it is never a client's only web seed
+// (its url-list names that relay and the origin). "" when there are fewer.
 func (d *directory) relayHolding(ih metainfo.Hash) string {
 	a, err := d.cat.ByInfoHash(ih)
 	if err != nil || a.State != catalog.Published {
 		return ""
 	}
 	ms := d.cat.Mirrors(ih)
-	if len(ms) == 0 {
+	if len(ms) < 2 {
 		return ""
 	}
 	return ms[rand.IntN(len(ms))].Base

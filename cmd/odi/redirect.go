@@ -18,9 +18,10 @@ import (
 // may be sent its users right now.
 type redirectTargets struct {
 	cat *catalog.Catalog
-	// pieces caches each artifact's piece hashes: decoding the info dict on every
-	// redirect would cost more than the redirect.
-	pieces sync.Map // *catalog.Artifact -> []byte
+	// static caches what never changes of each artifact's Target (artifacts are
+	// immutable): decoding the info dict and building URLs on every redirect would cost
+	// more than the redirect.
+	static sync.Map // *catalog.Artifact -> *webseed.Target
 }
 
 var _ webseed.Resolver = (*redirectTargets)(nil)
@@ -41,28 +42,31 @@ func (rt *redirectTargets) Resolve(cat, name, version string) (*webseed.Target, 
 	case a.State == catalog.Expunged:
 		return nil, fmt.Errorf("%w: %s was expunged: %s", webseed.ErrGone, a.ID(), a.Reason)
 	}
-	pieces, err := rt.piecesOf(a)
+	base, err := rt.staticOf(a)
 	if err != nil {
 		return nil, err
 	}
-	t := &webseed.Target{
-		Manifest: a.Manifest, InfoHash: a.InfoHash, PieceLength: a.PieceLength, Pieces: pieces,
-		TorrentURL: rt.cat.TorrentURL(a), Origin: rt.cat.OriginSeed(a),
+	t := *base
+	mirrors := rt.cat.Mirrors(a.InfoHash)
+	t.Mirrors = make([]webseed.Mirror, len(mirrors))
+	for i, m := range mirrors {
+		t.Mirrors[i] = webseed.Mirror(m)
 	}
-	for _, m := range rt.cat.Mirrors(a.InfoHash) {
-		t.Mirrors = append(t.Mirrors, webseed.Mirror(m))
-	}
-	return t, nil
+	return &t, nil
 }
 
-func (rt *redirectTargets) piecesOf(a *catalog.Artifact) ([]byte, error) {
-	if p, ok := rt.pieces.Load(a); ok {
-		return p.([]byte), nil
+func (rt *redirectTargets) staticOf(a *catalog.Artifact) (*webseed.Target, error) {
+	if t, ok := rt.static.Load(a); ok {
+		return t.(*webseed.Target), nil
 	}
 	var info metainfo.Info
 	if err := bencode.Unmarshal(a.Info, &info); err != nil {
 		return nil, fmt.Errorf("info dict of %s: %w", a.ID(), err)
 	}
-	rt.pieces.Store(a, info.Pieces)
-	return info.Pieces, nil
+	t := &webseed.Target{
+		Manifest: a.Manifest, InfoHash: a.InfoHash, PieceLength: a.PieceLength, Pieces: info.Pieces,
+		TorrentURL: rt.cat.TorrentURL(a), Origin: rt.cat.OriginSeed(a),
+	}
+	rt.static.Store(a, t)
+	return t, nil
 }

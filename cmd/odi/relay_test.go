@@ -201,6 +201,18 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("download from the relays' web seeds differs")
 	}
+	// With two relays holding it, the origin's web seed hands its clients to them; with
+	// one, it serves the bytes itself (a single relay may be the bad one).
+	origin := tn.base + "/ws/" + img.InfoHash + "/disk.img"
+	s, loc := originAnswer(t, origin)
+	if s != http.StatusFound || (loc != a.url+"/ws/"+img.InfoHash+"/disk.img" && loc != b.url+"/ws/"+img.InfoHash+"/disk.img") {
+		t.Fatalf("origin answered %d to %q, want a 302 to a relay", s, loc)
+	}
+	b.stop()
+	waitFor(t, 10*time.Second, "the origin serves again with one relay left", func() bool {
+		s, _ := originAnswer(t, origin)
+		return s == http.StatusOK
+	})
 }
 
 // du is the disk space the files under dir take (allocated blocks, not sizes).
