@@ -8,6 +8,11 @@
 // of web seeds kept outside the info dict, so the infohash never changes; magnet links
 // follow BEP 9 (xt, dn, tr) with ws and xl.
 //
+// It also keeps the relay registry: signed registration and heartbeats, self-tests,
+// probes (health URL and random pieces checked against their SHA-1), down and quarantined
+// states, and each relay's share of the placement (catalog/placement) sent back as its
+// plan. Mirrors lists the relays users may be sent to, for url-lists and the redirector.
+//
 // Reads are served from an in-memory view of all artifacts, replaced whole on every
 // change, so the hot paths (web seeds, torrents, lookups) run no SQL.
 package catalog
