@@ -23,6 +23,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -557,11 +558,7 @@ func (c *Catalog) checkPiece(base string, a *Artifact, i int) error {
 }
 
 func (c *Catalog) fetchRange(base string, a *Artifact, file int, from, to int64, w io.Writer) error {
-	var path []string
-	for _, part := range strings.Split(a.LocalPath(file), "/") {
-		path = append(path, url.PathEscape(part))
-	}
-	req, err := http.NewRequest(http.MethodGet, base+"/ws/"+a.InfoHash.HexString()+"/"+strings.Join(path, "/"), nil)
+	req, err := http.NewRequest(http.MethodGet, base+"/ws/"+a.InfoHash.HexString()+"/"+names.EscapePath(a.LocalPath(file)), nil)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -371,16 +370,10 @@ func (rd *Redirector) draw() float64 {
 // fileSuffix is what a BEP 19 client appends to a base URL for a file: the escaped torrent
 // name and, in a package, the file's escaped path.
 func fileSuffix(root, path string) string {
-	var b strings.Builder
-	b.Grow(len(root) + len(path) + 1)
-	b.WriteString(url.PathEscape(root))
-	for path != "" {
-		var comp string
-		comp, path, _ = strings.Cut(path, "/")
-		b.WriteByte('/')
-		b.WriteString(url.PathEscape(comp))
+	if path == "" {
+		return names.EscapePath(root)
 	}
-	return b.String()
+	return names.EscapePath(root + "/" + path)
 }
 
 // duplicate is an RFC 6249 Link value naming another copy of the file, at base+suffix.

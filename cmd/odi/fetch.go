@@ -691,22 +691,14 @@ func (f *fetcher) httpSources() []httpSource {
 		{name: "redirector", redirector: true, url: func(i int) string {
 			u := f.api.Base + "/r/" + f.m.ID()
 			if p := f.m.Files[i].Path; p != "" {
-				u += "/" + escapePath(p)
+				u += "/" + names.EscapePath(p)
 			}
 			return u
 		}},
 		{name: "origin", url: func(i int) string {
-			return f.api.Base + "/ws/" + f.ih.HexString() + "/" + escapePath(f.m.LocalPath(i))
+			return f.api.Base + "/ws/" + f.ih.HexString() + "/" + names.EscapePath(f.m.LocalPath(i))
 		}},
 	}
-}
-
-func escapePath(p string) string {
-	parts := strings.Split(p, "/")
-	for i, s := range parts {
-		parts[i] = url.PathEscape(s)
-	}
-	return strings.Join(parts, "/")
 }
 
 // viaHTTP fills the missing pieces over HTTP, from each source in turn; the last one is

@@ -3,6 +3,7 @@ package names
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -92,4 +93,23 @@ func SplitPath(p string) ([]string, error) {
 		}
 	}
 	return parts, nil
+}
+
+// EscapePath is a slash-separated path as a URL path: each component escaped, the
+// slashes kept. It is how BEP 19 clients append a torrent's name and a file's path to a
+// web seed's base URL, so every URL odi builds for a file goes through it.
+func EscapePath(p string) string {
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; ; i++ {
+		comp, rest, more := strings.Cut(p, "/")
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(url.PathEscape(comp))
+		if !more {
+			return b.String()
+		}
+		p = rest
+	}
 }

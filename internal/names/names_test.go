@@ -95,3 +95,16 @@ func FuzzSplitPath(f *testing.F) {
 		}
 	})
 }
+
+func TestEscapePath(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"image.iso", "image.iso"},
+		{"pkg/share/doc/user guide.txt", "pkg/share/doc/user%20guide.txt"},
+		{"a?b/c#d/100%", "a%3Fb/c%23d/100%25"},
+		{"ünï/x", "%C3%BCn%C3%AF/x"},
+	} {
+		if got := EscapePath(tt.in); got != tt.want {
+			t.Errorf("EscapePath(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
