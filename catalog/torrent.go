@@ -44,6 +44,13 @@ func (c *Catalog) OriginSeed(a *Artifact) string {
 	return c.cfg.base() + "/ws/" + a.InfoHash.HexString() + "/"
 }
 
+// OriginDownload is the base URL, laid out as OriginSeed's, where the redirector sends
+// plain HTTP users to the directory's own copy of a: the same bytes, never rationed,
+// since such users have no peers to take pieces from.
+func (c *Catalog) OriginDownload(a *Artifact) string {
+	return c.cfg.base() + "/dl/" + a.InfoHash.HexString() + "/"
+}
+
 // Torrent encodes the artifact's .torrent with the current trackers and web seeds. The
 // info dict is the one stored at publish, so the infohash never changes.
 func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {

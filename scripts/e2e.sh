@@ -217,7 +217,7 @@ fi
 quarantined() { curl -fsS "$DIR_URL/api/v1/relays" | grep -q '"status":"quarantined"'; }
 if eventually 60 quarantined; then pass "corrupt relay: the directory quarantines it"; else fail "corrupt relay: the directory quarantines it" "$(curl -sS "$DIR_URL/api/v1/relays")"; fi
 loc=$(location e2e/image/1.0)
-[ "$loc" = "$DIR_URL/ws/$IH/image.iso" ] && pass "corrupt relay: /r/ falls back to the origin" || fail "corrupt relay: /r/ falls back to the origin" "Location: $loc"
+[ "$loc" = "$DIR_URL/dl/$IH/image.iso" ] && pass "corrupt relay: /r/ falls back to the origin" || fail "corrupt relay: /r/ falls back to the origin" "Location: $loc"
 rm -rf "$WORK/fetch"
 if "$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch" e2e/image@1.0 >"$WORK/fetch-after.log" 2>&1 && verified "$WORK/fetch" image; then
 	pass "corrupt relay: odi fetch still verifies"
@@ -233,7 +233,7 @@ if curl -fsS "$announce" | grep -q 'failure reason.*expunged: e2e test'; then
 else
 	fail "the tracker refuses the expunged artifact" "$(curl -sS "$announce")"
 fi
-for path in "/ws/$IH/image.iso" "/t/e2e/image/1.0.torrent" "/r/e2e/image/1.0" "/m/e2e/image/1.0.meta4"; do
+for path in "/ws/$IH/image.iso" "/dl/$IH/image.iso" "/t/e2e/image/1.0.torrent" "/r/e2e/image/1.0" "/m/e2e/image/1.0.meta4"; do
 	s=$(status "$DIR_URL$path")
 	[ "$s" = 410 ] && pass "GET $path after expunge is 410" || fail "GET $path after expunge is 410" "got $s"
 done

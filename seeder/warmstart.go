@@ -218,6 +218,12 @@ func (f *warmFill) piece(ctx context.Context, i int, buf []byte) bool {
 			f.r.warmRejected.Add(1)
 			err = fmt.Errorf("piece %d does not match its hash", i)
 		}
+		if errors.Is(err, webseed.ErrTooFast) {
+			// 503: a rationing origin sent this piece to the swarm moments ago. Another
+			// web seed may have it, else the client takes it from a peer; this one stays
+			// good for the other pieces.
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return false

@@ -1,6 +1,7 @@
 package webseed
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -45,8 +46,12 @@ type Target struct {
 	// Mirrors are the healthy relays holding the artifact, in no particular order.
 	Mirrors []Mirror
 	// Origin is the BEP 19 base URL of the directory's copy, ending in "/"
-	// (<directory>/ws/<infohash>/). It is where users go when no mirror can take them.
+	// (<directory>/ws/<infohash>/): the last of the duplicates and metalink URLs.
 	Origin string
+	// OriginDownload is where plain HTTP users go when no mirror can take them: the same
+	// copy as Origin, under a base URL the origin never rations (Handler.Ration); ""
+	// sends them to Origin.
+	OriginDownload string
 }
 
 // Mirror is one relay holding a Target.
@@ -158,7 +163,7 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return len(links) < maxDuplicates
 	})
 	if chosen < 0 {
-		h.Set("Location", t.Origin+suffix)
+		h.Set("Location", cmp.Or(t.OriginDownload, t.Origin)+suffix)
 	} else {
 		h.Set("Location", t.Mirrors[chosen].Base+suffix)
 		if t.Origin != "" {

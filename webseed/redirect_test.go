@@ -131,6 +131,7 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 	seed := func() *httptest.Server {
 		mux := http.NewServeMux()
 		mux.Handle("/ws/", http.StripPrefix("/ws", New(dirStore{dir: store}, slog.New(slog.DiscardHandler))))
+		mux.Handle("/dl/", http.StripPrefix("/dl", New(dirStore{dir: store}, slog.New(slog.DiscardHandler))))
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		return srv
@@ -161,6 +162,8 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		TorrentURL:  "http://directory.test/t/debian/netinst/12.5.torrent",
 		Mirrors:     mirrors(n.ihISO),
 		Origin:      base(n.origin, n.ihISO),
+		// Plain users sent to the origin go where it does not ration.
+		OriginDownload: n.origin.URL + "/dl/" + n.ihISO.HexString() + "/",
 	}
 	n.pkg = &Target{
 		Manifest: manifest.Manifest{Catalog: "debian", Name: "docs", Version: "1.0", Root: "docs",
@@ -322,7 +325,7 @@ func TestRedirectRegion(t *testing.T) {
 		{"", n.relays["DE"]},
 		{"DE", n.relays["FR"]}, // same continent
 		{"FR", n.relays["US"]}, // anywhere
-		{"US", n.origin},       // nobody has room
+		{"US", n.origin},       // nobody has room: the origin's plain download URL
 	}
 	iso := *n.iso
 	iso.Mirrors = slices.Clone(iso.Mirrors)
@@ -336,8 +339,12 @@ func TestRedirectRegion(t *testing.T) {
 		next.Mirrors = slices.Clone(iso.Mirrors)
 		n.res.set("debian/netinst/12.5", &next)
 		for range 5 {
-			if got := location(); !strings.HasPrefix(got, s.want.URL+"/") {
-				t.Fatalf("with %s full too, Location = %s; want %s", s.full, got, s.want.URL)
+			want := s.want.URL + "/ws/"
+			if s.want == n.origin {
+				want = s.want.URL + "/dl/"
+			}
+			if got := location(); !strings.HasPrefix(got, want) {
+				t.Fatalf("with %s full too, Location = %s; want %s...", s.full, got, want)
 			}
 		}
 	}

@@ -3,15 +3,20 @@ package webseed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/names"
 )
 
@@ -30,6 +35,10 @@ type File struct {
 	// SHA256 is the file's hex sha256, or "". It becomes the strong ETag, so a resumed
 	// download (If-Range) only continues on the very same bytes.
 	SHA256 string
+	// Offset is where the file starts in the torrent's bytes, and PieceLength and
+	// TorrentLength are the torrent's: a Handler that rations needs them to know the
+	// pieces a range covers. A PieceLength of 0 leaves the file unrationed.
+	Offset, PieceLength, TorrentLength int64
 }
 
 // Store opens the files a Handler may serve.
@@ -43,9 +52,11 @@ type Store interface {
 // Handler serves a Store's files. Mount it with the web-seed prefix stripped:
 // http.StripPrefix("/ws", h).
 type Handler struct {
-	store  Store
-	log    *slog.Logger
-	mirror func(ih metainfo.Hash) string
+	store   Store
+	log     *slog.Logger
+	mirror  func(ih metainfo.Hash) string
+	ledger  *Ledger
+	crowded func(ih metainfo.Hash) bool
 }
 
 // New returns a Handler serving store's files.
@@ -60,6 +71,18 @@ func New(store Store, log *slog.Logger) *Handler {
 // that does not still has the relays in the same url-list.)
 func (h *Handler) DeflectTo(mirror func(ih metainfo.Hash) string) *Handler {
 	h.mirror = mirror
+	return h
+}
+
+// Ration makes h send no piece of a torrent more often than l allows while crowded says
+// its swarm has peers to pass pieces on. A GET whose first piece is out already gets 503
+// Service Unavailable with Retry-After; one that runs into such a piece gets a 206 for
+// the part before it, as its Content-Range says. GETs without a Range count as asking for
+// the whole file: BitTorrent clients send them for a file their request covers (anacrolix
+// does up to 64 MiB). Plain HTTP users, who have no peers to turn to, must reach the
+// bytes through a handler that does not ration (the directory's /dl/).
+func (h *Handler) Ration(l *Ledger, crowded func(ih metainfo.Hash) bool) *Handler {
+	h.ledger, h.crowded = l, crowded
 	return h
 }
 
@@ -97,17 +120,85 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Content.Close()
+	size := int64(-1)
 	if st, ok := f.Content.(interface{ Stat() (fs.FileInfo, error) }); ok {
-		if fi, err := st.Stat(); err != nil || !fi.Mode().IsRegular() {
+		fi, err := st.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
 			http.Error(w, "not found: not a file", http.StatusNotFound)
 			return
 		}
+		size = fi.Size()
 	}
 	if f.SHA256 != "" {
 		w.Header().Set("ETag", `"`+f.SHA256+`"`)
 	}
+	if h.ledger != nil && r.Method == http.MethodGet && f.PieceLength > 0 && size > 0 {
+		start, n, ok := int64(0), size, true
+		if rng := r.Header.Get("Range"); rng != "" {
+			start, n, ok = singleRange(rng, size)
+		}
+		if ok && h.crowded(ih) {
+			h.serveRationed(w, r, path, f, start, n, ih)
+			return
+		}
+	}
 	// Content goes to ServeContent as it came (an *os.File), so the kernel can sendfile it.
 	http.ServeContent(w, r, path, f.ModTime, f.Content)
+}
+
+// serveRationed serves the part of the file's bytes [start, start+n) the ledger grants.
+func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path string, f File, start, n int64, ih metainfo.Hash) {
+	g := h.ledger.Grant(ih, f.PieceLength, f.TorrentLength, f.Offset+start, n)
+	if g.N == 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(g.RetryAfter.Seconds()))), 10))
+		w.Header().Del("ETag")
+		http.Error(w, "busy: these pieces left the origin moments ago; take them from the swarm's peers", http.StatusServiceUnavailable)
+		return
+	}
+	if g.N < n {
+		r = r.Clone(r.Context())
+		r.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, start+g.N-1))
+	}
+	var sent atomic.Int64
+	httpcount.Count(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, path, f.ModTime, f.Content)
+	}), &sent).ServeHTTP(w, r)
+	g.Done(sent.Load())
+}
+
+// singleRange parses a Range header of one byte range (bytes=a-b, bytes=a-, bytes=-n)
+// against a file of size bytes, as the offset and length it asks for. Anything else (no
+// header, several ranges, a range past the end) is not ok, and left to ServeContent.
+func singleRange(h string, size int64) (start, n int64, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false
+	}
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	if first == "" { // the last n bytes
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n <= 0 || size == 0 {
+			return 0, 0, false
+		}
+		n = min(n, size)
+		return size - n, n, true
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 || start >= size {
+		return 0, 0, false
+	}
+	end := size - 1
+	if last != "" {
+		if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
+			return 0, 0, false
+		}
+		end = min(end, size-1)
+	}
+	return start, end - start + 1, true
 }
 
 // parsePath splits "/<infohash-hex>/<name>[/<path>]".

@@ -15,6 +15,7 @@ import (
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/tracker"
+	"github.com/opendist/odi/webseed"
 )
 
 // Config is everything odi reads from defaults, the YAML file, ODI_* env and flags. Each
@@ -39,7 +40,9 @@ type DirectoryConfig struct {
 	Tracker tracker.Config `mapstructure:"tracker"`
 	// GeoIP is a MaxMind-format country database (GeoLite2-Country, DB-IP lite...); with
 	// one, users are sent to relays in their country or continent first. "" for none.
-	GeoIP          string `mapstructure:"geoip"`
+	GeoIP string `mapstructure:"geoip"`
+	// Origin rations the origin copy's web seed in a crowd (see webseed.Ledger).
+	Origin         webseed.LedgerConfig `mapstructure:"origin"`
 	catalog.Config `mapstructure:",squash"`
 }
 
@@ -51,9 +54,12 @@ type ClientConfig struct {
 
 func defaultConfig() Config {
 	cfg := Config{
-		Log:       LogConfig{Level: "info", Format: "text"},
-		Directory: DirectoryConfig{Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Config: catalog.DefaultConfig()},
-		Relay:     RelayConfig{Listen: "127.0.0.1:8081", Config: seeder.DefaultConfig()},
+		Log: LogConfig{Level: "info", Format: "text"},
+		Directory: DirectoryConfig{
+			Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Origin: webseed.DefaultLedgerConfig(),
+			Config: catalog.DefaultConfig(),
+		},
+		Relay: RelayConfig{Listen: "127.0.0.1:8081", Config: seeder.DefaultConfig()},
 	}
 	cfg.Directory.CreatedBy = "odi/" + buildVersion()
 	return cfg

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/webseed"
 )
 
 // directoryConfigFrom loads `odi directory`'s config as the command would.
@@ -171,5 +173,24 @@ func TestDirectoryRefusesUnreadableGeoIP(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "geoip") {
 		t.Fatalf("error %q does not name the geoip setting", err)
+	}
+}
+
+func TestDirectoryRefusesBadOriginRation(t *testing.T) {
+	for _, origin := range []webseed.LedgerConfig{{Serves: -1, Window: time.Minute}, {Serves: 1, Window: time.Millisecond}} {
+		cfg := defaultConfig().Directory
+		cfg.DataDir, cfg.Listen, cfg.MinFreeSpace = t.TempDir(), "127.0.0.1:0", 0
+		cfg.Origin = origin
+		ctx, cancel := context.WithCancel(context.Background())
+		d, err := startDirectory(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			cancel()
+			d.Wait()
+			t.Fatalf("a directory started with origin %+v", origin)
+		}
+		cancel()
+		if !strings.Contains(err.Error(), "origin: piece_") || exitCode(err) != exitUsage {
+			t.Errorf("origin %+v: error %q (exit %d), want a usage error naming the setting", origin, err, exitCode(err))
+		}
 	}
 }

@@ -157,6 +157,9 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		port := udp.LocalAddr().(*net.UDPAddr).Port
 		cfg.UDPTracker = "udp://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port)) + "/announce"
 	}
+	if err := cfg.Origin.Validate(); err != nil {
+		return nil, usageError("origin: %v", err)
+	}
 	var deps catalog.Deps
 	var loc *geo.Locator
 	if cfg.GeoIP != "" {
@@ -255,7 +258,14 @@ func (d *directory) handler() http.Handler {
 
 	mux := http.NewServeMux()
 	origin := webseed.New(originStore{d.cat}, d.log).DeflectTo(d.relayHolding)
+	if d.cfg.Origin.Serves > 0 {
+		origin.Ration(webseed.NewLedger(d.cfg.Origin), d.crowded)
+	}
 	mux.Handle("/ws/", httpcount.Count(http.StripPrefix("/ws", origin), &d.originSent))
+	// The same copy for plain HTTP users, whom /r/ sends here when no relay can take
+	// them: they have no peers, so they are never rationed, nor sent on (/r/ chose).
+	download := webseed.New(originStore{d.cat}, d.log)
+	mux.Handle("/dl/", httpcount.Count(http.StripPrefix("/dl", download), &d.originSent))
 	opts := webseed.RedirectorOptions{Counter: d.tr}
 	if d.geo != nil {
 		opts.Locator = d.geo
@@ -284,6 +294,14 @@ func (d *directory) relayHolding(ih metainfo.Hash) string {
 		return ""
 	}
 	return ms[rand.IntN(len(ms))].Base
+}
+
+// crowded reports whether two or more peers are downloading ih: then the origin sends
+// each piece once in a while and lets them pass it on. Seeders do not count: one leecher
+// costs the origin a copy at most, and a seeder that serves bad bytes (a relay not yet
+// quarantined) must not leave its leechers without the origin's.
+func (d *directory) crowded(ih metainfo.Hash) bool {
+	return d.tr.Stats(ih).Leechers >= 2
 }
 
 // counterStore keeps the tracker's counters in the catalog's database.
@@ -332,7 +350,13 @@ func (o originStore) Open(_ context.Context, ih metainfo.Hash, path string) (web
 	case err != nil:
 		return webseed.File{}, err
 	}
-	return webseed.File{Content: f.File, ModTime: f.Artifact.PublishedAt, SHA256: f.Artifact.Files[f.Index].SHA256}, nil
+	a := f.Artifact
+	var offset int64
+	for _, prev := range a.Files[:f.Index] {
+		offset += prev.Size
+	}
+	return webseed.File{Content: f.File, ModTime: a.PublishedAt, SHA256: a.Files[f.Index].SHA256,
+		Offset: offset, PieceLength: a.PieceLength, TorrentLength: a.TotalSize()}, nil
 }
 
 // problem is an RFC 9457 problem details body.

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +49,17 @@ var (
 	errChecksum = errors.New("verification failed")
 	// errStalled is returned when a transfer made no progress for --stall-timeout.
 	errStalled = errors.New("no progress")
+	// errShortAnswer is returned when a server sent less of a range than asked, as its
+	// Content-Range said: a rationing origin does that, and the rest is asked again.
+	errShortAnswer = errors.New("server sent part of the range")
 )
+
+// maxBusyWaits bounds how many times in a row the HTTP fallback waits out a 503's
+// Retry-After without getting anything.
+const maxBusyWaits = 3
+
+// maxRetryAfter is the longest Retry-After, in seconds, the HTTP fallback waits out.
+const maxRetryAfter = 120
 
 // fetchOptions are odi fetch's flags that have no config key.
 type fetchOptions struct {
@@ -238,6 +249,9 @@ type fetcher struct {
 
 	fetched fetchedBytes
 	buf     []byte
+	// streamed holds each file's hex sha256 as read while BitTorrent fetched it, when
+	// it read them all; nil otherwise.
+	streamed []string
 }
 
 // fetch resolves ref, downloads it into o.out and verifies it.
@@ -653,6 +667,18 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	}()
 	<-t.GotInfo()
 	t.DownloadAll()
+	hctx, stopHashing := context.WithCancel(ctx)
+	var sums []string
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		sums = f.streamHash(hctx, t)
+	}()
+	// No read of the files may outlive the client, closed by a deferred call above.
+	defer func() {
+		stopHashing()
+		<-hashed
+	}()
 
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -663,6 +689,9 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.Complete().On():
 			f.rep.set(t.Length(), "")
+			// What is left to hash is on disk and in the page cache: a moment's work.
+			<-hashed
+			f.streamed = sums
 			return nil
 		case <-tick.C:
 		}
@@ -676,6 +705,52 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 		}
 	}
 }
+
+// streamHash reads the torrent in order as its pieces complete and returns each file's
+// hex sha256, or nil when ctx ends or a read fails first. Reading through the client's
+// reader makes it fetch the pieces near the read position first, so the hashes are ready
+// about when the last piece arrives, where a pass over the whole download after it cost
+// about a second per GiB; syncing each stretch once hashed leaves the final fsync little
+// to write.
+func (f *fetcher) streamHash(ctx context.Context, t *torrent.Torrent) []string {
+	r := t.NewReader()
+	defer r.Close()
+	r.SetReadahead(streamReadahead)
+	buf := make([]byte, 1<<20)
+	sums := make([]string, len(f.m.Files))
+	for i, file := range f.m.Files {
+		fh, err := os.Open(f.localPath(i))
+		if err != nil {
+			return nil
+		}
+		h := sha256.New()
+		var done, synced int64
+		for done < file.Size {
+			n, err := r.ReadContext(ctx, buf[:min(int64(len(buf)), file.Size-done)])
+			h.Write(buf[:n])
+			done += int64(n)
+			if done-synced >= streamSyncEvery || done == file.Size {
+				err = errors.Join(err, fh.Sync())
+				synced = done
+			}
+			if err != nil && !(errors.Is(err, io.EOF) && done == file.Size) {
+				fh.Close()
+				return nil
+			}
+		}
+		fh.Close()
+		sums[i] = hex.EncodeToString(h.Sum(nil))
+	}
+	return sums
+}
+
+const (
+	// streamReadahead is how far ahead of the hashing the client fetches first: the
+	// size of its own web-seed requests, so that the order costs it no parallelism.
+	streamReadahead = 64 << 20
+	// streamSyncEvery is how much hashed data streamHash leaves unsynced at most.
+	streamSyncEvery = 64 << 20
+)
 
 // httpSource is one way to the bytes over plain HTTP.
 type httpSource struct {
@@ -707,10 +782,14 @@ func (f *fetcher) viaHTTP(ctx context.Context) error {
 	srcs := f.httpSources()
 	var err error
 	var bad []int
+	waits := 0
 	for i := 0; i < len(srcs); {
 		before := f.missingPieces()
 		bad, err = f.fillFrom(ctx, srcs[i])
 		after := f.missingPieces()
+		if after < before {
+			waits = 0
+		}
 		var se *statusError
 		switch {
 		case after == 0:
@@ -719,6 +798,19 @@ func (f *fetcher) viaHTTP(ctx context.Context) error {
 			return ctx.Err()
 		case errors.As(err, &se) && se.status == http.StatusGone:
 			return err
+		case errors.As(err, &se) && se.status == http.StatusServiceUnavailable && se.retryAfter > 0 && waits < maxBusyWaits:
+			// A rationing origin: the pieces left it moments ago for the swarm, which
+			// did not pass them on; it sends them again once Retry-After has passed.
+			waits++
+			f.rep.note("HTTP from the %s: busy; asking again in %s", srcs[i].name, se.retryAfter)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(se.retryAfter):
+			}
+			continue
+		case errors.Is(err, errShortAnswer) && after < before && len(bad) == 0:
+			continue // part of what was asked came: ask the same source for the rest
 		case srcs[i].redirector && errors.As(err, &se) && se.status == http.StatusNotFound:
 			// The artifact was just resolved as published: a 404 means this directory
 			// has no redirector, so its origin is the way.
@@ -741,8 +833,9 @@ func (f *fetcher) viaHTTP(ctx context.Context) error {
 
 // statusError is an HTTP answer other than the bytes asked for.
 type statusError struct {
-	url    string
-	status int
+	url        string
+	status     int
+	retryAfter time.Duration // a 503's Retry-After, 0 when none
 }
 
 func (e *statusError) Error() string {
@@ -848,7 +941,7 @@ func (c *pieceChecker) write(p []byte) error {
 
 // getSpan GETs one file range from u into the local file at path, through chk. A
 // response that stops for --stall-timeout is abandoned.
-func (f *fetcher) getSpan(ctx context.Context, u, path string, sp span, chk *pieceChecker) error {
+func (f *fetcher) getSpan(ctx context.Context, u, path string, sp span, chk *pieceChecker) (err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -865,15 +958,30 @@ func (f *fetcher) getSpan(ctx context.Context, u, path string, sp span, chk *pie
 	var body io.Reader = resp.Body
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", sp.off)) {
-			return fmt.Errorf("GET %s: asked for bytes from %d, got %q", u, sp.off, resp.Header.Get("Content-Range"))
+		var first, last int64
+		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-%d/", &first, &last); err != nil ||
+			first != sp.off || last < first || last >= sp.off+sp.n {
+			return fmt.Errorf("GET %s: asked for bytes %d-%d, got %q", u, sp.off, sp.off+sp.n-1, resp.Header.Get("Content-Range"))
+		}
+		if got := last - first + 1; got < sp.n {
+			defer func() {
+				if err == nil {
+					err = fmt.Errorf("GET %s: %w (%d of %d bytes)", u, errShortAnswer, got, sp.n)
+				}
+			}()
+			sp.n = got
 		}
 	case http.StatusOK: // a server without ranges: skip to the offset
 		if _, err := io.CopyN(io.Discard, body, sp.off); err != nil {
 			return fmt.Errorf("GET %s: %w", u, err)
 		}
 	default:
-		return &statusError{url: u, status: resp.StatusCode}
+		se := &statusError{url: u, status: resp.StatusCode}
+		// A wait longer than maxRetryAfter is no wait a user sits through.
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 && secs <= maxRetryAfter {
+			se.retryAfter = time.Duration(secs) * time.Second
+		}
+		return se
 	}
 	f.rep.set(-1, "HTTP from "+resp.Request.URL.Host)
 	watchdog := time.AfterFunc(f.opts.stallTimeout, func() { cancel(errStalled) })
@@ -934,7 +1042,15 @@ func (w *watchedReader) Read(p []byte) (int, error) {
 // failure.
 func (f *fetcher) verify() (damaged int, err error) {
 	f.rep.set(-1, "verifying sha256")
+	streamed := f.streamed
+	f.streamed = nil // a second round hashes afresh
 	for i, file := range f.m.Files {
+		if streamed != nil && streamed[i] == file.SHA256 {
+			if err := f.checkSize(i); err != nil {
+				return 0, fmt.Errorf("verify %s: %w", f.m.LocalPath(i), err)
+			}
+			continue
+		}
 		sum, err := f.hashFile(i)
 		if err != nil {
 			return 0, fmt.Errorf("verify %s: %w", f.m.LocalPath(i), err)
@@ -973,6 +1089,18 @@ func (f *fetcher) hashFile(i int) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkSize checks that file i, hashed and synced as it arrived, has its size on disk.
+func (f *fetcher) checkSize(i int) error {
+	fi, err := os.Stat(f.localPath(i))
+	if err != nil {
+		return err
+	}
+	if fi.Size() != f.m.Files[i].Size {
+		return fmt.Errorf("%d bytes on disk, %d expected", fi.Size(), f.m.Files[i].Size)
+	}
+	return nil
 }
 
 // recheckPieces hashes the pieces that cover file i and marks those that fail missing.

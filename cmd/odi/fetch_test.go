@@ -157,13 +157,13 @@ func TestFetchHTTPOnly(t *testing.T) {
 }
 
 // fetchProxy stands in front of a test directory as its public URL, so that torrents,
-// web seeds and API answers all pass through it. It counts web-seed (/ws/) bytes, can
-// slow them down, can refuse them to anything but odi's HTTP fallback, and can rewrite
-// API answers.
+// web seeds and API answers all pass through it. It counts the origin's bytes (web seed
+// /ws/ and plain download /dl/), can slow them down, can refuse the web seed to anything
+// but odi's HTTP fallback, and can rewrite API answers.
 type fetchProxy struct {
 	rp      *httputil.ReverseProxy
-	served  atomic.Int64 // /ws/ body bytes
-	rate    atomic.Int64 // /ws/ bytes per second; 0 is unlimited
+	served  atomic.Int64 // /ws/ and /dl/ body bytes: what the origin sent
+	rate    atomic.Int64 // origin bytes per second; 0 is unlimited
 	onlyOdi atomic.Bool
 	rewrite func(path string, body []byte) []byte // set before the first request
 }
@@ -201,11 +201,12 @@ func startProxiedDirectory(t *testing.T) (*testNet, *fetchProxy) {
 }
 
 func (p *fetchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/ws/") {
-		if p.onlyOdi.Load() && !strings.HasPrefix(r.UserAgent(), "odi-fetch/") {
-			http.Error(w, "refused by the test proxy", http.StatusForbidden)
-			return
-		}
+	web, direct := strings.HasPrefix(r.URL.Path, "/ws/"), strings.HasPrefix(r.URL.Path, "/dl/")
+	if web && p.onlyOdi.Load() && !strings.HasPrefix(r.UserAgent(), "odi-fetch/") {
+		http.Error(w, "refused by the test proxy", http.StatusForbidden)
+		return
+	}
+	if web || direct { // the origin's bytes, for torrent clients or plain HTTP users
 		w = &countingWriter{ResponseWriter: w, p: p}
 	}
 	p.rp.ServeHTTP(w, r)

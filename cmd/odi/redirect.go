@@ -65,7 +65,7 @@ func (rt *redirectTargets) staticOf(a *catalog.Artifact) (*webseed.Target, error
 	}
 	t := &webseed.Target{
 		Manifest: a.Manifest, InfoHash: a.InfoHash, PieceLength: a.PieceLength, Pieces: info.Pieces,
-		TorrentURL: rt.cat.TorrentURL(a), Origin: rt.cat.OriginSeed(a),
+		TorrentURL: rt.cat.TorrentURL(a), Origin: rt.cat.OriginSeed(a), OriginDownload: rt.cat.OriginDownload(a),
 	}
 	rt.static.Store(a, t)
 	return t, nil

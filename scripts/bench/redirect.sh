@@ -35,6 +35,9 @@
 #               rounds and print where its CPU goes (needs perf; default 0)
 #   RELAY_WAIT  seconds to wait for the relays to hold all 1,000 (default 300; the run
 #               goes on with what they hold then, and says so)
+#   PIN         1 to pin the servers (directory, relays, bare302s) to CPU 0 and wrk to the
+#               other CPUs, so that p99 measures the server rather than the scheduler's
+#               mixing of wrk with it (default 0; needs taskset and 2 CPUs)
 # Only 127.0.0.1 is used; every process started is killed at exit and the work folder
 # (a mktemp -d) removed. Requires wrk, curl, go.
 set -euo pipefail
@@ -48,6 +51,7 @@ relays=${RELAYS:-2}
 runs=${RUNS:-3}
 relay_wait=${RELAY_WAIT:-300}
 artifacts=${ARTIFACTS:-1000}
+pin=${PIN:-0}
 
 die() { echo "redirect.sh: $*" >&2; exit 1; }
 
@@ -59,12 +63,22 @@ die() { echo "redirect.sh: $*" >&2; exit 1; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$runs'"
 [[ $relays =~ ^[0-3]$ ]] || die "RELAYS must be 0 to 3, not '$relays'"
 [[ $relay_wait =~ ^[0-9]+$ ]] || die "RELAY_WAIT must be seconds, not '$relay_wait'"
+[[ $pin == 0 || $pin == 1 ]] || die "PIN must be 0 or 1, not '$pin'"
 ((conns >= threads)) || die "CONNS ($conns) must be at least THREADS ($threads)"
 [[ -x $odi ]] || die "no odi binary at $odi: run 'make build' first (or pass the path to odi)"
 odi=$(cd "$(dirname "$odi")" && pwd)/$(basename "$odi")
 for tool in wrk curl go; do
 	command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y wrk curl; go from go.dev)"
 done
+# on_server and on_load: command prefixes that place a process (see PIN).
+on_server=()
+on_load=()
+if [[ $pin == 1 ]]; then
+	command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
+	(($(nproc) >= 2)) || die "PIN=1 needs at least 2 CPUs"
+	on_server=(taskset -c 0)
+	on_load=(taskset -c "1-$(($(nproc) - 1))")
+fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 clk_tck=$(getconf CLK_TCK)
@@ -100,7 +114,11 @@ wait_url() {
 }
 
 echo "machine"
-echo "  nproc   $(nproc) (wrk shares them with the servers; nothing pinned)"
+if [[ $pin == 1 ]]; then
+	echo "  nproc   $(nproc) (PIN=1: servers on CPU 0, wrk on CPUs 1-$(($(nproc) - 1)))"
+else
+	echo "  nproc   $(nproc) (wrk shares them with the servers; nothing pinned)"
+fi
 echo "  cpu     $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "  uptime  $(uptime)"
 echo "  go      $(go version)"
@@ -116,7 +134,7 @@ echo "building bare302..."
 export ODI_DIRECTORY_RELAYS_HEARTBEAT_INTERVAL=1s ODI_DIRECTORY_RELAYS_PROBE_INTERVAL=1s
 
 "$odi" keygen --out "$work/pub.key" >/dev/null
-"$odi" directory --data "$work/dir" --listen 127.0.0.1:0 --udp-listen off \
+"${on_server[@]}" "$odi" directory --data "$work/dir" --listen 127.0.0.1:0 --udp-listen off \
 	--publisher-key "bench=$work/pub.key.pub" --relay-policy open --allow-private-relay-urls \
 	>"$work/dir.out" 2>"$work/dir.log" &
 dir_pid=$!
@@ -149,7 +167,7 @@ relay_urls=()
 if ((relays > 0)); then
 	for ((r = 1; r <= relays; r++)); do
 		"$odi" keygen --out "$work/relay$r.key" >/dev/null
-		"$odi" relay --data "$work/relay$r" --listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --directory "$dir" \
+		"${on_server[@]}" "$odi" relay --data "$work/relay$r" --listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --directory "$dir" \
 			--key "$work/relay$r.key" --quota 1GiB >"$work/relay$r.out" 2>"$work/relay$r.log" &
 		pids+=($!)
 		url=$(wait_url "$work/relay$r.out" $! "relay $r")
@@ -195,11 +213,11 @@ sed 's/^/    /' "$work/odi.headers"
 # bare302+h sends the same headers, less the ones net/http writes itself.
 grep -iv '^\(HTTP/\|date:\|content-length:\|content-type:\)' "$work/odi.headers" | tr -d '\r' | sed '/^$/d' >"$work/bare.headers"
 
-"$work/bare302" -listen 127.0.0.1:0 -location "${location:-http://127.0.0.1:1/x}" >"$work/bare.out" 2>"$work/bare.log" &
+"${on_server[@]}" "$work/bare302" -listen 127.0.0.1:0 -location "${location:-http://127.0.0.1:1/x}" >"$work/bare.out" 2>"$work/bare.log" &
 bare_pid=$!
 pids+=("$bare_pid")
 bare=$(wait_url "$work/bare.out" "$bare_pid" bare302)
-"$work/bare302" -listen 127.0.0.1:0 -headers "$work/bare.headers" >"$work/bareh.out" 2>"$work/bareh.log" &
+"${on_server[@]}" "$work/bare302" -listen 127.0.0.1:0 -headers "$work/bare.headers" >"$work/bareh.out" 2>"$work/bareh.log" &
 bareh_pid=$!
 pids+=("$bareh_pid")
 bareh=$(wait_url "$work/bareh.out" "$bareh_pid" "bare302 -headers")
@@ -247,7 +265,7 @@ measure() {
 	local name=$1 pid=$2 url=$3 mode=$4 id="$1 $4" log line c0 c1 m0 m1 e rps cpu kind
 	log=$work/$name-$mode-$round
 	printf '  %-22s' "$id..."
-	if ! wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 2s -s "$here/redirect.lua" "$url" -- "$mode" "$artifacts" \
+	if ! "${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 2s -s "$here/redirect.lua" "$url" -- "$mode" "$artifacts" \
 		>"$log.warmup" 2>&1; then
 		echo " warm-up FAILED:"
 		sed 's/^/    /' "$log.warmup"
@@ -256,7 +274,7 @@ measure() {
 	fi
 	c0=$(cpu_ticks "$pid")
 	m0=$(machine_ticks)
-	if ! wrk -t"$threads" -c"$conns" -d"$duration" --latency --timeout 2s -s "$here/redirect.lua" "$url" -- "$mode" "$artifacts" \
+	if ! "${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$duration" --latency --timeout 2s -s "$here/redirect.lua" "$url" -- "$mode" "$artifacts" \
 		>"$log" 2>&1 || ! line=$(grep '^wrkresult ' "$log"); then
 		echo " FAILED:"
 		sed 's/^/    /' "$log"
@@ -316,7 +334,7 @@ if [[ ${PERF:-0} == 1 ]]; then
 		perf_pid=$!
 		pids+=("$perf_pid")
 		sleep 1
-		wrk -t"$threads" -c"$conns" -d"$duration" -s "$here/redirect.lua" "$dir" -- keepalive "$artifacts" >"$work/perf-wrk.log" 2>&1 || true
+		"${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$duration" -s "$here/redirect.lua" "$dir" -- keepalive "$artifacts" >"$work/perf-wrk.log" 2>&1 || true
 		kill -INT "$perf_pid" 2>/dev/null || true
 		wait "$perf_pid" 2>/dev/null || true
 		echo "  top symbols by self time (perf report --no-children --sort dso,symbol):"
