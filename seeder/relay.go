@@ -29,6 +29,7 @@ import (
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
+	"github.com/opendist/odi/internal/warmfill"
 )
 
 // Relay is a running relay.
@@ -530,7 +531,7 @@ func (r *Relay) start(rec record, resumed bool) error {
 	if err != nil {
 		return err
 	}
-	seeds := webSeeds(mi.UrlList, r.cfg.PublicURL, t.Info().IsDir())
+	seeds := warmfill.WebSeeds(mi.UrlList, r.cfg.PublicURL, t.Info().IsDir())
 	var opts []torrent.AddWebSeedsOpt
 	if r.down != nil {
 		opts = append(opts, torrent.WebSeedResponseBodyRateLimiter(r.down))

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/generics"
@@ -36,6 +37,7 @@ import (
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/warmfill"
 )
 
 // defaultDirectory is where odi fetch looks when no directory is configured: the address
@@ -667,6 +669,23 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	}()
 	<-t.GotInfo()
 	t.DownloadAll()
+	// Ranged HTTP from the web seeds at once, alongside the client's peers (see warmfill).
+	var warmRead atomic.Int64
+	fillCtx, stopFilling := context.WithCancel(ctx)
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		warmfill.Fill(fillCtx, t, warmfill.Options{
+			Seeds: warmfill.WebSeeds(f.mi.UrlList, "", t.Info().IsDir()),
+			HTTP:  warmfill.NewHTTPClient(fetchWarmWorkers), Slots: make(chan struct{}, fetchWarmWorkers),
+			Read: &warmRead, Log: f.tlog, Name: f.m.ID(),
+		})
+	}()
+	defer func() {
+		stopFilling()
+		<-filled
+		f.fetched.WebSeeds += warmRead.Load()
+	}()
 	hctx, stopHashing := context.WithCancel(ctx)
 	var sums []string
 	hashed := make(chan struct{})
@@ -745,6 +764,9 @@ func (f *fetcher) streamHash(ctx context.Context, t *torrent.Torrent) []string {
 }
 
 const (
+	// fetchWarmWorkers is how many pieces odi fetch takes over HTTP from web seeds at once
+	// besides what the BitTorrent client fetches.
+	fetchWarmWorkers = 4
 	// streamReadahead is how far ahead of the hashing the client fetches first: the
 	// size of its own web-seed requests, so that the order costs it no parallelism.
 	streamReadahead = 64 << 20

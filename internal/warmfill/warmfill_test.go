@@ -1,4 +1,4 @@
-package seeder
+package warmfill
 
 import (
 	"slices"
@@ -27,13 +27,13 @@ func TestWebSeeds(t *testing.T) {
 		{"empty", nil, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := webSeeds(tc.urlList, self, tc.isDir); !slices.Equal(got, tc.want) {
-				t.Errorf("webSeeds(%q, dir %v) = %q, want %q", tc.urlList, tc.isDir, got, tc.want)
+			if got := WebSeeds(tc.urlList, self, tc.isDir); !slices.Equal(got, tc.want) {
+				t.Errorf("WebSeeds(%q, dir %v) = %q, want %q", tc.urlList, tc.isDir, got, tc.want)
 			}
 		})
 	}
-	if got := webSeeds([]string{self + "/ws/ih/"}, self+"/", false); got != nil {
-		t.Errorf("a public URL with a trailing slash: webSeeds kept itself: %q", got)
+	if got := WebSeeds([]string{self + "/ws/ih/"}, self+"/", false); got != nil {
+		t.Errorf("a public URL with a trailing slash: WebSeeds kept itself: %q", got)
 	}
 }
 
@@ -102,5 +102,12 @@ func TestUntouched(t *testing.T) {
 		if got := untouched(tc.state); got != tc.want {
 			t.Errorf("%s: untouched = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestWebSeedsExcludingNothing(t *testing.T) {
+	list := []string{"http://r1/ws/ih/", "http://dir/ws/ih/", "ftp://x/"}
+	if got, want := WebSeeds(list, "", false), list[:2]; !slices.Equal(got, want) {
+		t.Errorf("WebSeeds(%q, \"\", false) = %q, want %q", list, got, want)
 	}
 }

@@ -1,0 +1,321 @@
+// Package warmfill fills a torrent's missing pieces from its BEP 19 web seeds with ranged
+// HTTP GETs, alongside the anacrolix client that downloads it.
+//
+// anacrolix v1.61.0 plans web-seed requests on a fixed 5 s client timer
+// (webseedRequestUpdateTimerInterval in its client.go) that no setting or call shortens,
+// and fetches from peers in 16 KiB blocks, so a download that could come from web seeds
+// over sendfile waited for its first byte and then went at the pace of the peer protocol.
+// Fill's workers fetch missing pieces from the web seeds at once (anacrolix's own BEP 19
+// client builds the URLs and splits a piece across the files of a package), check each
+// piece's SHA-1 before it touches the disk, write it through the torrent's storage and
+// have the client verify it, which marks it complete. A piece the client has, is
+// checking, or has begun is left to the client. Relays fill their holdings this way, and
+// odi fetch its downloads.
+package warmfill
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/webseed"
+)
+
+// IdleTimeout abandons a piece's request when no byte has come for this long: the bound
+// anacrolix puts on its own web-seed response bodies (newIdleTimeoutReader, 30 s in
+// torrent.go), which a slow download limit cannot trip the way a total timeout would.
+const IdleTimeout = 30 * time.Second
+
+// errIdle is the cause of a request cancelled by IdleTimeout.
+var errIdle = errors.New("no bytes for " + IdleTimeout.String())
+
+// NewHTTPClient returns an HTTP client for Fill: every step bounded, no proxy, idle
+// connections kept for conns workers, and no redirect followed (url-lists name relays
+// and origins directly; a redirect leaves the piece to the BitTorrent client).
+func NewHTTPClient(conns int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: IdleTimeout,
+			MaxIdleConnsPerHost:   conns,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// WebSeeds returns the url-list entries Fill (and the client) can download from: http(s)
+// URLs not under exclude (a relay's own URL: its /ws/ serves only what it has verified;
+// "" excludes nothing), and for a package only base URLs ending in "/", the only ones
+// BEP 19 appends the name and path to (anacrolix v1.61.0 ignores the others and the
+// download hangs).
+func WebSeeds(urlList []string, exclude string, isDir bool) []string {
+	self := ""
+	if exclude != "" {
+		self = strings.TrimRight(exclude, "/") + "/"
+	}
+	var out []string
+	for _, s := range urlList {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(self != "" && strings.HasPrefix(s, self)) || (isDir && !strings.HasSuffix(s, "/")) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Options are what one Fill uses.
+type Options struct {
+	// Seeds are the web seeds to fetch from (see WebSeeds).
+	Seeds []string
+	// HTTP makes the requests (NewHTTPClient).
+	HTTP *http.Client
+	// Slots bounds the pieces in flight, and with them the memory (one piece each): a
+	// worker holds a slot while it works. Fills that share a channel share its capacity.
+	Slots chan struct{}
+	// Body, when set, wraps every response body (a download rate limit).
+	Body func(io.Reader) io.Reader
+	// Read, Pieces and Rejected, when set, count the bytes read from web seeds, the pieces
+	// completed, and those whose bytes failed their hash (never written).
+	Read, Pieces, Rejected *atomic.Int64
+	// Log and Name (the artifact, for its lines) say what Fill did.
+	Log  *slog.Logger
+	Name string
+}
+
+// Fill fills t's missing pieces from the web seeds until t is complete or closed, ctx
+// ends, or no piece is left to try; when it returns it writes nothing to t any more. Call
+// it after t has its info and is set to download.
+func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
+	if len(opts.Seeds) == 0 || t.Complete().Bool() {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-t.Closed():
+		case <-t.Complete().On():
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	// The client hash-checks every piece of a torrent new to it before it asks for any
+	// (quickly, reading nothing, while the files do not exist): Fill must not take a
+	// piece that check would find complete.
+	began := time.Now()
+	allKnown := func() bool {
+		return !slices.ContainsFunc(t.PieceStateRuns(), func(r torrent.PieceStateRun) bool { return !r.Ok || r.Checking })
+	}
+	if !awaitPieces(ctx, t, allKnown) {
+		return
+	}
+	info := t.Info()
+	files := info.FileSegmentsIndex()
+	f := &fill{opts: opts, t: t, failed: make([]atomic.Bool, len(opts.Seeds)), claims: newPieceClaims(info.NumPieces())}
+	for _, u := range opts.Seeds {
+		c := &webseed.Client{Logger: opts.Log, HttpClient: opts.HTTP, Url: u}
+		if opts.Body != nil {
+			c.ResponseBodyWrapper = func(body io.Reader, _ func()) io.Reader { return opts.Body(body) }
+		}
+		c.SetInfo(info, &files)
+		f.seeds = append(f.seeds, c)
+	}
+	var wg sync.WaitGroup
+	for range cap(opts.Slots) {
+		wg.Go(func() { f.work(ctx, info.PieceLength) })
+	}
+	wg.Wait()
+	if n := f.pieces.Load(); n > 0 {
+		opts.Log.Info("warm fill: pieces from web seeds", "artifact", opts.Name,
+			"pieces", n, "of", info.NumPieces(), "seconds", time.Since(began).Seconds())
+	}
+}
+
+// pieceClaims hands out each piece index once, the last piece first: the client's web-seed
+// requests run forward from the start of each 64 MiB slice of the torrent and stop at the
+// first piece it has, so Fill begins where the client arrives last and the two meet
+// instead of fetching the same pieces (going forward instead filled 1 GiB no faster).
+type pieceClaims struct{ next atomic.Int64 }
+
+func newPieceClaims(n int) *pieceClaims {
+	c := &pieceClaims{}
+	c.next.Store(int64(n))
+	return c
+}
+
+// claim returns the next piece to try, or false when none is left.
+func (c *pieceClaims) claim() (int, bool) {
+	i := c.next.Add(-1)
+	return int(i), i >= 0
+}
+
+// untouched reports whether the client neither has a piece nor has begun or is checking
+// it: only then may Fill write it. The client's writes of a piece it has begun are
+// not visible to us, and could complete it (and move its file) under our write.
+func untouched(s torrent.PieceState) bool {
+	return s.Ok && !s.Complete && !s.Partial && !s.Checking && !s.Marking
+}
+
+// fill is one torrent's Fill.
+type fill struct {
+	opts   Options
+	t      *torrent.Torrent
+	seeds  []*webseed.Client
+	failed []atomic.Bool // a web seed that failed once is not asked again by this fill
+	claims *pieceClaims
+	pieces atomic.Int64 // completed by this fill
+}
+
+// awaitPieces waits until cond holds, testing it after every piece state change, and
+// reports false if ctx ends first.
+func awaitPieces(ctx context.Context, t *torrent.Torrent, cond func() bool) bool {
+	changes := t.SubscribePieceStateChanges()
+	defer changes.Close()
+	for !cond() {
+		select {
+		case <-changes.Values:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// work takes a worker slot, then fills claimed pieces until none is left, every web seed
+// has failed, or ctx ends.
+func (f *fill) work(ctx context.Context, pieceLength int64) {
+	select {
+	case f.opts.Slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-f.opts.Slots }()
+	buf := make([]byte, pieceLength)
+	for ctx.Err() == nil {
+		i, ok := f.claims.claim()
+		if !ok || !f.piece(ctx, i, buf) {
+			return
+		}
+	}
+}
+
+// piece fills piece i from the first web seed whose bytes match its hash, writes it and
+// has the client verify it. It reports false when no web seed is left to ask.
+func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
+	p := f.t.Piece(i)
+	if !untouched(p.State()) {
+		return true
+	}
+	mp := p.Info()
+	want, ok := mp.V1Hash().AsTuple()
+	if !ok {
+		return true
+	}
+	buf = buf[:mp.Length()]
+	for k := range f.seeds {
+		s := (i + k) % len(f.seeds) // spread the pieces over the seeds; the others are fallbacks
+		if f.failed[s].Load() {
+			continue
+		}
+		err := f.fetch(ctx, f.seeds[s], mp.Offset(), buf)
+		if err == nil && metainfo.Hash(sha1.Sum(buf)) != want {
+			add(f.opts.Rejected, 1)
+			err = fmt.Errorf("piece %d does not match its hash", i)
+		}
+		if errors.Is(err, webseed.ErrTooFast) {
+			// 503: a rationing origin sent this piece to the swarm moments ago. Another
+			// web seed may have it, else the client takes it from a peer; this one stays
+			// good for the other pieces.
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			f.failed[s].Store(true)
+			f.opts.Log.Warn("warm fill: stops asking a web seed; the BitTorrent client still does",
+				"artifact", f.opts.Name, "webseed", f.seeds[s].Url, "err", err)
+			continue
+		}
+		if !untouched(p.State()) { // the client took it up meanwhile
+			return true
+		}
+		if _, err := p.Storage().WriteAt(buf, 0); err != nil {
+			f.opts.Log.Warn("warm fill: cannot write a piece", "artifact", f.opts.Name, "piece", i, "err", err)
+			return true
+		}
+		// The client marks the piece complete if it matches its hash. It counts the check
+		// done before it has marked the piece: wait for that too.
+		_ = p.VerifyDataContext(ctx) // an error only when ctx ends or the torrent closes
+		awaitPieces(ctx, f.t, func() bool { s := p.State(); return !s.Checking && !s.Marking })
+		if p.State().Complete {
+			f.pieces.Add(1)
+			add(f.opts.Pieces, 1)
+		}
+		return true
+	}
+	for s := range f.failed {
+		if !f.failed[s].Load() {
+			return true
+		}
+	}
+	return false
+}
+
+func add(n *atomic.Int64, d int64) {
+	if n != nil {
+		n.Add(d)
+	}
+}
+
+// fetch reads the torrent's bytes [off, off+len(buf)) from one web seed into buf, and
+// gives up when none has come for IdleTimeout.
+func (f *fill) fetch(ctx context.Context, c *webseed.Client, off int64, buf []byte) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(IdleTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
+	req := c.StartNewRequest(ctx, webseed.RequestSpec{Start: off, Length: int64(len(buf))}, f.opts.Log)
+	defer req.Close()
+	body := &progressReader{r: req.Body, n: f.opts.Read, idle: idle}
+	_, err := io.ReadFull(body, buf)
+	if err == nil {
+		// Read to the end (the library checks the length): the connection is then reused.
+		_, err = io.Copy(io.Discard, body)
+	}
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// progressReader counts the bytes read and pushes the idle timer back after each read.
+type progressReader struct {
+	r    io.Reader
+	n    *atomic.Int64
+	idle *time.Timer
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	add(p.n, int64(n))
+	p.idle.Reset(IdleTimeout)
+	return n, err
+}
