@@ -36,10 +36,10 @@ func ihOf(b byte) (ih metainfo.Hash) {
 	return ih
 }
 
-// A torrent of 10 pieces of 100 bytes, the last one 50: 950 bytes.
+// A torrent of 9.5 blocks: its last block is half long.
 const (
-	testPiece  = 100
-	testLength = 950
+	B          = LedgerBlock
+	testLength = 9*B + B/2
 )
 
 func TestLedgerGrant(t *testing.T) {
@@ -56,42 +56,49 @@ func TestLedgerGrant(t *testing.T) {
 		steps  []step
 	}{
 		{"a first range goes out whole", 1, []step{
-			{off: 0, n: 950, sent: -1, want: 950},
+			{off: 0, n: testLength, sent: -1, want: testLength},
 		}},
-		{"the same pieces again wait for the window", 1, []step{
-			{off: 0, n: 400, sent: -1, want: 400},
-			{advance: 20 * time.Second, off: 0, n: 400, want: 0, retry: 40 * time.Second},
-			{off: 350, n: 100, want: 0, retry: 40 * time.Second}, // starts inside piece 3
+		{"the same blocks again wait for the window", 1, []step{
+			{off: 0, n: 4 * B, sent: -1, want: 4 * B},
+			{advance: 20 * time.Second, off: 0, n: 4 * B, want: 0, retry: 40 * time.Second},
+			{off: 3 * B, n: B, want: 0, retry: 40 * time.Second},
 		}},
-		{"a range running into pieces out is cut before them", 1, []step{
-			{off: 300, n: 200, sent: -1, want: 200}, // pieces 3 and 4
-			{off: 0, n: 950, sent: -1, want: 300},   // pieces 0-2, stops at 3
-			{off: 500, n: 450, sent: -1, want: 450}, // pieces 5-9, the short last one
+		{"a range running into blocks out is cut before them", 1, []step{
+			{off: 3 * B, n: 2 * B, sent: -1, want: 2 * B},                       // blocks 3 and 4
+			{off: 0, n: testLength, sent: -1, want: 3 * B},                      // blocks 0-2, stops at 3
+			{off: 5 * B, n: testLength - 5*B, sent: -1, want: testLength - 5*B}, // 5-9, the short last one
 		}},
-		{"a range cut mid-piece counts the piece", 1, []step{
-			{off: 150, n: 100, sent: -1, want: 100}, // bytes of pieces 1 and 2
-			{off: 100, n: 50, want: 0, retry: time.Minute},
-			{off: 250, n: 10, want: 0, retry: time.Minute},
+		{"partial blocks at the ends go along, uncounted", 1, []step{
+			{off: B / 2, n: 2 * B, sent: -1, want: 2 * B}, // half of 0, all of 1, half of 2
+			{off: 0, n: B, sent: -1, want: B},             // block 0 was not counted
+			{off: 2 * B, n: B, sent: -1, want: B},         // nor block 2
+			{off: B, n: B, want: 0, retry: time.Minute},   // block 1 was
+			{off: B + 100, n: 2 * B, want: 0, retry: time.Minute},
 		}},
-		{"after the window the pieces go out again", 1, []step{
-			{off: 0, n: 950, sent: -1, want: 950},
-			{advance: time.Minute, off: 0, n: 950, sent: -1, want: 950},
+		{"a range with no whole block is not rationed", 1, []step{
+			{off: 0, n: testLength, sent: -1, want: testLength},
+			{off: 10, n: 100, want: 100},
+			{off: B / 2, n: B, want: B},
+		}},
+		{"after the window the blocks go out again", 1, []step{
+			{off: 0, n: testLength, sent: -1, want: testLength},
+			{advance: time.Minute, off: 0, n: testLength, sent: -1, want: testLength},
 		}},
 		{"two serves per window", 2, []step{
-			{off: 0, n: 200, sent: -1, want: 200},
-			{advance: time.Second, off: 0, n: 200, sent: -1, want: 200},
-			{advance: time.Second, off: 0, n: 200, want: 0, retry: 58 * time.Second},
+			{off: 0, n: 2 * B, sent: -1, want: 2 * B},
+			{advance: time.Second, off: 0, n: 2 * B, sent: -1, want: 2 * B},
+			{advance: time.Second, off: 0, n: 2 * B, want: 0, retry: 58 * time.Second},
 		}},
-		{"pieces not sent whole are taken back", 1, []step{
-			{off: 0, n: 500, sent: 250, want: 500}, // pieces 0 and 1 sent, 2-4 not
-			{off: 0, n: 100, want: 0, retry: time.Minute},
-			{off: 200, n: 300, sent: -1, want: 300},
+		{"blocks not sent whole are taken back", 1, []step{
+			{off: 0, n: 5 * B, sent: 2*B + 100, want: 5 * B}, // blocks 0 and 1 sent, 2-4 not
+			{off: 0, n: B, want: 0, retry: time.Minute},
+			{off: 2 * B, n: 3 * B, sent: -1, want: 3 * B},
 		}},
 		{"malformed ranges are not rationed", 1, []step{
 			{off: -1, n: 10, want: 10},
-			{off: 900, n: 100, want: 100}, // past the end
+			{off: 9 * B, n: B, want: B}, // past the end
 			{off: 0, n: 0, want: 0},
-			{off: 0, n: 950, sent: -1, want: 950}, // nothing was recorded
+			{off: 0, n: testLength, sent: -1, want: testLength}, // nothing was recorded
 		}},
 	}
 	for _, tt := range tests {
@@ -100,7 +107,7 @@ func TestLedgerGrant(t *testing.T) {
 			l := clock.ledger(tt.serves)
 			for i, s := range tt.steps {
 				clock.add(s.advance)
-				g := l.Grant(ihOf(1), testPiece, testLength, s.off, s.n)
+				g := l.Grant(ihOf(1), testLength, s.off, s.n)
 				if g.N != s.want || g.RetryAfter != s.retry {
 					t.Fatalf("step %d: Grant(%d, %d) = %d bytes, retry after %s; want %d, %s", i, s.off, s.n, g.N, g.RetryAfter, s.want, s.retry)
 				}
@@ -117,12 +124,12 @@ func TestLedgerGrant(t *testing.T) {
 func TestLedgerTorrentsApartAndForgotten(t *testing.T) {
 	clock := newFakeClock()
 	l := clock.ledger(1)
-	l.Grant(ihOf(1), testPiece, testLength, 0, 950).Done(950)
-	if g := l.Grant(ihOf(2), testPiece, testLength, 0, 950); g.N != 950 {
-		t.Fatalf("another torrent's pieces: granted %d, want 950", g.N)
+	l.Grant(ihOf(1), testLength, 0, testLength).Done(testLength)
+	if g := l.Grant(ihOf(2), testLength, 0, testLength); g.N != testLength {
+		t.Fatalf("another torrent's blocks: granted %d, want %d", g.N, testLength)
 	}
 	clock.add(time.Minute)
-	l.Grant(ihOf(3), testPiece, testLength, 0, 100)
+	l.Grant(ihOf(3), testLength, 0, B)
 	if _, ok := l.torrents[ihOf(1)]; ok || len(l.torrents) != 1 {
 		t.Errorf("after a quiet window the ledger keeps %d torrents, want only the one just sent", len(l.torrents))
 	}
@@ -168,34 +175,36 @@ func TestSingleRange(t *testing.T) {
 		{"bytes=5", 0, 0, false},
 	}
 	for _, tt := range tests {
-		start, n, ok := singleRange(tt.header, testLength)
+		start, n, ok := singleRange(tt.header, 950)
 		if start != tt.start || n != tt.n || ok != tt.ok {
 			t.Errorf("singleRange(%q) = %d, %d, %v; want %d, %d, %v", tt.header, start, n, ok, tt.start, tt.n, tt.ok)
 		}
 	}
 }
 
-// pieceStore serves one file of testLength bytes as the second file of a torrent whose
-// first file is 50 bytes, so rationing must add the file's offset.
-type pieceStore struct{ path string }
+// offsetStore serves one file of fileLength bytes as the second file of a torrent whose
+// first file is half a block, so rationing must add the file's offset.
+type offsetStore struct{ path string }
 
-func (s pieceStore) Open(context.Context, metainfo.Hash, string) (File, error) {
+const fileLength = 8 * B
+
+func (s offsetStore) Open(context.Context, metainfo.Hash, string) (File, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return File{}, err
 	}
-	return File{Content: f, ModTime: time.Unix(1700000000, 0), Offset: 50, PieceLength: testPiece, TorrentLength: 50 + testLength}, nil
+	return File{Content: f, ModTime: time.Unix(1700000000, 0), Offset: B / 2, TorrentLength: B/2 + fileLength}, nil
 }
 
 func TestHandlerRations(t *testing.T) {
-	content := strings.Repeat("0123456789", testLength/10)
+	content := strings.Repeat("0123456789abcdef", fileLength/16)
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	clock := newFakeClock()
 	crowded := true
-	h := New(pieceStore{path}, slog.New(slog.DiscardHandler)).Ration(clock.ledger(1), func(metainfo.Hash) bool { return crowded })
+	h := New(offsetStore{path}, slog.New(slog.DiscardHandler)).Ration(clock.ledger(1), func(metainfo.Hash) bool { return crowded })
 	srv := httptest.NewServer(http.StripPrefix("/ws", h))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/ws/" + ih1 + "/pkg/f"
@@ -214,6 +223,9 @@ func TestHandlerRations(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(body)
 	}
+	// rng is the Range of file bytes [from, to); cr its Content-Range.
+	rng := func(from, to int64) string { return fmt.Sprintf("bytes=%d-%d", from, to-1) }
+	cr := func(from, to int64) string { return fmt.Sprintf("bytes %d-%d/%d", from, to-1, fileLength) }
 	tests := []struct {
 		name         string
 		crowded      bool
@@ -222,15 +234,13 @@ func TestHandlerRations(t *testing.T) {
 		contentRange string
 		retryAfter   string
 	}{
-		// Torrent bytes 50-449: pieces 0-4.
-		{"first range whole", true, "bytes=0-399", http.StatusPartialContent, "bytes 0-399/950", ""},
-		{"same range: busy", true, "bytes=0-399", http.StatusServiceUnavailable, "", "60"},
-		// Torrent bytes 450-...: piece 4 is out, so it starts busy.
-		{"starts in a piece out", true, "bytes=400-949", http.StatusServiceUnavailable, "", "60"},
-		// Torrent bytes 500-999 (pieces 5-9): all fresh.
-		{"fresh pieces", true, "bytes=450-949", http.StatusPartialContent, "bytes 450-949/950", ""},
-		{"a whole-file GET asks for every piece", true, "", http.StatusServiceUnavailable, "", "60"},
-		{"an empty swarm gets everything", false, "bytes=0-399", http.StatusPartialContent, "bytes 0-399/950", ""},
+		// File byte x is torrent byte x + B/2.
+		{"first range whole (blocks 1, 2)", true, rng(B/2, 5*B/2), http.StatusPartialContent, cr(B/2, 5*B/2), ""},
+		{"same range: busy", true, rng(B/2, 5*B/2), http.StatusServiceUnavailable, "", "60"},
+		{"starts in a block out (2)", true, rng(3*B/2, 7*B/2), http.StatusServiceUnavailable, "", "60"},
+		{"fresh blocks (3-8)", true, rng(5*B/2, fileLength), http.StatusPartialContent, cr(5*B/2, fileLength), ""},
+		{"a whole-file GET asks for every block", true, "", http.StatusServiceUnavailable, "", "60"},
+		{"an empty swarm gets everything", false, rng(B/2, 5*B/2), http.StatusPartialContent, cr(B/2, 5*B/2), ""},
 	}
 	for _, tt := range tests {
 		crowded = tt.crowded
@@ -246,18 +256,16 @@ func TestHandlerRations(t *testing.T) {
 		}
 	}
 
-	// A range over pieces out and fresh ones is cut where the first out piece begins:
-	// file bytes 0-399 went out a minute ago less a second, 400-949 not at all.
+	// A range over blocks out and fresh ones is cut where the first block out begins.
 	clock.add(time.Minute)
 	crowded = true
-	if status, hdr, _ := get("bytes=0-99"); status != http.StatusPartialContent {
+	if status, hdr, _ := get(rng(B/2, 3*B/2)); status != http.StatusPartialContent {
 		t.Fatalf("after the window: %d %q", status, hdr.Get("Content-Range"))
 	}
 	clock.add(time.Minute)
-	get("bytes=250-349") // torrent bytes 300-399: pieces 3 only
-	status, hdr, body := get("bytes=0-949")
-	if status != http.StatusPartialContent || hdr.Get("Content-Range") != "bytes 0-249/950" || body != content[:250] {
-		t.Errorf("a range into a piece out: %d, Content-Range %q (%d bytes); want 206, bytes 0-249/950",
-			status, hdr.Get("Content-Range"), len(body))
+	get(rng(5*B/2, 7*B/2)) // block 3
+	status, hdr, body := get("bytes=0-")
+	if want := cr(0, 5*B/2); status != http.StatusPartialContent || hdr.Get("Content-Range") != want || body != content[:5*B/2] {
+		t.Errorf("a range into a block out: %d, Content-Range %q (%d bytes); want 206, %s", status, hdr.Get("Content-Range"), len(body), want)
 	}
 }

@@ -52,6 +52,44 @@ type Target struct {
 	// copy as Origin, under a base URL the origin never rations (Handler.Ration); ""
 	// sends them to Origin.
 	OriginDownload string
+
+	prep *prepared // set by Prepare, shared by copies of the Target
+}
+
+// prepared is what every redirect to a Target's files sends, computed once.
+type prepared struct {
+	suffix             []string // per file: what follows a base URL (fileSuffix)
+	digest, reprDigest []string // per file: header values, "" for a malformed sum
+	describedBy        string   // the Link to the torrent, "" without one
+}
+
+// Prepare computes once what every redirect to t's files sends (escaped paths, digest
+// headers, the link to the torrent), so that a Resolver handing out t, or copies of it
+// with other Mirrors, spares each redirect that work. Call it before sharing t; a Target
+// not prepared is prepared on each request.
+func (t *Target) Prepare() { t.prep = t.prepare() }
+
+func (t *Target) prepared() *prepared {
+	if t.prep != nil {
+		return t.prep
+	}
+	return t.prepare()
+}
+
+func (t *Target) prepare() *prepared {
+	p := &prepared{
+		suffix:     make([]string, len(t.Files)),
+		digest:     make([]string, len(t.Files)),
+		reprDigest: make([]string, len(t.Files)),
+	}
+	for i, f := range t.Files {
+		p.suffix[i] = fileSuffix(t.Root, f.Path)
+		p.digest[i], p.reprDigest[i] = digestValues(f.SHA256)
+	}
+	if t.TorrentURL != "" {
+		p.describedBy = "<" + t.TorrentURL + `>; rel=describedby; type="application/x-bittorrent"`
+	}
+	return p
 }
 
 // Mirror is one relay holding a Target.
@@ -91,12 +129,17 @@ type RedirectorOptions struct {
 	// ClientAddr says who asks, for the Locator; nil takes the connection's address. Behind
 	// a reverse proxy, give one that believes the proxy's X-Forwarded-For.
 	ClientAddr func(*http.Request) netip.Addr
+	// Prefix is the path the redirector is mounted under ("/r"), which it cuts off itself:
+	// http.StripPrefix copies every request, a cost on this hot path. "" when mounted
+	// with the prefix stripped already.
+	Prefix string
 }
 
 // Redirector sends plain HTTP users to a copy of an artifact's file: a relay, chosen at
 // random weighted by spare capacity among the nearest that have any, else the origin.
-// Mount it with its prefix stripped: http.StripPrefix("/r", rd); its Metalink handler
-// serves the same artifacts as RFC 5854 documents.
+// Mount it under RedirectorOptions.Prefix, or with its prefix stripped
+// (http.StripPrefix("/r", rd)); its Metalink handler, with its prefix stripped, serves
+// the same artifacts as RFC 5854 documents.
 type Redirector struct {
 	res  Resolver
 	opts RedirectorOptions
@@ -122,7 +165,11 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	ref, err := parseRef(r.URL.Path)
+	path, ok := strings.CutPrefix(r.URL.Path, rd.opts.Prefix)
+	ref, err := parseRef(path)
+	if !ok {
+		err = errRefShape
+	}
 	if err != nil {
 		refError(w, err, "redirect URLs are /r/<catalog>/<name>/<version or latest>[/<path>]")
 		return
@@ -152,7 +199,8 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no copy of "+t.ID()+" can be reached now", http.StatusServiceUnavailable)
 		return
 	}
-	suffix := fileSuffix(t.Root, ref.path)
+	prep := t.prepared()
+	suffix := prep.suffix[i]
 	h := w.Header()
 	links := make([]string, 0, min(len(t.Mirrors), maxDuplicates)+2)
 	rk.eachMirror(t.Mirrors, func(j, pri int) bool {
@@ -170,14 +218,17 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			links = append(links, duplicate(t.Origin, suffix, rk.originPriority(), ""))
 		}
 	}
-	if t.TorrentURL != "" {
-		links = append(links, "<"+t.TorrentURL+`>; rel=describedby; type="application/x-bittorrent"`)
+	if prep.describedBy != "" {
+		links = append(links, prep.describedBy)
 	}
 	if len(links) > 0 {
 		h["Link"] = links
 	}
-	setDigest(h, t.Files[i].SHA256)
-	h.Set("Cache-Control", "no-store")
+	if prep.digest[i] != "" {
+		h["Digest"] = []string{prep.digest[i]}
+		h["Repr-Digest"] = []string{prep.reprDigest[i]}
+	}
+	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusFound)
 	if r.Method == http.MethodGet && rd.opts.Counter != nil {
 		rd.opts.Counter.CountRedirect(t.InfoHash)
@@ -407,22 +458,24 @@ func isCountry(c string) bool {
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
-// setDigest sets the file's sha256 as the RFC 3230 Digest, which Metalink/HTTP (RFC 6249)
-// clients read, and the RFC 9530 Repr-Digest that replaces it; neither when the hex sum is
-// malformed.
-func setDigest(h http.Header, hexSum string) {
+// digestValues returns a file's sha256 as the RFC 3230 Digest, which Metalink/HTTP (RFC
+// 6249) clients read, and the RFC 9530 Repr-Digest that replaces it; "" for both when
+// the hex sum is malformed.
+func digestValues(hexSum string) (digest, reprDigest string) {
 	var sum [sha256.Size]byte
 	if len(hexSum) != hex.EncodedLen(len(sum)) {
-		return
+		return "", ""
 	}
 	if _, err := hex.Decode(sum[:], []byte(hexSum)); err != nil {
-		return
+		return "", ""
 	}
-	var b64 [44]byte // base64 of 32 bytes
-	base64.StdEncoding.Encode(b64[:], sum[:])
-	h.Set("Digest", "sha-256="+string(b64[:]))
-	h.Set("Repr-Digest", "sha-256=:"+string(b64[:])+":")
+	b64 := base64.StdEncoding.EncodeToString(sum[:])
+	return "sha-256=" + b64, "sha-256=:" + b64 + ":"
 }
+
+// noStore is the Cache-Control of every redirect: mirrors come and go. net/http only
+// reads header values, so every answer may share it.
+var noStore = []string{"no-store"}
 
 // ref is what a /r/ or /m/ URL names: a file of an artifact, or the artifact when path is "".
 type ref struct {

@@ -565,10 +565,11 @@ func BenchmarkRedirect(b *testing.B) {
 	}
 	res := &memResolver{byID: map[string]*Target{"debian/pool/1": tg}}
 	loc := mapLocator{netip.MustParseAddr("192.0.2.1"): {"FR", "EU"}}
-	rd := NewRedirector(res, RedirectorOptions{Locator: loc, Counter: &countRedirects{n: map[[20]byte]int{}}}, slog.New(slog.DiscardHandler))
-	// The path as http.StripPrefix("/r", rd) hands it on, and a writer that keeps nothing,
-	// so that only the redirector's own work is measured.
-	req := httptest.NewRequest("GET", "/debian/pool/1/main/b%20b.deb", nil)
+	tg.Prepare() // as the directory's resolver does
+	rd := NewRedirector(res, RedirectorOptions{Locator: loc, Counter: &countRedirects{n: map[[20]byte]int{}}, Prefix: "/r"},
+		slog.New(slog.DiscardHandler))
+	// A writer that keeps nothing, so that only the redirector's own work is measured.
+	req := httptest.NewRequest("GET", "/r/debian/pool/1/main/b%20b.deb", nil)
 	w := headerWriter{h: http.Header{}}
 	rd.ServeHTTP(&w, req)
 	if w.code != http.StatusFound {
@@ -590,3 +591,25 @@ type headerWriter struct {
 func (w *headerWriter) Header() http.Header         { return w.h }
 func (w *headerWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *headerWriter) WriteHeader(code int)        { w.code = code }
+
+// A redirector mounted with RedirectorOptions.Prefix cuts the prefix off itself, and
+// answers a path without it as not one of its URLs.
+func TestRedirectPrefix(t *testing.T) {
+	n := newRedirectNet(t, nil)
+	rd := NewRedirector(n.res, RedirectorOptions{Prefix: "/r"}, slog.New(slog.DiscardHandler))
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{
+		{"/r/debian/netinst/12.5", http.StatusFound},
+		{"/r/debian/netinst/latest", http.StatusFound},
+		{"/debian/netinst/12.5", http.StatusNotFound},
+		{"/rdebian/netinst/12.5", http.StatusNotFound},
+	} {
+		w := &headerWriter{h: http.Header{}}
+		rd.ServeHTTP(w, httptest.NewRequest(http.MethodGet, tt.path, nil))
+		if w.code != tt.status {
+			t.Errorf("GET %s: %d, want %d", tt.path, w.code, tt.status)
+		}
+	}
+}

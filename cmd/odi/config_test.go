@@ -189,7 +189,7 @@ func TestDirectoryRefusesBadOriginRation(t *testing.T) {
 			t.Fatalf("a directory started with origin %+v", origin)
 		}
 		cancel()
-		if !strings.Contains(err.Error(), "origin: piece_") || exitCode(err) != exitUsage {
+		if !strings.Contains(err.Error(), "origin: ") || exitCode(err) != exitUsage {
 			t.Errorf("origin %+v: error %q (exit %d), want a usage error naming the setting", origin, err, exitCode(err))
 		}
 	}

@@ -266,12 +266,12 @@ func (d *directory) handler() http.Handler {
 	// them: they have no peers, so they are never rationed, nor sent on (/r/ chose).
 	download := webseed.New(originStore{d.cat}, d.log)
 	mux.Handle("/dl/", httpcount.Count(http.StripPrefix("/dl", download), &d.originSent))
-	opts := webseed.RedirectorOptions{Counter: d.tr}
+	opts := webseed.RedirectorOptions{Counter: d.tr, Prefix: "/r"}
 	if d.geo != nil {
 		opts.Locator = d.geo
 	}
 	rd := webseed.NewRedirector(&redirectTargets{cat: d.cat}, opts, d.log)
-	mux.Handle("/r/", http.StripPrefix("/r", rd))
+	mux.Handle("/r/", rd)
 	mux.Handle("/m/", http.StripPrefix("/m", rd.Metalink()))
 	trackerHandler := d.tr.HTTPHandler()
 	mux.Handle("/announce", trackerHandler)
@@ -356,7 +356,7 @@ func (o originStore) Open(_ context.Context, ih metainfo.Hash, path string) (web
 		offset += prev.Size
 	}
 	return webseed.File{Content: f.File, ModTime: a.PublishedAt, SHA256: a.Files[f.Index].SHA256,
-		Offset: offset, PieceLength: a.PieceLength, TorrentLength: a.TotalSize()}, nil
+		Offset: offset, TorrentLength: a.TotalSize()}, nil
 }
 
 // problem is an RFC 9457 problem details body.

@@ -67,6 +67,7 @@ func (rt *redirectTargets) staticOf(a *catalog.Artifact) (*webseed.Target, error
 		Manifest: a.Manifest, InfoHash: a.InfoHash, PieceLength: a.PieceLength, Pieces: info.Pieces,
 		TorrentURL: rt.cat.TorrentURL(a), Origin: rt.cat.OriginSeed(a), OriginDownload: rt.cat.OriginDownload(a),
 	}
+	t.Prepare()
 	rt.static.Store(a, t)
 	return t, nil
 }

@@ -35,9 +35,10 @@
 #               rounds and print where its CPU goes (needs perf; default 0)
 #   RELAY_WAIT  seconds to wait for the relays to hold all 1,000 (default 300; the run
 #               goes on with what they hold then, and says so)
-#   PIN         1 to pin the servers (directory, relays, bare302s) to CPU 0 and wrk to the
+#   PIN         1 to pin the servers (the directory, bare302s) to CPU 0 and wrk to the
 #               other CPUs, so that p99 measures the server rather than the scheduler's
-#               mixing of wrk with it (default 0; needs taskset and 2 CPUs)
+#               mixing of wrk with it; the relays, idle but for heartbeats, float
+#               (default 0; needs taskset and 2 CPUs)
 # Only 127.0.0.1 is used; every process started is killed at exit and the work folder
 # (a mktemp -d) removed. Requires wrk, curl, go.
 set -euo pipefail
@@ -167,7 +168,7 @@ relay_urls=()
 if ((relays > 0)); then
 	for ((r = 1; r <= relays; r++)); do
 		"$odi" keygen --out "$work/relay$r.key" >/dev/null
-		"${on_server[@]}" "$odi" relay --data "$work/relay$r" --listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --directory "$dir" \
+		"$odi" relay --data "$work/relay$r" --listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --directory "$dir" \
 			--key "$work/relay$r.key" --quota 1GiB >"$work/relay$r.out" 2>"$work/relay$r.log" &
 		pids+=($!)
 		url=$(wait_url "$work/relay$r.out" $! "relay $r")
