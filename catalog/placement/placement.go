@@ -142,6 +142,21 @@ func Plan(cfg Config, relays []Relay, artifacts []Artifact) (map[string]RelayPla
 		return nil, err
 	}
 	p.place()
+	if p.short != nil {
+		// Slot by slot, where a copy goes is decided by room alone, and it can fill the
+		// one relay a later replica could have gone to: three relays holding b, c and
+		// a, c and b, c kept c on the second and left a hot b a replica short. A second
+		// pass keeps copies, held or fetched, off the relays the missing replicas
+		// wanted where another relay can take them, and is taken if it places more.
+		// (From some holdings convergence then takes one round more: see
+		// TestPropertyConverges.)
+		q, _ := newPlanner(cfg.withDefaults(), relays, artifacts) // the same input: no error
+		q.avoid = p.short
+		q.place()
+		if q.placed > p.placed {
+			p = q
+		}
+	}
 	if !cfg.NoSpareFill {
 		p.spare()
 	}
@@ -250,6 +265,11 @@ type planner struct {
 	slots    []slot
 	hasHeld  []map[int32]bool // per relay
 	nRegions int
+	// placed sums the values (without hysteresis) of the demand slots filled; short marks
+	// the relays that could have taken a replica place found no room for (nil if none);
+	// a relay avoid marks takes a copy only when no other candidate can.
+	placed       float64
+	short, avoid []bool
 }
 
 func newPlanner(cfg Config, relays []Relay, artifacts []Artifact) (*planner, error) {
@@ -471,9 +491,7 @@ func (p *planner) place() {
 			s := deferred[0]
 			deferred = deferred[1:]
 			if a := &p.arts[s.art]; len(a.placed) < int(s.n) {
-				if ri := p.pick(a, p.eligible(a.Catalog), true); ri >= 0 {
-					p.assign(s.art, ri)
-				}
+				p.fetch(s, a)
 			}
 			continue
 		}
@@ -484,13 +502,12 @@ func (p *planner) place() {
 			switch ri := p.pick(a, a.holders, false); {
 			case ri >= 0:
 				p.assign(s.art, ri)
+				p.placed += a.density / float64(s.n)
 			case s.fresh && s.held:
 				s.value /= p.cfg.Hysteresis
 				deferred = append(deferred, s)
 			case s.fresh:
-				if ri := p.pick(a, p.eligible(a.Catalog), true); ri >= 0 {
-					p.assign(s.art, ri)
-				}
+				p.fetch(s, a)
 			}
 		}
 		if s.lastHeld && !a.released {
@@ -504,8 +521,26 @@ func (p *planner) place() {
 	}
 }
 
+// fetch fills slot s of a with a copy to be fetched, where pick finds room; where it
+// finds none, it marks the relays that could hold a's copy but for what is planned there.
+func (p *planner) fetch(s slot, a *artState) {
+	if ri := p.pick(a, p.eligible(a.Catalog), true); ri >= 0 {
+		p.assign(s.art, ri)
+		p.placed += a.density / float64(s.n)
+		return
+	}
+	for _, ri := range p.eligible(a.Catalog) {
+		if !a.isOn(ri) && p.relays[ri].QuotaBytes >= a.SizeBytes {
+			if p.short == nil {
+				p.short = make([]bool, len(p.relays))
+			}
+			p.short[ri] = true
+		}
+	}
+}
+
 // pick returns the best relay among candidates for one more replica of a, or -1. Order:
-// a region a has no replica in (or an unknown region); for a fetch, the least wanted
+// a relay avoid does not mark; a region a has no replica in (or an unknown region); for a fetch, the least wanted
 // held copy it would push out (none is best); the most bytes free, scaled by weight;
 // relay ID.
 //
@@ -515,14 +550,18 @@ func (p *planner) place() {
 // add holders and every held copy is pending until decided, hands the copy to another
 // holder and opens room for a fetch the applied plan had found no room for.
 func (p *planner) pick(a *artState, candidates []int32, fetch bool) int32 {
-	best, bestUsed, bestCost, bestScore := int32(-1), false, 0.0, 0.0
+	best, bestUsed, bestAvoided, bestCost, bestScore := int32(-1), false, false, 0.0, 0.0
 	for _, ri := range candidates {
 		r := &p.relays[ri]
 		if r.room < a.SizeBytes || a.isOn(ri) {
 			continue
 		}
+		avoided := p.avoid != nil && p.avoid[ri]
+		if best >= 0 && avoided && !bestAvoided {
+			continue
+		}
 		used := r.region >= 0 && hasBit(a.regions, r.region)
-		if best >= 0 && used && !bestUsed {
+		if best >= 0 && used && !bestUsed && avoided == bestAvoided {
 			continue
 		}
 		cost := 0.0
@@ -534,8 +573,8 @@ func (p *planner) pick(a *artState, candidates []int32, fetch bool) int32 {
 			free -= r.pending
 		}
 		score := float64(free) * r.weight
-		if best < 0 || (!used && bestUsed) || cost < bestCost || (cost == bestCost && score > bestScore) {
-			best, bestUsed, bestCost, bestScore = ri, used, cost, score
+		if best < 0 || (!avoided && bestAvoided) || (!used && bestUsed) || cost < bestCost || (cost == bestCost && score > bestScore) {
+			best, bestUsed, bestAvoided, bestCost, bestScore = ri, used, avoided, cost, score
 		}
 	}
 	return best

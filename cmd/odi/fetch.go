@@ -56,6 +56,23 @@ var (
 	errShortAnswer = errors.New("server sent part of the range")
 )
 
+// errOriginDownload is returned when the redirector sends odi fetch to the origin's plain
+// download URL: odi fetch is a swarm member, so it takes the origin's copy through the web
+// seed (its next HTTP source), which rations what a crowd takes from it.
+var errOriginDownload = errors.New("the redirector sends this download to the origin")
+
+// refuseOriginDownload follows redirects (ten at most, as net/http does) except to an
+// origin's /dl/.
+func refuseOriginDownload(req *http.Request, via []*http.Request) error {
+	switch {
+	case strings.HasPrefix(req.URL.Path, "/dl/"):
+		return errOriginDownload
+	case len(via) >= 10:
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
 // maxBusyWaits bounds how many times in a row the HTTP fallback waits out a 503's
 // Retry-After without getting anything.
 const maxBusyWaits = 3
@@ -266,11 +283,14 @@ func fetch(ctx context.Context, api *apiclient.Client, ref artifactRef, o fetchO
 	f := &fetcher{
 		opts: o, api: api, rep: rep, tlog: tlog, a: a,
 		m: manifest.Manifest{Catalog: a.Catalog, Name: a.Name, Version: a.Version, Root: a.Root, Files: a.Files},
-		http: &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			ResponseHeaderTimeout: o.stallTimeout,
-			IdleConnTimeout:       30 * time.Second,
-		}},
+		http: &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				ResponseHeaderTimeout: o.stallTimeout,
+				IdleConnTimeout:       30 * time.Second,
+			},
+			CheckRedirect: refuseOriginDownload,
+		},
 		buf: make([]byte, 1<<20),
 	}
 	// The directory is trusted for digests, not for file names: a path that escapes the
@@ -714,10 +734,12 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		n := t.BytesCompleted()
 		peers, seeds := len(t.PeerConns()), len(t.WebseedPeerConns())
-		f.rep.set(n, fmt.Sprintf("BitTorrent: %d peer%s, %d web seed%s", peers, plural(peers), seeds, plural(seeds)))
-		if n > last {
+		f.rep.set(t.BytesCompleted(), fmt.Sprintf("BitTorrent: %d peer%s, %d web seed%s", peers, plural(peers), seeds, plural(seeds)))
+		// Progress is any useful byte, not a completed piece: in a crowd on a new artifact
+		// a piece can take a while to come together from many peers.
+		st := t.Stats()
+		if n := st.BytesReadUsefulData.Int64() + warmRead.Load(); n > last {
 			last, since = n, time.Now()
 		} else if time.Since(since) >= f.opts.stallTimeout {
 			return fmt.Errorf("bittorrent: %w for %s", errStalled, f.opts.stallTimeout)
@@ -831,6 +853,8 @@ func (f *fetcher) viaHTTP(ctx context.Context) error {
 			case <-time.After(se.retryAfter):
 			}
 			continue
+		case errors.Is(err, errOriginDownload):
+			// On to the origin's web seed, the next source.
 		case errors.Is(err, errShortAnswer) && after < before && len(bad) == 0:
 			continue // part of what was asked came: ask the same source for the rest
 		case srcs[i].redirector && errors.As(err, &se) && se.status == http.StatusNotFound:

@@ -45,9 +45,8 @@ func TestHotArtifactSpreads(t *testing.T) {
 	for port := uint16(20000); port < 20100; port++ {
 		ann.mustAnnounce(port, size, trclient.Started, 0)
 	}
-	// Its share of demand (~0.85) earns it three copies, yet in this tight case (two slots
-	// a relay, three artifacts) the planner at times settles at two: see the issue note.
-	waitFor(t, 60*time.Second, "the hot artifact on two relays or more", func() bool { return mirrorsOf(t, tn, hot) >= 2 })
+	// Its share of demand (~0.85) earns it three copies.
+	waitFor(t, 60*time.Second, "the hot artifact on all three relays", func() bool { return mirrorsOf(t, tn, hot) == 3 })
 	if !covered() {
 		t.Errorf("an artifact lost its last copy to the hot one")
 	}
