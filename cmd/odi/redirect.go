@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -22,6 +23,20 @@ type redirectTargets struct {
 	// immutable): decoding the info dict and building URLs on every redirect would cost
 	// more than the redirect.
 	static sync.Map // *catalog.Artifact -> *webseed.Target
+	// recent caches each artifact's whole Target, mirrors included, for mirrorsTTL: a
+	// popular artifact's redirects then share one list of its relays instead of
+	// building one each.
+	recent sync.Map // *catalog.Artifact -> *recentTarget
+}
+
+// mirrorsTTL is how long a redirect may send users by a list of an artifact's relays
+// already built: a relay found down or quarantined leaves redirects this much later than
+// url-lists, next to the probe intervals (a minute) that find it out.
+const mirrorsTTL = 250 * time.Millisecond
+
+type recentTarget struct {
+	t     *webseed.Target
+	until int64 // Unix nanoseconds
 }
 
 var _ webseed.Resolver = (*redirectTargets)(nil)
@@ -42,6 +57,10 @@ func (rt *redirectTargets) Resolve(cat, name, version string) (*webseed.Target, 
 	case a.State == catalog.Expunged:
 		return nil, fmt.Errorf("%w: %s was expunged: %s", webseed.ErrGone, a.ID(), a.Reason)
 	}
+	now := time.Now().UnixNano()
+	if v, ok := rt.recent.Load(a); ok && now < v.(*recentTarget).until {
+		return v.(*recentTarget).t, nil
+	}
 	base, err := rt.staticOf(a)
 	if err != nil {
 		return nil, err
@@ -52,6 +71,7 @@ func (rt *redirectTargets) Resolve(cat, name, version string) (*webseed.Target, 
 	for i, m := range mirrors {
 		t.Mirrors[i] = webseed.Mirror(m)
 	}
+	rt.recent.Store(a, &recentTarget{t: &t, until: now + int64(mirrorsTTL)})
 	return &t, nil
 }
 
