@@ -690,7 +690,7 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	<-t.GotInfo()
 	t.DownloadAll()
 	// Ranged HTTP from the web seeds at once, alongside the client's peers (see warmfill).
-	var warmRead atomic.Int64
+	var warmRead, warmUsed atomic.Int64
 	fillCtx, stopFilling := context.WithCancel(ctx)
 	filled := make(chan struct{})
 	go func() {
@@ -698,13 +698,13 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 		warmfill.Fill(fillCtx, t, warmfill.Options{
 			Seeds: warmfill.WebSeeds(f.mi.UrlList, "", t.Info().IsDir()),
 			HTTP:  warmfill.NewHTTPClient(fetchWarmWorkers), Slots: make(chan struct{}, fetchWarmWorkers),
-			Read: &warmRead, Log: f.tlog, Name: f.m.ID(),
+			Read: &warmRead, Used: &warmUsed, Log: f.tlog, Name: f.m.ID(),
 		})
 	}()
 	defer func() {
 		stopFilling()
 		<-filled
-		f.fetched.WebSeeds += warmRead.Load()
+		f.fetched.WebSeeds += warmUsed.Load() // useful bytes, as the client's own counts
 	}()
 	hctx, stopHashing := context.WithCancel(ctx)
 	var sums []string

@@ -92,8 +92,9 @@ type Options struct {
 	// Body, when set, wraps every response body (a download rate limit).
 	Body func(io.Reader) io.Reader
 	// Read, Pieces and Rejected, when set, count the bytes read from web seeds, the pieces
-	// completed, and those whose bytes failed their hash (never written).
-	Read, Pieces, Rejected *atomic.Int64
+	// completed, and those whose bytes failed their hash (never written); Used counts the
+	// bytes of the pieces completed (Read less what was discarded).
+	Read, Pieces, Rejected, Used *atomic.Int64
 	// Log and Name (the artifact, for its lines) say what Fill did.
 	Log  *slog.Logger
 	Name string
@@ -268,6 +269,7 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 		if p.State().Complete {
 			f.pieces.Add(1)
 			add(f.opts.Pieces, 1)
+			add(f.opts.Used, int64(len(buf)))
 		}
 		return true
 	}
