@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -143,26 +145,37 @@ func TestPublishThenDownloadFromOriginWebSeed(t *testing.T) {
 	}
 }
 
-// downloadWebSeedOnly downloads mi with a real anacrolix client that may only use the
-// torrent's web seeds (no trackers, DHT or peers) and returns its data folder.
-func downloadWebSeedOnly(t *testing.T, mi *metainfo.MetaInfo) string {
+// newLoopbackClient starts a real anacrolix client listening on 127.0.0.1 only, with no
+// DHT, PEX or port forwarding, its data in dataDir (a new temporary folder when ""), after
+// adjust (if not nil) has changed its config. The test closes it.
+func newLoopbackClient(t *testing.T, dataDir string, adjust func(*torrent.ClientConfig)) *torrent.Client {
 	t.Helper()
 	cfg := torrent.NewDefaultClientConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.NoDHT = true
-	cfg.NoDefaultPortForwarding = true
-	cfg.DisableTrackers = true
-	cfg.DisablePEX = true
-	cfg.DisableIPv6 = true
+	cfg.DataDir = cmp.Or(dataDir, t.TempDir())
+	cfg.NoDHT, cfg.DisablePEX, cfg.NoDefaultPortForwarding = true, true, true
+	cfg.DisableIPv6 = true // required by a ListenHost of 127.0.0.1
 	cfg.ListenHost = func(string) string { return "127.0.0.1" }
 	cfg.ListenPort = 0
-	cfg.NoUpload = true
-	cfg.Seed = false
+	cfg.Slogger = slog.New(slog.DiscardHandler)
+	if adjust != nil {
+		adjust(cfg)
+	}
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// downloadWebSeedOnly downloads mi with a real anacrolix client that may only use the
+// torrent's web seeds (no trackers, DHT or peers) and returns its data folder.
+func downloadWebSeedOnly(t *testing.T, mi *metainfo.MetaInfo) string {
+	t.Helper()
+	dir := t.TempDir()
+	cl := newLoopbackClient(t, dir, func(cfg *torrent.ClientConfig) {
+		cfg.DisableTrackers, cfg.NoUpload, cfg.Seed = true, true, false
+	})
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +192,7 @@ func downloadWebSeedOnly(t *testing.T, mi *metainfo.MetaInfo) string {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("web-seed download incomplete after 60s: %d of %d bytes", tor.BytesCompleted(), tor.Length())
 	}
-	return cfg.DataDir
+	return dir
 }
 
 // rawDeclare sends a declaration body as c signs it (unsigned when c is nil) and returns

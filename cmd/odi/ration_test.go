@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,22 +53,9 @@ func TestOriginRationsACrowd(t *testing.T) {
 	var tors []*torrent.Torrent
 	var dirs []string
 	for range crowd {
-		cfg := torrent.NewDefaultClientConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.NoDHT = true
-		cfg.NoDefaultPortForwarding = true
-		cfg.DisablePEX = true
-		cfg.DisableIPv6 = true
-		cfg.DisableUTP = true
-		cfg.ListenHost = func(string) string { return "127.0.0.1" }
-		cfg.ListenPort = 0
-		cfg.Seed = true // as torrent clients do by default: a finished peer still serves
-		cfg.Slogger = slog.New(slog.DiscardHandler)
-		cl, err := torrent.NewClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cl.Close() })
+		dir := t.TempDir()
+		// Seed, as torrent clients do by default: a finished peer still serves.
+		cl := newLoopbackClient(t, dir, func(cfg *torrent.ClientConfig) { cfg.Seed, cfg.DisableUTP = true, true })
 		spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +65,7 @@ func TestOriginRationsACrowd(t *testing.T) {
 			t.Fatal(err)
 		}
 		tors = append(tors, tor)
-		dirs = append(dirs, cfg.DataDir)
+		dirs = append(dirs, dir)
 	}
 	for _, tor := range tors {
 		<-tor.GotInfo()

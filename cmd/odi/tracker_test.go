@@ -432,18 +432,7 @@ func TestAria2cFindsSeederThroughTracker(t *testing.T) {
 	mi.UrlList = nil // peers only
 
 	// The seeder: anacrolix with the file, announcing to the HTTP tracker only.
-	cfg := torrent.NewDefaultClientConfig()
-	cfg.DataDir = src
-	cfg.NoDHT, cfg.DisablePEX, cfg.NoDefaultPortForwarding = true, true, true
-	cfg.DisableIPv6 = true
-	cfg.ListenHost = func(string) string { return "127.0.0.1" }
-	cfg.ListenPort = 0
-	cfg.Seed = true
-	cl, err := torrent.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := newLoopbackClient(t, src, func(cfg *torrent.ClientConfig) { cfg.Seed = true })
 	seedSpec, _ := torrent.TorrentSpecFromMetaInfoErr(mi)
 	seedSpec.Trackers = [][]string{{tn.base + "/announce"}}
 	tor, _, err := cl.AddTorrentSpec(seedSpec)
