@@ -131,7 +131,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	// and never UPnP, which would send packets off the machine.
 	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true
 	tc.NoDefaultPortForwarding = true
-	tc.Slogger = log.With("part", "torrent")
+	// A rationing origin answers 503 all through a flash crowd: not a warning each time.
+	tc.Slogger = slog.New(quietBusyWebSeeds{log.Handler()}).With("part", "torrent")
 	if r.cl, err = torrent.NewClient(tc); err != nil {
 		return nil, fmt.Errorf("bittorrent client: %w", err)
 	}
