@@ -3,7 +3,7 @@
 // the plans they answer with (fetch the most wanted, evict what a plan lets go, delete
 // what was expunged). It downloads and seeds over BitTorrent with anacrolix/torrent (BEP 3,
 // with BEP 19 web seeds: the origin and other relays), starts each download from the web
-// seeds at once with ranged HTTP alongside the client (warm start, warmstart.go), verifies
+// seeds at once with ranged HTTP alongside the client (warm start: internal/warmfill), verifies
 // every piece, resumes after restarts without trusting its disk blindly, shapes upload and
 // download bandwidth at the connection level, and hands verified files to the web-seed
 // handler that serves them.

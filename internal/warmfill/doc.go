@@ -1,0 +1,14 @@
+// Package warmfill fills a torrent's missing pieces from its BEP 19 web seeds with ranged
+// HTTP GETs, alongside the anacrolix client that downloads it.
+//
+// anacrolix v1.61.0 plans web-seed requests on a fixed 5 s client timer
+// (webseedRequestUpdateTimerInterval in its client.go) that no setting or call shortens,
+// and fetches from peers in 16 KiB blocks, so a download that could come from web seeds
+// over sendfile waited for its first byte and then went at the pace of the peer protocol.
+// Fill's workers fetch missing pieces from the web seeds at once (anacrolix's own BEP 19
+// client builds the URLs and splits a piece across the files of a package), check each
+// piece's SHA-1 before it touches the disk, write it through the torrent's storage and
+// have the client verify it, which marks it complete. A piece the client has, is
+// checking, or has begun is left to the client. Relays fill their holdings this way, and
+// odi fetch its downloads.
+package warmfill
