@@ -31,13 +31,14 @@
 # Only 127.0.0.1 is used; every process started is killed at exit and the work folder
 # (a mktemp -d) removed. Requires aria2c, curl, sha256sum.
 set -euo pipefail
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 odi=${1:-bin/odi}
 size_mib=${SIZE_MIB:-1024}
 runs=${RUNS:-3}
 fill_wait=${FILL_WAIT:-600}
 
-die() { echo "fetch.sh: $*" >&2; exit 1; }
 
 [[ $size_mib =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not '$size_mib'"
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$runs'"
@@ -52,35 +53,8 @@ quota_mib=$((size_mib * 2 + 64))
 
 # --- work folder, processes, cleanup ------------------------------------------------------
 
-work=$(mktemp -d /tmp/odi-bench-fetch.XXXXXX)
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir fetch
 
-# wait_url FILE PID WHAT: waits up to 10 s for "listening on http://..." in FILE (PID's
-# stdout) and prints the URL.
-wait_url() {
-	local out
-	for _ in $(seq 100); do
-		out=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$1" | head -n1)
-		if [[ -n $out ]]; then
-			echo "$out"
-			return
-		fi
-		kill -0 "$2" 2>/dev/null || die "$3 exited before listening (see $1 and its log)"
-		sleep 0.1
-	done
-	die "$3 did not say where it listens within 10 s (see $1)"
-}
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # served: "ORIGIN R1 R2": bytes the origin (/metrics) and each relay (bytes_served in
 # /api/v1/relays, from their heartbeats) have served so far.
 served() {
@@ -280,15 +254,6 @@ echo
 
 # --- report -------------------------------------------------------------------------------
 
-median() {
-	printf '%s\n' "$@" | { grep -v '^$' || true; } | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) print ""
-			else if (NR % 2) print v[(NR + 1) / 2]
-			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
-}
 declare -A med=()
 for k in fetch aria2c curl; do
 	# shellcheck disable=SC2086 # the lists are meant to split

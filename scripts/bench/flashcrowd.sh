@@ -38,6 +38,8 @@
 # Only 127.0.0.1 is used; every process started is killed at exit and the work folder
 # (a mktemp -d) removed. Requires curl, sha256sum, timeout.
 set -euo pipefail
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 odi=${1:-bin/odi}
 size_mib=${SIZE_MIB:-256}
@@ -46,7 +48,6 @@ client_timeout=${CLIENT_TIMEOUT:-1200}
 fill_wait=${FILL_WAIT:-600}
 relays=3
 
-die() { echo "flashcrowd.sh: $*" >&2; exit 1; }
 
 [[ $size_mib =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not '$size_mib'"
 [[ $clients =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive integer, not '$clients'"
@@ -62,35 +63,8 @@ quota_mib=$((size_mib * 2 + 64)) # room for both artifacts
 
 # --- work folder, processes, cleanup ------------------------------------------------------
 
-work=$(mktemp -d /tmp/odi-bench-flashcrowd.XXXXXX)
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir flashcrowd
 
-# wait_url FILE PID WHAT: waits up to 10 s for "listening on http://..." in FILE (PID's
-# stdout) and prints the URL.
-wait_url() {
-	local out
-	for _ in $(seq 100); do
-		out=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$1" | head -n1)
-		if [[ -n $out ]]; then
-			echo "$out"
-			return
-		fi
-		kill -0 "$2" 2>/dev/null || die "$3 exited before listening (see $1 and its log)"
-		sleep 0.1
-	done
-	die "$3 did not say where it listens within 10 s (see $1)"
-}
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 
 echo "machine"

@@ -43,6 +43,8 @@
 # Only 127.0.0.1 is used; every process started is killed at exit and the work folder
 # (a mktemp -d) removed. Requires wrk, curl, go.
 set -euo pipefail
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 odi=${1:-bin/odi}
 duration=${DURATION:-20s}
@@ -56,7 +58,6 @@ artifacts=${ARTIFACTS:-1000}
 pin=${PIN:-0}
 heartbeat=${HEARTBEAT:-5s}
 
-die() { echo "redirect.sh: $*" >&2; exit 1; }
 
 [[ $duration =~ ^[1-9][0-9]*[sm]?$ ]] || die "DURATION must be like 20s or 2m, not '$duration'"
 [[ $warmup =~ ^[1-9][0-9]*[sm]?$ ]] || die "WARMUP must be like 3s, not '$warmup'"
@@ -89,33 +90,8 @@ clk_tck=$(getconf CLK_TCK)
 
 # --- work folder, processes, cleanup ------------------------------------------------------
 
-work=$(mktemp -d /tmp/odi-bench-redirect.XXXXXX)
-pids=()
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir redirect
 
-# wait_url FILE PID WHAT: waits up to 10 s for "listening on ADDR" in FILE (PID's stdout)
-# and prints ADDR as an http:// URL.
-wait_url() {
-	local out
-	for _ in $(seq 100); do
-		out=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}\([0-9.:]*\).*/http:\/\/\2/p' "$1" | head -n1)
-		if [[ -n $out ]]; then
-			echo "$out"
-			return
-		fi
-		kill -0 "$2" 2>/dev/null || die "$3 exited before listening (see $1 and its log)"
-		sleep 0.1
-	done
-	die "$3 did not say where it listens within 10 s (see $1)"
-}
 
 echo "machine"
 if [[ $pin == 1 ]]; then
@@ -236,31 +212,10 @@ echo
 
 # --- measuring ----------------------------------------------------------------------------
 
-cpu_ticks() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) } # fields from 3 on; the command name may hold spaces
-	read -ra f <<<"$stat"
-	echo $((f[11] + f[12])) # utime, stime
-}
-# machine_ticks: "busy total steal" clock ticks of all CPUs (/proc/stat).
-machine_ticks() {
-	awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t, $9 }' /proc/stat
-}
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 # redirects_total: the directory's count of GET redirects, over all bench artifacts.
 redirects_total() {
 	curl -fsS "$dir/api/v1/artifacts?catalog=bench" | grep -o '"redirects":[0-9]*' | cut -d: -f2 |
 		awk '{ s += $1 } END { print s + 0 }'
-}
-median() {
-	printf '%s\n' "$@" | { grep -v '^-\?$' || true; } | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) print ""
-			else if (NR % 2) print v[(NR + 1) / 2]
-			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
 }
 
 # Per "target mode" id, each round's figures, space-separated.

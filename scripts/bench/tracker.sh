@@ -39,6 +39,8 @@
 #             subfolder of it and leaves it there for inspection.
 # Requires wrk, opentracker, curl and go (to build the two helpers).
 set -euo pipefail
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 odi=${1:-bin/odi}
 duration=${DURATION:-20s}
@@ -50,7 +52,6 @@ pin=${PIN:-0}
 runs=${RUNS:-1}
 artifacts=1000
 
-die() { echo "tracker.sh: $*" >&2; exit 1; }
 
 [[ $duration =~ ^[1-9][0-9]*[sm]?$ ]] || die "DURATION must be like 20s or 2m, not '$duration'"
 [[ $warmup =~ ^[1-9][0-9]*[sm]?$ ]] || die "WARMUP must be like 3s, not '$warmup'"
@@ -288,21 +289,6 @@ echo
 
 # --- measuring ----------------------------------------------------------------------------
 
-# cpu_ticks PID: utime+stime of the process (all its threads), in clock ticks.
-cpu_ticks() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) } # fields from 3 on; the command name may hold spaces
-	read -ra f <<<"$stat"
-	echo $((f[11] + f[12])) # utime, stime: fields 14 and 15
-}
-# machine_ticks: "busy total steal" clock ticks of all CPUs, from /proc/stat (busy
-# includes steal: time the hypervisor gave to other guests).
-machine_ticks() {
-	awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t, $9 }' /proc/stat
-}
-# field NAME LINE: the value of NAME=... in a result line.
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
 # Per "target mode" id, each run's figures, space-separated; res_* hold the medians.
 declare -A all_rps=() all_p50=() all_p99=() all_err=() all_cpu=() all_cores=() all_busy=() all_steal=()
@@ -378,16 +364,6 @@ measure() {
 	fi
 }
 
-# median VALUES...: the median (mean of the middle two for an even count), "-" if none.
-median() {
-	printf '%s\n' "$@" | grep -v '^-\?$' | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) print "-"
-			else if (NR % 2) print v[(NR + 1) / 2]
-			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
-}
 
 # odi_counts: odi's announce counters as "transport/result=N ...", from /metrics.
 odi_counts() {
