@@ -72,10 +72,11 @@ func (a *Artifact) index() {
 
 // view is an immutable snapshot of every artifact, tombstones included.
 type view struct {
-	byID   map[string]*Artifact
-	byHash map[metainfo.Hash]*Artifact
-	sorted []*Artifact          // by catalog, name, version
-	latest map[string]*Artifact // newest published version by "catalog/name"
+	generation uint64 // one more than the view it replaced
+	byID       map[string]*Artifact
+	byHash     map[metainfo.Hash]*Artifact
+	sorted     []*Artifact          // by catalog, name, version
+	latest     map[string]*Artifact // newest published version by "catalog/name"
 }
 
 func newView(arts []*Artifact) *view {
@@ -109,7 +110,9 @@ func (v *view) with(a *Artifact) *view {
 			arts = append(arts, old)
 		}
 	}
-	return newView(append(arts, a))
+	nv := newView(append(arts, a))
+	nv.generation = v.generation + 1
+	return nv
 }
 
 // loadArtifacts reads every artifact with its files.

@@ -149,6 +149,11 @@ func (c *Catalog) cleanup() error {
 	return nil
 }
 
+// Generation changes whenever an artifact is published or expunged: what Artifact and
+// Latest answered holds while it stays the same, so callers may keep what they derived
+// from an artifact that long.
+func (c *Catalog) Generation() uint64 { return c.view.Load().generation }
+
 // Artifact returns the artifact "<catalog>/<name>/<version>", tombstones included.
 func (c *Catalog) Artifact(catalog, name, version string) (*Artifact, error) {
 	a := c.view.Load().byID[catalog+"/"+name+"/"+version]

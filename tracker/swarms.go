@@ -209,9 +209,9 @@ func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
 	}, true
 }
 
-// redirected counts a plain HTTP download of ih as demand, like a leecher's announce: a
+// redirected counts n plain HTTP downloads of ih as demand, like leechers' announces: a
 // user who never speaks BitTorrent still wants the artifact near them.
-func (s *swarms) redirected(ih [20]byte, now time.Time) {
+func (s *swarms) redirected(ih [20]byte, n int64, now time.Time) {
 	sh := s.shard(ih)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -220,8 +220,8 @@ func (s *swarms) redirected(ih [20]byte, now time.Time) {
 		sw = newSwarm()
 		sh.swarms[ih] = sw
 	}
-	sw.redirects++
-	sw.demand.add(now.UnixNano(), s.halfLife, 1)
+	sw.redirects += n
+	sw.demand.add(now.UnixNano(), s.halfLife, float64(n))
 	sw.dirty = true
 }
 

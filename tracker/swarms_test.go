@@ -151,9 +151,9 @@ func TestDemandDecay(t *testing.T) {
 	s.announce(ann(0, EventCompleted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(0, EventNone), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(0, EventStopped), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	// Redirects count like leecher announces, with the same half-life.
-	s.redirected(testIH, t0)
-	s.redirected(testIH, t0)
+	// Redirects count like leecher announces, with the same half-life; the directory
+	// hands them on in batches.
+	s.redirected(testIH, 2, t0)
 	want := func(st Stats) bool {
 		return math.Abs(st.Demand-2.5) < 1e-9 && st.Completed == 1 && st.Redirects == 2
 	}

@@ -77,11 +77,11 @@ func (t *Tracker) Stats(ih [20]byte) Stats {
 	return s
 }
 
-// CountRedirect adds a plain HTTP download of ih, sent to a copy by the directory's
+// CountRedirects adds n plain HTTP downloads of ih, sent to a copy by the directory's
 // redirector, to the swarm's demand. Only catalog swarms count.
-func (t *Tracker) CountRedirect(ih [20]byte) {
-	if t.catalog.Trackable(ih) == nil {
-		t.swarms.redirected(ih, t.now())
+func (t *Tracker) CountRedirects(ih [20]byte, n int64) {
+	if n > 0 && t.catalog.Trackable(ih) == nil {
+		t.swarms.redirected(ih, n, t.now())
 	}
 }
 

@@ -80,7 +80,8 @@ func (rd *Redirector) serveMetalink(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rk := rd.ranker(r, t)
+	country, continent := rd.locate(r)
+	rk := newRanker(t.Mirrors, country, continent)
 	h := w.Header()
 	h.Set("Content-Type", "application/metalink4+xml")
 	if cd := mime.FormatMediaType("attachment", map[string]string{"filename": t.Root + ".meta4"}); cd != "" {

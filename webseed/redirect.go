@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/anacrolix/torrent/metainfo"
 
@@ -52,22 +53,52 @@ type Target struct {
 	// copy as Origin, under a base URL the origin never rations (Handler.Ration); ""
 	// sends them to Origin.
 	OriginDownload string
+	// Redirects, when not nil, counts the GET redirects answered from the Target: demand
+	// for the artifact, which whoever made the Target hands on. Copies of a Target may
+	// share one counter.
+	Redirects *atomic.Int64
 
-	prep *prepared // set by Prepare, shared by copies of the Target
+	prep  *prepared // set by Prepare, shared by copies of the Target
+	plain *plainAnswers
 }
 
 // prepared is what every redirect to a Target's files sends, computed once.
 type prepared struct {
-	suffix             []string // per file: what follows a base URL (fileSuffix)
-	digest, reprDigest []string // per file: header values, "" for a malformed sum
-	describedBy        string   // the Link to the torrent, "" without one
+	suffix             []string   // per file: what follows a base URL (fileSuffix)
+	digest, reprDigest [][]string // per file: header values, nil for a malformed sum
+	describedBy        string     // the Link to the torrent, "" without one
 }
 
-// Prepare computes once what every redirect to t's files sends (escaped paths, digest
-// headers, the link to the torrent), so that a Resolver handing out t, or copies of it
-// with other Mirrors, spares each redirect that work. Call it before sharing t; a Target
-// not prepared is prepared on each request.
-func (t *Target) Prepare() { t.prep = t.prepare() }
+// plainAnswers are the whole answers for a single file to the users the Locator does not
+// place (all of them, without a Locator): one per copy they may be sent to, so that such
+// a redirect only draws one.
+type plainAnswers struct {
+	rk ranker
+	// byCopy holds the answer sending users to each mirror, then the origin's.
+	byCopy []answer
+}
+
+// answer is where a redirect sends a user, as the header values it writes. net/http only
+// reads header values, so answers may be shared by concurrent requests.
+type answer struct {
+	location []string // nil: no copy can take the user
+	links    []string
+}
+
+// Prepare computes once what redirects to t's files send (escaped paths, digest headers,
+// the link to the torrent, and for a single file the whole answer for each of its copies),
+// so that a Resolver handing out t spares each redirect that work. Call it before sharing
+// t, and again on a copy given other Mirrors: the copy keeps what does not depend on them.
+// A Target not prepared is prepared on each request.
+func (t *Target) Prepare() {
+	if t.prep == nil {
+		t.prep = t.prepare()
+	}
+	t.plain = nil
+	if t.SingleFile() {
+		t.plain = t.plainAnswers()
+	}
+}
 
 func (t *Target) prepared() *prepared {
 	if t.prep != nil {
@@ -79,16 +110,27 @@ func (t *Target) prepared() *prepared {
 func (t *Target) prepare() *prepared {
 	p := &prepared{
 		suffix:     make([]string, len(t.Files)),
-		digest:     make([]string, len(t.Files)),
-		reprDigest: make([]string, len(t.Files)),
+		digest:     make([][]string, len(t.Files)),
+		reprDigest: make([][]string, len(t.Files)),
 	}
 	for i, f := range t.Files {
 		p.suffix[i] = fileSuffix(t.Root, f.Path)
-		p.digest[i], p.reprDigest[i] = digestValues(f.SHA256)
+		if digest, reprDigest := digestValues(f.SHA256); digest != "" {
+			p.digest[i], p.reprDigest[i] = []string{digest}, []string{reprDigest}
+		}
 	}
 	if t.TorrentURL != "" {
 		p.describedBy = "<" + t.TorrentURL + `>; rel=describedby; type="application/x-bittorrent"`
 	}
+	return p
+}
+
+func (t *Target) plainAnswers() *plainAnswers {
+	p := &plainAnswers{rk: newRanker(t.Mirrors, "", ""), byCopy: make([]answer, len(t.Mirrors)+1)}
+	for chosen := range t.Mirrors {
+		p.byCopy[chosen] = t.answer(&p.rk, 0, chosen)
+	}
+	p.byCopy[len(t.Mirrors)] = t.answer(&p.rk, 0, -1)
 	return p
 }
 
@@ -112,17 +154,10 @@ type Locator interface {
 	Locate(addr netip.Addr) (country, continent string)
 }
 
-// Counter learns of every GET redirect, as a sign of demand for the artifact.
-type Counter interface {
-	CountRedirect(ih [20]byte)
-}
-
 // RedirectorOptions are the Redirector's optional parts; the zero value is usable.
 type RedirectorOptions struct {
 	// Locator places clients; nil prefers no mirror for its place.
 	Locator Locator
-	// Counter is told of redirects; nil counts none.
-	Counter Counter
 	// Rand draws the mirror; nil uses the runtime's generator. It is called under a lock,
 	// so a seeded rand.PCG gives tests a fixed sequence.
 	Rand rand.Source
@@ -190,18 +225,48 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	rk := rd.ranker(r, t)
-	chosen := -1
-	if len(t.Mirrors) > 0 {
-		chosen = rk.choose(t.Mirrors, rd.draw())
+	var ans answer
+	country, continent := rd.locate(r)
+	if t.plain != nil && country == "" && continent == "" {
+		p := t.plain
+		chosen := p.rk.choose(t.Mirrors, rd.draw())
+		if chosen < 0 {
+			chosen = len(t.Mirrors)
+		}
+		ans = p.byCopy[chosen]
+	} else {
+		rk := newRanker(t.Mirrors, country, continent)
+		ans = t.answer(&rk, i, rk.choose(t.Mirrors, rd.draw()))
 	}
-	if chosen < 0 && t.Origin == "" {
+	if ans.location == nil {
 		http.Error(w, "no copy of "+t.ID()+" can be reached now", http.StatusServiceUnavailable)
 		return
 	}
 	prep := t.prepared()
-	suffix := prep.suffix[i]
 	h := w.Header()
+	h["Location"] = ans.location
+	if ans.links != nil {
+		h["Link"] = ans.links
+	}
+	if prep.digest[i] != nil {
+		h["Digest"] = prep.digest[i]
+		h["Repr-Digest"] = prep.reprDigest[i]
+	}
+	h["Cache-Control"] = noStore
+	w.WriteHeader(http.StatusFound)
+	if r.Method == http.MethodGet && t.Redirects != nil {
+		t.Redirects.Add(1)
+	}
+}
+
+// answer sends a user ranked by rk to copy chosen of file i: the mirror of that index, or
+// the origin for -1; the other copies go with it as duplicates.
+func (t *Target) answer(rk *ranker, i, chosen int) answer {
+	if chosen < 0 && t.Origin == "" {
+		return answer{}
+	}
+	prep := t.prepared()
+	suffix := prep.suffix[i]
 	links := make([]string, 0, min(len(t.Mirrors), maxDuplicates)+2)
 	rk.eachMirror(t.Mirrors, func(j, pri int) bool {
 		if j != chosen {
@@ -210,10 +275,11 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return len(links) < maxDuplicates
 	})
+	var location string
 	if chosen < 0 {
-		h.Set("Location", cmp.Or(t.OriginDownload, t.Origin)+suffix)
+		location = cmp.Or(t.OriginDownload, t.Origin) + suffix
 	} else {
-		h.Set("Location", t.Mirrors[chosen].Base+suffix)
+		location = t.Mirrors[chosen].Base + suffix
 		if t.Origin != "" {
 			links = append(links, duplicate(t.Origin, suffix, rk.originPriority(), ""))
 		}
@@ -221,18 +287,10 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if prep.describedBy != "" {
 		links = append(links, prep.describedBy)
 	}
-	if len(links) > 0 {
-		h["Link"] = links
+	if len(links) == 0 {
+		links = nil
 	}
-	if prep.digest[i] != "" {
-		h["Digest"] = []string{prep.digest[i]}
-		h["Repr-Digest"] = []string{prep.reprDigest[i]}
-	}
-	h["Cache-Control"] = noStore
-	w.WriteHeader(http.StatusFound)
-	if r.Method == http.MethodGet && rd.opts.Counter != nil {
-		rd.opts.Counter.CountRedirect(t.InfoHash)
-	}
+	return answer{location: []string{location}, links: links}
 }
 
 // resolve finds ref's artifact, or answers the request with why not.
@@ -290,18 +348,21 @@ const (
 	tiers
 )
 
-func (rd *Redirector) ranker(r *http.Request, t *Target) ranker {
-	rk := ranker{unknownCapacity: 1}
-	if len(t.Mirrors) == 0 {
-		return rk
+// locate places the client, "" when unknown or without a Locator.
+func (rd *Redirector) locate(r *http.Request) (country, continent string) {
+	if rd.opts.Locator == nil {
+		return "", ""
 	}
-	if rd.opts.Locator != nil {
-		rk.country, rk.continent = rd.opts.Locator.Locate(rd.clientAddr(r))
-	}
+	return rd.opts.Locator.Locate(rd.clientAddr(r))
+}
+
+// newRanker ranks ms for a client in country and continent ("" when unknown).
+func newRanker(ms []Mirror, country, continent string) ranker {
+	rk := ranker{country: country, continent: continent, unknownCapacity: 1}
 	var sum float64
 	var known int
-	for i := range t.Mirrors {
-		m := &t.Mirrors[i]
+	for i := range ms {
+		m := &ms[i]
 		if c := m.CapacityBytes; c > 0 && !math.IsInf(c, 1) {
 			sum += c
 			known++

