@@ -31,12 +31,14 @@
 #
 # Usage: scripts/bench/redirect.sh [path/to/odi]     (default bin/odi)
 # Environment:
-#   DURATION    each measured run, a wrk duration (default 20s)
+#   DURATION    each measured run, a wrk duration (default 10s)
 #   WARMUP      the warm-up before each (default 3s)
 #   CONNS       wrk connections (default 50)
 #   THREADS     wrk threads (default 2)
 #   RUNS        rounds of all the measured runs, targets taking turns; the table shows
-#               medians (default 3)
+#               medians (default 5: a shared machine's speed moves by a third for minutes
+#               at a time, and more short rounds outvote such a spell better than a few
+#               long ones)
 #   RELAYS      relays holding the artifacts, 0 to 3 (default 2; 0: every redirect goes
 #               to the directory's origin copy)
 #   ARTIFACTS   how many tiny artifacts to publish and ask for (default 1000)
@@ -58,12 +60,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 odi=${1:-bin/odi}
-duration=${DURATION:-20s}
+duration=${DURATION:-10s}
 warmup=${WARMUP:-3s}
 conns=${CONNS:-50}
 threads=${THREADS:-2}
 relays=${RELAYS:-2}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 relay_wait=${RELAY_WAIT:-300}
 artifacts=${ARTIFACTS:-1000}
 pin=${PIN:-0}
