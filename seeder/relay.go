@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	tc.DataDir = dataDir
 	tc.DefaultStorage = r.storage
 	tc.Seed = true
+	tc.Bep20 = relayapi.PeerIDPrefix
 	// Sockets are ours (shaped, see ratelimit.go): no built-in TCP, uTP or DHT sockets,
 	// and never UPnP, which would send packets off the machine.
 	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true

@@ -1,10 +1,13 @@
 package tracker
 
 import (
+	"bytes"
 	"math"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/opendist/odi/internal/relayapi"
 )
 
 // peerKey is a peer's address: 16 bytes of IP (IPv4 mapped into IPv6) and the port.
@@ -130,9 +133,13 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 	// A completion is a completed event, or a listed leecher that now has everything:
 	// clients that stop right after finishing (aria2c --seed-time=0) send only
 	// "stopped" with left=0.
+	// Relays fetch what the placement gives them: their announces are not demand.
+	wants := !bytes.HasPrefix(a.PeerID[:], relayPeerIDPrefix)
 	if !wasSeeder && (a.Event == EventCompleted || (wasLeecher && seeder)) {
 		sw.completed++
-		sw.demand.add(nowNanos, s.halfLife, 1)
+		if wants {
+			sw.demand.add(nowNanos, s.halfLife, 1)
+		}
 		sw.dirty = true
 	}
 	if a.Event == EventStopped {
@@ -140,7 +147,7 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 		delete(sw.leechers, key)
 		return announceResult{len(sw.seeders), len(sw.leechers), sw.completed}, out
 	}
-	if !seeder {
+	if !seeder && wants {
 		sw.demand.add(nowNanos, s.halfLife, 1)
 		sw.dirty = true
 	}
@@ -208,6 +215,8 @@ func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
 		Demand: sw.demand.valueAt(now.UnixNano(), s.halfLife),
 	}, true
 }
+
+var relayPeerIDPrefix = []byte(relayapi.PeerIDPrefix)
 
 // redirected counts n plain HTTP downloads of ih as demand, like leechers' announces: a
 // user who never speaks BitTorrent still wants the artifact near them.

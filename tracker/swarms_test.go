@@ -12,6 +12,8 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/tracker/udp"
+
+	"github.com/opendist/odi/internal/relayapi"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -168,6 +170,33 @@ func TestDemandDecay(t *testing.T) {
 	r.restore(cs)
 	if st, _ := r.stats(testIH, t0.Add(half)); !want(st) {
 		t.Fatalf("restored: %+v", st)
+	}
+}
+
+// TestRelaysAreNotDemand checks that a relay filling its disk (its peer ID says it is
+// one) is listed and its completion counted, but adds nothing to the artifact's demand,
+// while a user's client doing the same does.
+func TestRelaysAreNotDemand(t *testing.T) {
+	var relayID, userID [20]byte
+	copy(relayID[:], relayapi.PeerIDPrefix+"relay")
+	copy(userID[:], "-GT0003-user")
+	s := newSwarms(100, time.Hour)
+	fill := func(id [20]byte, from string) {
+		for _, a := range []*Announce{
+			{InfoHash: testIH, PeerID: id, Port: 1, Left: 100, Event: EventStarted, NumWant: -1, Compact: true},
+			{InfoHash: testIH, PeerID: id, Port: 1, Left: 50, Event: EventNone, NumWant: -1, Compact: true},
+			{InfoHash: testIH, PeerID: id, Port: 1, Left: 0, Event: EventCompleted, NumWant: -1, Compact: true},
+		} {
+			s.announce(a, addr(from), t0, ttl, 50, nil)
+		}
+	}
+	fill(relayID, "10.0.0.1:1")
+	if st, _ := s.stats(testIH, t0); st.Demand != 0 || st.Completed != 1 || st.Seeders != 1 {
+		t.Fatalf("after a relay's fill: %+v; want demand 0, completed 1, 1 seeder", st)
+	}
+	fill(userID, "10.0.0.2:1")
+	if st, _ := s.stats(testIH, t0); st.Demand != 3 || st.Completed != 2 || st.Seeders != 2 {
+		t.Fatalf("after a user's download: %+v; want demand 3 (2 announces leeching, 1 completion), completed 2, 2 seeders", st)
 	}
 }
 

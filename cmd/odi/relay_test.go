@@ -170,6 +170,15 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 		if s.Seeders < 2 {
 			t.Errorf("%s: %d seeders on the tracker, want both relays", art.ID, s.Seeders)
 		}
+		// Their fills followed the placement: no user has asked for anything yet.
+		_, body := get(t, tn.base+"/api/v1/artifacts/"+art.ID)
+		var j catalog.ArtifactJSON
+		if err := json.Unmarshal(body, &j); err != nil || j.Swarm == nil {
+			t.Fatalf("artifact JSON: %v: %s", err, body)
+		}
+		if j.Swarm.Demand != 0 {
+			t.Errorf("%s: demand %v after the relays' fills alone; want 0", art.ID, j.Swarm.Demand)
+		}
 	}
 	// The torrent lists both relays, then the origin.
 	_, body := get(t, img.TorrentURL)

@@ -12,6 +12,12 @@ import (
 	"github.com/opendist/odi/internal/manifest"
 )
 
+// PeerIDPrefix begins the BEP 20 peer ID of every relay's BitTorrent client, so that the
+// directory's tracker counts a relay's announces as supply, not demand: a relay filling
+// its disk follows the placement, and counting it would feed the placement its own
+// choices. A user's client that took the prefix would only lose its own vote.
+const PeerIDPrefix = "-OR0001-"
+
 // Relay states, as the directory sees a relay.
 const (
 	StatePending = "pending" // waiting for an operator's approval
