@@ -81,8 +81,9 @@ type plainAnswers struct {
 // answer is where a redirect sends a user, as the header values it writes. net/http only
 // reads header values, so answers may be shared by concurrent requests.
 type answer struct {
-	location []string // nil: no copy can take the user
-	links    []string
+	location           []string // nil: no copy can take the user
+	links              []string
+	digest, reprDigest []string // nil for a malformed sum
 }
 
 // Prepare computes once what redirects to t's files send (escaped paths, digest headers,
@@ -213,7 +214,11 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	i, ok := t.file(ref.path)
+	// A prepared single file answers without reading its file list.
+	i, ok := 0, t.plain != nil && ref.path == ""
+	if !ok {
+		i, ok = t.file(ref.path)
+	}
 	if !ok {
 		switch {
 		case t.SingleFile():
@@ -242,15 +247,14 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no copy of "+t.ID()+" can be reached now", http.StatusServiceUnavailable)
 		return
 	}
-	prep := t.prepared()
 	h := w.Header()
 	h["Location"] = ans.location
 	if ans.links != nil {
 		h["Link"] = ans.links
 	}
-	if prep.digest[i] != nil {
-		h["Digest"] = prep.digest[i]
-		h["Repr-Digest"] = prep.reprDigest[i]
+	if ans.digest != nil {
+		h["Digest"] = ans.digest
+		h["Repr-Digest"] = ans.reprDigest
 	}
 	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusFound)
@@ -290,7 +294,7 @@ func (t *Target) answer(rk *ranker, i, chosen int) answer {
 	if len(links) == 0 {
 		links = nil
 	}
-	return answer{location: []string{location}, links: links}
+	return answer{location: []string{location}, links: links, digest: prep.digest[i], reprDigest: prep.reprDigest[i]}
 }
 
 // resolve finds ref's artifact, or answers the request with why not.
