@@ -112,6 +112,9 @@ type announceResult struct {
 	completed         int64
 }
 
+// relayPeerIDPrefix marks the announces of relays, which are supply, not demand.
+var relayPeerIDPrefix = []byte(relayapi.PeerIDPrefix)
+
 // announce records the announcing peer (or removes it, on stopped) and appends up to
 // numWant other peers to out: seeders get no seeders (save a magnet client's first
 // announce, see MayLackMetadata), and leechers get a mix.
@@ -130,11 +133,11 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 	_, wasSeeder := sw.seeders[key]
 	_, wasLeecher := sw.leechers[key]
 	seeder := a.Seeder()
+	// Relays fetch what the placement gives them: their announces are not demand.
+	wants := !bytes.HasPrefix(a.PeerID[:], relayPeerIDPrefix)
 	// A completion is a completed event, or a listed leecher that now has everything:
 	// clients that stop right after finishing (aria2c --seed-time=0) send only
 	// "stopped" with left=0.
-	// Relays fetch what the placement gives them: their announces are not demand.
-	wants := !bytes.HasPrefix(a.PeerID[:], relayPeerIDPrefix)
 	if !wasSeeder && (a.Event == EventCompleted || (wasLeecher && seeder)) {
 		sw.completed++
 		if wants {
@@ -215,8 +218,6 @@ func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
 		Demand: sw.demand.valueAt(now.UnixNano(), s.halfLife),
 	}, true
 }
-
-var relayPeerIDPrefix = []byte(relayapi.PeerIDPrefix)
 
 // redirected counts n plain HTTP downloads of ih as demand, like leechers' announces: a
 // user who never speaks BitTorrent still wants the artifact near them.

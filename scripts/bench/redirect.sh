@@ -24,7 +24,7 @@
 # request, odi's p99 < 10 ms under the paced load. Latency is judged under a load the
 # server is not saturated by: at the peak, each of the CONNS connections waits for all
 # the others, so p99 there is the queue's length, CONNS / req/s times the Go scheduler's
-# unfairness (p99 is 8-9 times p50 for every server here, bare302 included: 9-11 ms at
+# unfairness (p99 is 4-9 times p50 for every server here, bare302 included: 9-14 ms at
 # 50 connections on 2 CPUs), not what one redirect costs. The peak's p99 is still shown,
 # next to bare302's. The script reports; it exits non-zero only when something failed
 # to run.
