@@ -28,7 +28,8 @@ type Config struct {
 	// FullScrape allows /scrape without info_hash to list every swarm.
 	FullScrape bool `mapstructure:"full_scrape"`
 	// TrustedProxies are CIDRs of reverse proxies whose X-Forwarded-For and ip= are
-	// believed; from anyone else, the connection's address is the peer's.
+	// believed; from anyone else, the connection's address is the peer's. The directory's
+	// redirector places users (GeoIP) by the same rule.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// DemandHalfLife is how fast the demand signal forgets.
 	DemandHalfLife time.Duration `mapstructure:"demand_half_life"`

@@ -67,26 +67,38 @@ func (t *Tracker) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	writeBencode(w, rb.b)
 }
 
-// peerAddr is the announcing peer's address: the connection's, unless the connection
-// comes from a trusted proxy, which may name the peer by X-Forwarded-For or ip=.
+// peerAddr is the announcing peer's address: the client's (ClientAddr), or the ip= hint
+// when a trusted proxy sent the announce without X-Forwarded-For.
 func (t *Tracker) peerAddr(r *http.Request, hint netip.Addr, port uint16) (netip.AddrPort, bool) {
-	remote, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	ip := t.ClientAddr(r)
+	if !ip.IsValid() {
 		return netip.AddrPort{}, false
 	}
-	ip := remote.Addr().Unmap()
-	if t.trusted(ip) {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			// The last hop is the one our proxy saw; earlier ones are the client's word.
-			last := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
-			if fwd, err := netip.ParseAddr(last); err == nil {
-				ip = fwd.Unmap()
-			}
-		} else if hint.IsValid() {
-			ip = hint.Unmap()
-		}
+	if hint.IsValid() && t.trusted(ip) && r.Header.Get("X-Forwarded-For") == "" {
+		ip = hint.Unmap()
 	}
 	return netip.AddrPortFrom(ip, port), true
+}
+
+// ClientAddr is the address of whoever sent r: the connection's, unless the connection
+// comes from one of the trusted proxies (Config.TrustedProxies), which name the client in
+// X-Forwarded-For. The directory's redirector places its users by it too. It is invalid
+// when r.RemoteAddr is not an address.
+func (t *Tracker) ClientAddr(r *http.Request) netip.Addr {
+	remote, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := remote.Addr().Unmap()
+	if !t.trusted(ip) {
+		return ip
+	}
+	xff := r.Header.Get("X-Forwarded-For")
+	// The last hop is the one our proxy saw; earlier ones are the client's word.
+	if fwd, err := netip.ParseAddr(strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])); err == nil {
+		return fwd.Unmap()
+	}
+	return ip
 }
 
 func (t *Tracker) trusted(ip netip.Addr) bool {

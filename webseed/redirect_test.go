@@ -295,6 +295,35 @@ func TestRedirectHeaders(t *testing.T) {
 	}
 }
 
+// TestRedirectClientAddr places users by the address ClientAddr gives (what a reverse
+// proxy forwarded), not the connection's.
+func TestRedirectClientAddr(t *testing.T) {
+	n := newRedirectNet(t, nil)
+	loc := mapLocator{netip.MustParseAddr("127.0.0.1"): {"DE", "EU"}, netip.MustParseAddr("198.51.100.7"): {"US", "NA"}}
+	forwarded := func(r *http.Request) netip.Addr {
+		a, _ := netip.ParseAddr(r.Header.Get("X-Forwarded-For"))
+		return a
+	}
+	rd := NewRedirector(n.res, RedirectorOptions{Locator: loc, ClientAddr: forwarded}, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(http.StripPrefix("/r", rd))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		xff  string
+		want *httptest.Server
+	}{{"198.51.100.7", n.relays["US"]}, {"127.0.0.1", n.relays["DE"]}} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/r/debian/netinst/12.5", nil)
+		req.Header.Set("X-Forwarded-For", tt.xff)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); !strings.HasPrefix(got, tt.want.URL+"/") {
+			t.Errorf("forwarded for %s: Location %s; want the relay at %s", tt.xff, got, tt.want.URL)
+		}
+	}
+}
+
 // TestRedirectRegion moves the nearest relay out of the way, step by step.
 func TestRedirectRegion(t *testing.T) {
 	n := newRedirectNet(t, mapLocator{netip.MustParseAddr("127.0.0.1"): {"DE", "EU"}})

@@ -278,7 +278,9 @@ func (d *directory) handler() http.Handler {
 	// them: they have no peers, so they are never rationed, nor sent on (/r/ chose).
 	download := webseed.New(originStore{d.cat}, d.log)
 	mux.Handle("/dl/", httpcount.Count(http.StripPrefix("/dl", download), &d.originSent))
-	opts := webseed.RedirectorOptions{Prefix: "/r"}
+	// Users are placed by the address the tracker believes: behind a trusted reverse
+	// proxy, X-Forwarded-For's.
+	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr}
 	if d.geo != nil {
 		opts.Locator = d.geo
 	}
