@@ -24,21 +24,25 @@ bench_cleanup() {
 	rm -rf "$work"
 }
 
-# wait_url FILE PID WHAT: waits up to 10 s for "listening on [http://]ADDR" in FILE (PID's
-# stdout) and prints ADDR as an http:// URL; dies if PID exits first.
-wait_url() {
-	local out
+# wait_line FILE PID WHAT SED: waits up to 10 s for SED (a sed -n script) to print
+# something from FILE, PID's stdout, and prints its first line; dies if PID exits first.
+wait_line() {
+	local file=$1 pid=$2 what=$3 script=$4 out
 	for _ in $(seq 100); do
-		out=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}\([0-9.:]*\).*/http:\/\/\2/p' "$1" | head -n1)
+		out=$(sed -n "$script" "$file" | head -n1)
 		if [[ -n $out ]]; then
 			echo "$out"
 			return
 		fi
-		kill -0 "$2" 2>/dev/null || die "$3 exited before listening (see $1 and its log)"
+		kill -0 "$pid" 2>/dev/null || die "$what exited before listening (see $file and its log)"
 		sleep 0.1
 	done
-	die "$3 did not say where it listens within 10 s (see $1)"
+	die "$what did not say where it listens within 10 s (see $file)"
 }
+
+# wait_url FILE PID WHAT: wait_line for "listening on [http://]ADDR"; prints ADDR as an
+# http:// URL.
+wait_url() { wait_line "$1" "$2" "$3" 's/.*listening on \(http:\/\/\)\{0,1\}\([0-9.:]*\).*/http:\/\/\2/p'; }
 
 # now: seconds since the epoch, with nanoseconds; since T: seconds from T to now, 2 decimals.
 now() { date +%s.%N; }

@@ -119,22 +119,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wait_line FILE PID WHAT SED: waits up to 10 s for SED (a sed -n script) to print
-# something from FILE, PID's stdout, and prints it.
-wait_line() {
-	local file=$1 pid=$2 what=$3 script=$4 out
-	for _ in $(seq 100); do
-		out=$(sed -n "$script" "$file")
-		if [[ -n $out ]]; then
-			echo "$out"
-			return
-		fi
-		kill -0 "$pid" 2>/dev/null || die "$what exited before listening (see $file and its .log)"
-		sleep 0.1
-	done
-	die "$what did not say where it listens within 10 s (see $file)"
-}
-
 # free_port: a TCP and UDP port on 127.0.0.1 that nothing listens on now.
 free_port() {
 	local p
