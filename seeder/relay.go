@@ -113,7 +113,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	if r.pc, err = storage.NewBoltPieceCompletion(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("piece completion: %w", err)
 	}
-	r.storage = storage.NewFileOpts(storage.NewFileClientOpts{
+	// Warm start writes into it: files keep their final names while incomplete.
+	r.storage = warmfill.NewStorage(storage.NewFileClientOpts{
 		ClientBaseDir: dataDir,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, ih metainfo.Hash) string {
 			return filepath.Join(base, ih.HexString())

@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
@@ -652,14 +651,13 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	defer ln.Close()
 	tc := torrent.NewDefaultClientConfig()
 	tc.DataDir = f.part
-	tc.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{
+	// Files keep their final names while incomplete (warm fill needs that), so the HTTP
+	// fallback writes where anacrolix does and either can resume the other.
+	tc.DefaultStorage = warmfill.NewStorage(storage.NewFileClientOpts{
 		ClientBaseDir:   f.part,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
 		PieceCompletion: f.pc,
-		// Files keep their final names while incomplete, so the HTTP fallback writes
-		// where anacrolix does and either can resume the other.
-		UsePartFiles: generics.Some(false),
-		Logger:       f.tlog,
+		Logger:          f.tlog,
 	})
 	tc.Seed = false
 	// The socket is ours (bound to --bt-listen): no other TCP, uTP or DHT sockets, and

@@ -118,7 +118,7 @@ func TestFetchFromRelayPeer(t *testing.T) {
 	tn := startTestDirectory(t, relayDirectory)
 	a := publishSmall(t, tn, "1", 2<<20+5)
 	r := startTestRelay(t, tn)
-	waitFor(t, 30*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, a.InfoHash) })
+	waitServes(t, tn, 30*time.Second, r.id, a.InfoHash)
 	out := t.TempDir()
 	res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--torrent-only")
 	if err != nil {

@@ -123,7 +123,7 @@ func TestRelayDownAfterFailedProbesAndBackAfterPasses(t *testing.T) {
 	})
 	art := publishSmall(t, tn, "1", 300<<10)
 	r, g := relayBehindGate(t, tn)
-	waitFor(t, 30*time.Second, "the relay serves the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 30*time.Second, r.id, art.InfoHash)
 	relaySeed := g.url() + "/ws/" + art.InfoHash + "/"
 	if !slices.Contains(urlListOf(t, art.TorrentURL), relaySeed) {
 		t.Fatalf("url-list %q lacks the relay", urlListOf(t, art.TorrentURL))
@@ -158,7 +158,7 @@ func TestRelayMissingHeartbeatsIsDown(t *testing.T) {
 	})
 	art := publishSmall(t, tn, "1", 100<<10)
 	r := startTestRelay(t, tn)
-	waitFor(t, 30*time.Second, "the relay serves the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 30*time.Second, r.id, art.InfoHash)
 	r.stop()
 	waitFor(t, 10*time.Second, "a silent relay is down", func() bool { return relayStatus(t, tn, r.id) == catalog.StatusDown })
 	if v := relayView(t, tn, r.id); !strings.Contains(v.Reason, "no heartbeat since") {
@@ -177,7 +177,7 @@ func TestRelayServingCorruptBytesIsQuarantined(t *testing.T) {
 		t.Fatalf("artifact of %d bytes has pieces of %d: want one piece", art.Size, art.PieceLength)
 	}
 	r := startTestRelay(t, tn)
-	waitFor(t, 30*time.Second, "the relay serves the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 30*time.Second, r.id, art.InfoHash)
 
 	// Bit rot on the relay's disk: it still claims the artifact verified.
 	file := filepath.Join(r.data, "torrents", art.InfoHash, art.Root)
@@ -217,7 +217,7 @@ func TestRelayServingCorruptBytesIsQuarantined(t *testing.T) {
 	if err := tn.admin.Call(context.Background(), http.MethodPost, "/api/v1/admin/relays/"+r.id+"/clear", nil, &cleared); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the cleared relay is tested and serves again", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 20*time.Second, r.id, art.InfoHash)
 	if !slices.Contains(urlListOf(t, art.TorrentURL), relaySeed) {
 		t.Fatal("the cleared relay is not back in the url-list")
 	}

@@ -70,7 +70,7 @@ func startTestDirectory(t *testing.T, opts ...func(*DirectoryConfig)) *testNet {
 	}
 	tn.data = cfg.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDirectory(ctx, cfg, slog.New(slog.DiscardHandler))
+	d, err := startDirectory(ctx, cfg, testLogger(t, "directory"))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -99,6 +99,43 @@ func startTestDirectory(t *testing.T, opts ...func(*DirectoryConfig)) *testNet {
 		t.Fatal(err)
 	}
 	return tn
+}
+
+// testLogger is a logger for a directory or relay that a test runs in process. Its last
+// lines are printed if the test fails: why a bounded wait ran out is usually in them.
+// Register it before what it logs for, so that the printing comes after that stopped.
+func testLogger(t *testing.T, who string) *slog.Logger {
+	tail := &logTail{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the end of %s's log:\n%s", who, tail.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(tail, nil))
+}
+
+// logTail keeps the last logTailSize bytes or so written to it.
+type logTail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const logTailSize = 32 << 10
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if len(l.buf) > 2*logTailSize {
+		l.buf = append(l.buf[:0], l.buf[len(l.buf)-logTailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf[max(len(l.buf)-logTailSize, 0):])
 }
 
 // odiProcess is the odi command running in a child process.

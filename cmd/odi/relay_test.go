@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,17 +59,18 @@ func startTestRelay(t *testing.T, tn *testNet, opts ...func(*RelayConfig)) *test
 
 func runTestRelay(t *testing.T, cfg RelayConfig) *testRelay {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := startRelay(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	key, err := sign.LoadPrivateKey(cfg.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &testRelay{relayProc: p, key: cfg.KeyFile, id: sign.KeyID(key.ID()), data: cfg.DataDir, url: p.cfg.PublicURL}
+	id := sign.KeyID(key.ID())
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := startRelay(ctx, cfg, testLogger(t, "relay "+id))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	tr := &testRelay{relayProc: p, key: cfg.KeyFile, id: id, data: cfg.DataDir, url: p.cfg.PublicURL}
 	stopped := false
 	tr.stop = func() {
 		if !stopped {
@@ -104,10 +104,28 @@ func relayView(t *testing.T, tn *testNet, id string) catalog.Relay {
 // waitFor polls cond (bounded) until it holds.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !poll(within, cond) {
+		t.Fatalf("after %s: %s", within, what)
+	}
+}
+
+// poll reports whether cond came to hold within the time given.
+func poll(within time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, what)
+			return false
 		}
+	}
+	return true
+}
+
+// waitServes waits (bounded) until the directory lists the relay as serving every ih,
+// verified and range-checked; a failure shows what the directory says of the relay.
+func waitServes(t *testing.T, tn *testNet, within time.Duration, id string, ihs ...string) {
+	t.Helper()
+	if !poll(within, func() bool { return servesChecked(t, tn, id, ihs...) }) {
+		view, _ := json.Marshal(relayView(t, tn, id))
+		t.Fatalf("after %s: relay %s does not serve %v, checked; the directory has %s", within, id, ihs, view)
 	}
 }
 
@@ -124,6 +142,16 @@ func servesChecked(t *testing.T, tn *testNet, id string, ihs ...string) bool {
 		}
 	}
 	return r.Up && ok == len(ihs)
+}
+
+// firstDifference describes where got and want part.
+func firstDifference(got, want []byte) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("byte %d is %#x, want %#x (%d bytes, want %d)", i, got[i], want[i], len(got), len(want))
+		}
+	}
+	return fmt.Sprintf("%d bytes, want %d", len(got), len(want))
 }
 
 func getRange(t *testing.T, u string, from, to int64) []byte {
@@ -157,9 +185,9 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	}
 
 	a := startTestRelay(t, tn)
-	waitFor(t, 60*time.Second, "relay A holds both artifacts, checked", func() bool { return servesChecked(t, tn, a.id, img.InfoHash, pkg.InfoHash) })
+	waitServes(t, tn, 60*time.Second, a.id, img.InfoHash, pkg.InfoHash)
 	b := startTestRelay(t, tn)
-	waitFor(t, 60*time.Second, "relay B holds both artifacts, checked", func() bool { return servesChecked(t, tn, b.id, img.InfoHash, pkg.InfoHash) })
+	waitServes(t, tn, 60*time.Second, b.id, img.InfoHash, pkg.InfoHash)
 	if peers, _ := b.relay.Downloaded(); peers == 0 {
 		t.Errorf("relay B got nothing over BitTorrent from relay A")
 	}
@@ -189,16 +217,24 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	if len(mi.UrlList) != 3 || mi.UrlList[2] != tn.base+"/ws/"+img.InfoHash+"/" {
 		t.Fatalf("url-list %q, want the two relays then the origin", mi.UrlList)
 	}
-	// Byte-identical ranges from both relays and the origin.
-	for _, f := range []string{"disk.img", "pkg/sub/b.bin"} {
+	// Both relays and the origin serve the published bytes, whole and in ranges: every
+	// byte, since a fill that raced its client once left zeros where no check looked.
+	for _, f := range []string{"disk.img", "pkg/a.txt", "pkg/sub/b.bin"} {
 		ih := img.InfoHash
 		if strings.HasPrefix(f, "pkg") {
 			ih = pkg.InfoHash
 		}
-		want := getRange(t, tn.base+"/ws/"+ih+"/"+f, 1<<20, 3<<20)
-		for _, r := range []*testRelay{a, b} {
-			if got := getRange(t, r.url+"/ws/"+ih+"/"+f, 1<<20, 3<<20); !bytes.Equal(got, want) {
-				t.Errorf("relay %s serves other bytes for %s", r.id, f)
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, base := range []string{tn.base, a.url, b.url} {
+			u := base + "/ws/" + ih + "/" + f
+			if _, got := get(t, u); !bytes.Equal(got, data) {
+				t.Errorf("%s serves other bytes: %s", u, firstDifference(got, data))
+			}
+			if got, want := getRange(t, u, 1<<20, 3<<20), data[1<<20:min(3<<20+1, len(data))]; !bytes.Equal(got, want) {
+				t.Errorf("%s serves other bytes for range 1 MiB-3 MiB: %s", u, firstDifference(got, want))
 			}
 		}
 	}
@@ -290,7 +326,7 @@ func TestRelayExpungeRevokeAndBadRequests(t *testing.T) {
 	a1 := publishSmall(t, tn, "1", 2<<20)
 	a2 := publishSmall(t, tn, "2", 1<<20)
 	r := startTestRelay(t, tn)
-	waitFor(t, 60*time.Second, "the relay holds both", func() bool { return servesChecked(t, tn, r.id, a1.InfoHash, a2.InfoHash) })
+	waitServes(t, tn, 60*time.Second, r.id, a1.InfoHash, a2.InfoHash)
 
 	// Expunge: the relay deletes the bytes and stops serving them.
 	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "expunge", "test/art/1", "--reason", "bad"}); err != nil {
@@ -360,7 +396,7 @@ func TestRelayRestartResumesWithoutDownloading(t *testing.T) {
 	tn := startTestDirectory(t, relayDirectory)
 	art := publishSmall(t, tn, "1", 5<<20)
 	r := startTestRelay(t, tn)
-	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 60*time.Second, r.id, art.InfoHash)
 	cfg := r.cfg
 	cfg.Listen = r.ln.Addr().String() // back at its public URL
 	an := newAnnouncer(t, tn.base+"/announce", infoHash(t, art.InfoHash))
@@ -380,7 +416,7 @@ func TestRelayRestartResumesWithoutDownloading(t *testing.T) {
 	if peers, webSeeds := r2.relay.Downloaded(); peers+webSeeds != 0 {
 		t.Fatalf("the restarted relay downloaded %d bytes again", peers+webSeeds)
 	}
-	waitFor(t, 30*time.Second, "the directory sees the restarted relay's holding", func() bool { return servesChecked(t, tn, r2.id, art.InfoHash) })
+	waitServes(t, tn, 30*time.Second, r2.id, art.InfoHash)
 }
 
 func TestRelaySurvivesDirectoryOutage(t *testing.T) {
@@ -395,7 +431,7 @@ func TestRelaySurvivesDirectoryOutage(t *testing.T) {
 	tn := startTestDirectory(t, dirCfg)
 	art := publishSmall(t, tn, "1", 1<<20)
 	r := startTestRelay(t, tn)
-	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 60*time.Second, r.id, art.InfoHash)
 	tn.stop()
 
 	// With the directory down the relay keeps serving.
@@ -416,7 +452,7 @@ func TestRelayRateLimits(t *testing.T) {
 	const limit = 1 << 20 // bytes/s
 	start := time.Now()
 	r := startTestRelay(t, tn, func(c *RelayConfig) { c.UploadLimit, c.DownloadLimit = limit, limit })
-	waitFor(t, 60*time.Second, "the relay holds the artifact", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+	waitServes(t, tn, 60*time.Second, r.id, art.InfoHash)
 	// 4 MiB at 1 MiB/s, less a quarter second of burst.
 	if d := time.Since(start); d < 3500*time.Millisecond {
 		t.Errorf("filled 4 MiB in %s with a 1 MiB/s download limit", d)

@@ -36,7 +36,7 @@ func TestWarmStartFillsFromOrigin(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := startTestRelay(t, tn)
-			waitFor(t, 60*time.Second, "the relay holds the artifact, checked", func() bool { return servesChecked(t, tn, r.id, art.InfoHash) })
+			waitServes(t, tn, 60*time.Second, r.id, art.InfoHash)
 
 			pieces, rejected := r.relay.WarmStarted()
 			if pieces == 0 {

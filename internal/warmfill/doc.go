@@ -11,4 +11,9 @@
 // have the client verify it, which marks it complete. A piece the client has, is
 // checking, or has begun is left to the client. Relays fill their holdings this way, and
 // odi fetch its downloads.
+//
+// The torrent's storage must be NewStorage's, files without part files: anacrolix renames
+// a part file into place once its last piece is good, and a write of Fill's that raced
+// the client for a piece recreates the part file holding that piece alone, which the
+// piece's check then renames over the complete file (TestLateWriteKeepsTheFileWhole).
 package warmfill

@@ -16,8 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
 	"github.com/anacrolix/torrent/webseed"
 )
 
@@ -65,6 +67,13 @@ func WebSeeds(urlList []string, exclude string, isDir bool) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// NewStorage returns the file storage of opts without part files, the only storage Fill
+// may write to (see the package doc); every other option is the caller's.
+func NewStorage(opts storage.NewFileClientOpts) storage.ClientImplCloser {
+	opts.UsePartFiles = generics.Some(false)
+	return storage.NewFileOpts(opts)
 }
 
 // Options are what one Fill uses.
@@ -155,8 +164,9 @@ func (c *pieceClaims) claim() (int, bool) {
 }
 
 // untouched reports whether the client neither has a piece nor has begun or is checking
-// it: only then may Fill write it. The client's writes of a piece it has begun are
-// not visible to us, and could complete it (and move its file) under our write.
+// it: only then may Fill write it. The client can still take the piece up between this
+// check and our write; that is harmless only because both write the same verified
+// bytes to the same place, which is why Fill needs storage without part files.
 func untouched(s torrent.PieceState) bool {
 	return s.Ok && !s.Complete && !s.Partial && !s.Checking && !s.Marking
 }
