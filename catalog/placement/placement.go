@@ -623,7 +623,9 @@ func (p *planner) assign(ai, ri int32) {
 // gets a copy if one fits, before any artifact gets a further one, held or not. Held
 // first copies come first, one per artifact: relays that all took the same artifact,
 // planned before any knew what the others fetch, keep one copy of it and free the others'
-// room. Then first copies are fetched, where they push out no held copy if they can;
+// room; the copy kept is on a relay where it leaves room for the only copies of the
+// others, so that making room for demand never moves an only copy while an extra one
+// could go. Then first copies are fetched, where they push out no held copy if they can;
 // otherwise a held copy that is only an extra one gives way: coverage is worth that
 // churn. Then extra copies: held ones stay while they fit, which makes a round with
 // unchanged input fetch nothing; then new ones, most valuable first: replicas of demanded
@@ -672,16 +674,29 @@ func (p *planner) spare() {
 	}
 	slices.SortStableFunc(uncovered, func(x, y int32) int { return cmp.Compare(p.arts[y].density, p.arts[x].density) })
 	uncovered = append(uncovered, idle...)
+	// sole is, per relay, the bytes of the artifacts still to decide here of which it holds
+	// the only copy: a first copy held on several relays is kept where it leaves them room.
+	sole := make([]int64, len(p.relays))
 	for _, ai := range uncovered {
-		if a := &p.arts[ai]; len(a.placed) == 0 {
-			if ri := p.pickFirst(a, a.spareHolders, false); ri >= 0 {
-				p.assignSpare(ai, ri)
-			}
+		if a := &p.arts[ai]; len(a.placed) == 0 && len(a.spareHolders) == 1 {
+			sole[a.spareHolders[0]] += a.SizeBytes
+		}
+	}
+	for _, ai := range uncovered {
+		a := &p.arts[ai]
+		if len(a.placed) > 0 {
+			continue
+		}
+		if len(a.spareHolders) == 1 {
+			sole[a.spareHolders[0]] -= a.SizeBytes
+		}
+		if ri := p.pickFirst(a, a.spareHolders, func(ri int32) int64 { return sole[ri] }); ri >= 0 {
+			p.assignSpare(ai, ri)
 		}
 	}
 	for _, ai := range uncovered {
 		if a := &p.arts[ai]; len(a.placed) == 0 {
-			if ri := p.pickFirst(a, p.eligible(a.Catalog), true); ri >= 0 {
+			if ri := p.pickFirst(a, p.eligible(a.Catalog), func(ri int32) int64 { return p.relays[ri].pending }); ri >= 0 {
 				p.assignSpare(ai, ri)
 			}
 		}
@@ -696,22 +711,23 @@ func (p *planner) spare() {
 }
 
 // pickFirst returns the relay for the first copy of a among candidates (in ID order), or
-// -1: of those with room for it, for a fetch one where it pushes out no held copy still
-// undecided if there is one, then the first in rank order: most weight, then relay ID.
-// The rank does not depend on room, so a copy fetched where no held copy was in the way
-// (always so from empty relays) is on the relay picked among its holders next round: a
-// relay ranked before it had no room for it, and room only shrinks, so it got no extra
-// copy of it either.
-func (p *planner) pickFirst(a *artState, candidates []int32, fetch bool) int32 {
-	best, bestEvicts := int32(-1), false
+// -1: of those with room for it, one where it leaves room for what is still wanted there
+// (claimed: held copies still undecided, for a fetch; the only copies of other artifacts,
+// for a held copy) if there is one, then the first in rank order: most weight, then relay
+// ID. The rank does not depend on room, so a copy fetched where nothing claimed was in
+// the way (always so from empty relays) is on the relay picked among its holders next
+// round: a relay ranked before it had no room for it, and room only shrinks, so it got no
+// extra copy of it either; and there it leaves room for the only copies, which all fit.
+func (p *planner) pickFirst(a *artState, candidates []int32, claimed func(ri int32) int64) int32 {
+	best, bestCrowds := int32(-1), false
 	for _, ri := range candidates {
 		r := &p.relays[ri]
 		if r.room < a.SizeBytes || a.isOn(ri) {
 			continue
 		}
-		evicts := fetch && r.room-r.pending < a.SizeBytes
-		if best < 0 || (bestEvicts && !evicts) || (evicts == bestEvicts && r.weight > p.relays[best].weight) {
-			best, bestEvicts = ri, evicts
+		crowds := r.room-claimed(ri) < a.SizeBytes
+		if best < 0 || (bestCrowds && !crowds) || (crowds == bestCrowds && r.weight > p.relays[best].weight) {
+			best, bestCrowds = ri, crowds
 		}
 	}
 	return best

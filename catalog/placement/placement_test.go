@@ -328,6 +328,22 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			// 2 gets hot and wants all three relays; r1 must give up one of its copies.
+			// Its copy of 3 is the only one, its copy of 1 one of three: the first
+			// copy of 1 is kept elsewhere, so 3 never has none (it did, while r1
+			// evicted it and r2 fetched it in place of its extra copy of 1).
+			name: "a relay keeps its only copy of one artifact before its extra of another",
+			relays: []Relay{
+				holding(unheld("r1", 25), 1, 3), holding(unheld("r2", 25), 1, 2), holding(unheld("r3", 25), 1, 2),
+			},
+			arts: []Artifact{art(1, "", 10, 0), art(2, "", 10, 100), art(3, "", 10, 0)},
+			want: map[string]RelayPlan{
+				"r1": {Fetch: ks(2), Keep: ks(3), Drop: ks(1)},
+				"r2": {Keep: ks(2, 1)},
+				"r3": {Keep: ks(2, 1)},
+			},
+		},
+		{
 			name: "held replica above target stays as a spare copy, even without hysteresis",
 			cfg:  Config{ReplicaFactor: 1, Hysteresis: 1},
 			relays: []Relay{
