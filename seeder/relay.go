@@ -21,6 +21,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/anacrolix/torrent/tracker"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
@@ -156,13 +157,20 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 
 func (r *Relay) close() {
 	if r.cl != nil {
-		r.cl.Close() // announces "stopped" to the trackers, and closes every torrent
 		r.mu.Lock()
 		held := slices.Collect(maps.Values(r.held))
 		r.mu.Unlock()
+		swarms := make([]swarm, 0, len(held))
+		for _, h := range held {
+			mi := h.t.Metainfo()
+			swarms = append(swarms, swarm{h.t.InfoHash(), mi.UpvertedAnnounceList().DistinctValues()})
+		}
+		peerID, port := r.cl.PeerID(), r.cl.LocalPort()
+		r.cl.Close() // closes every torrent
 		for _, h := range held {
 			<-h.done // before the storage and piece completion close under warm start
 		}
+		r.leaveSwarms(swarms, peerID, port)
 	}
 	if r.btLn != nil {
 		r.btLn.Close()
@@ -176,6 +184,42 @@ func (r *Relay) close() {
 	if r.db != nil {
 		r.db.close()
 	}
+}
+
+// swarm is a holding's infohash and the trackers it is announced to.
+type swarm struct {
+	ih       metainfo.Hash
+	trackers []string
+}
+
+// leaveTimeout bounds the "stopped" announces of a relay shutting down.
+const leaveTimeout = 5 * time.Second
+
+// leaveSwarms tells the trackers that the relay (its peer ID and BitTorrent port) left
+// the swarms, all within leaveTimeout. anacrolix announces "stopped" from a timer after
+// Close and does not wait for it, so a relay process that exits at once could stay
+// listed as a seeder, and be dialled by users' clients, until the tracker expired it. A
+// second "stopped" (anacrolix's, if it got out) is a no-op.
+func (r *Relay) leaveSwarms(swarms []swarm, peerID [20]byte, port int) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	var g errgroup.Group
+	g.SetLimit(8)
+	for _, s := range swarms {
+		for _, u := range s.trackers {
+			g.Go(func() error {
+				_, err := tracker.Announce{
+					TrackerUrl: u, Context: ctx, UserAgent: "odi/" + r.version,
+					Request: tracker.AnnounceRequest{InfoHash: s.ih, PeerId: peerID, Port: uint16(port), Event: tracker.Stopped},
+				}.Do()
+				if err != nil {
+					r.log.Info("relay: telling a tracker it left", "tracker", u, "infohash", s.ih.HexString(), "err", err)
+				}
+				return nil
+			})
+		}
+	}
+	g.Wait()
 }
 
 // BTAddr is the address the BitTorrent listener is bound to.

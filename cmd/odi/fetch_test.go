@@ -113,22 +113,28 @@ func TestFetchOverBitTorrent(t *testing.T) {
 }
 
 // The swarm: a relay seeds the artifact, the directory's tracker introduces it, and the
-// fetch gets bytes from it as a peer (peers need no web-seed timer, so they come first).
+// fetch gets bytes from it as a peer. Warm fill reads the same relay's and the origin's
+// web seeds from the start, and on a busy machine it can finish before the peer's first
+// piece arrives: a few fetches are allowed for one to take some from the peer.
 func TestFetchFromRelayPeer(t *testing.T) {
 	tn := startTestDirectory(t, relayDirectory)
 	a := publishSmall(t, tn, "1", 2<<20+5)
 	r := startTestRelay(t, tn)
 	waitServes(t, tn, 30*time.Second, r.id, a.InfoHash)
-	out := t.TempDir()
-	res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--torrent-only")
-	if err != nil {
-		t.Fatalf("fetch: %v\n%s", err, stderr)
+	const tries = 5
+	for i := range tries {
+		out := t.TempDir()
+		res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--torrent-only")
+		if err != nil {
+			t.Fatalf("fetch: %v\n%s", err, stderr)
+		}
+		checkFetched(t, a, out, res)
+		t.Logf("fetch %d: %+v in %.1fs", i+1, res.Fetched, res.Seconds)
+		if res.Fetched.Peers > 0 {
+			return
+		}
 	}
-	checkFetched(t, a, out, res)
-	t.Logf("fetched %+v in %.1fs", res.Fetched, res.Seconds)
-	if res.Fetched.Peers == 0 {
-		t.Errorf("fetched %+v: nothing from the relay as a peer", res.Fetched)
-	}
+	t.Errorf("%d fetches took nothing from the relay as a peer", tries)
 }
 
 func TestFetchHTTPOnly(t *testing.T) {

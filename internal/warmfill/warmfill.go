@@ -165,8 +165,9 @@ func (c *pieceClaims) claim() (int, bool) {
 
 // untouched reports whether the client neither has a piece nor has begun or is checking
 // it: only then may Fill write it. The client can still take the piece up between this
-// check and our write; that is harmless only because both write the same verified
-// bytes to the same place, which is why Fill needs storage without part files.
+// check and our write. That is harmless only because both write to the same place and
+// the piece is hash-checked after (a peer's wrong bytes fail it and are fetched again),
+// which is why Fill needs storage without part files: with them a write moves files.
 func untouched(s torrent.PieceState) bool {
 	return s.Ok && !s.Complete && !s.Partial && !s.Checking && !s.Marking
 }
