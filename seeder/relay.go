@@ -163,7 +163,7 @@ func (r *Relay) close() {
 		swarms := make([]swarm, 0, len(held))
 		for _, h := range held {
 			mi := h.t.Metainfo()
-			swarms = append(swarms, swarm{h.t.InfoHash(), mi.UpvertedAnnounceList().DistinctValues()})
+			swarms = append(swarms, swarm{h.t.InfoHash(), mi.UpvertedAnnounceList().DistinctValues(), h.t.BytesMissing()})
 		}
 		peerID, port := r.cl.PeerID(), r.cl.LocalPort()
 		r.cl.Close() // closes every torrent
@@ -186,10 +186,12 @@ func (r *Relay) close() {
 	}
 }
 
-// swarm is a holding's infohash and the trackers it is announced to.
+// swarm is a holding's infohash, the trackers it is announced to, and the bytes it still
+// lacked (a leecher that leaves with none left would count as a completion).
 type swarm struct {
 	ih       metainfo.Hash
 	trackers []string
+	left     int64
 }
 
 // leaveTimeout bounds the "stopped" announces of a relay shutting down.
@@ -210,7 +212,7 @@ func (r *Relay) leaveSwarms(swarms []swarm, peerID [20]byte, port int) {
 			g.Go(func() error {
 				_, err := tracker.Announce{
 					TrackerUrl: u, Context: ctx, UserAgent: "odi/" + r.version,
-					Request: tracker.AnnounceRequest{InfoHash: s.ih, PeerId: peerID, Port: uint16(port), Event: tracker.Stopped},
+					Request: tracker.AnnounceRequest{InfoHash: s.ih, PeerId: peerID, Port: uint16(port), Left: s.left, Event: tracker.Stopped},
 				}.Do()
 				if err != nil {
 					r.log.Info("relay: telling a tracker it left", "tracker", u, "infohash", s.ih.HexString(), "err", err)
