@@ -217,8 +217,9 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	if len(mi.UrlList) != 3 || mi.UrlList[2] != tn.base+"/ws/"+img.InfoHash+"/" {
 		t.Fatalf("url-list %q, want the two relays then the origin", mi.UrlList)
 	}
-	// Both relays and the origin serve the published bytes, whole and in ranges: every
-	// byte, since a fill that raced its client once left zeros where no check looked.
+	// Both relays and the origin's web seed (which may send the client on to a relay)
+	// serve the published bytes, whole and in ranges: every byte, since a fill that raced
+	// its client once left zeros where no check looked.
 	for _, f := range []string{"disk.img", "pkg/a.txt", "pkg/sub/b.bin"} {
 		ih := img.InfoHash
 		if strings.HasPrefix(f, "pkg") {

@@ -45,7 +45,9 @@ func TestLateWriteKeepsTheFileWhole(t *testing.T) {
 	defer pc.Close()
 	cfg := torrent.NewDefaultClientConfig()
 	cfg.DataDir = dir
-	cfg.DefaultStorage = NewStorage(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: pc})
+	st := NewStorage(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: pc})
+	defer st.Close()
+	cfg.DefaultStorage = st
 	cfg.DisableTCP, cfg.DisableUTP, cfg.NoDHT, cfg.NoDefaultPortForwarding = true, true, true, true
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
