@@ -40,6 +40,8 @@ type Catalog struct {
 	plans   plans
 	deps    Deps
 	pop     PopularitySource // set by RegisterRoutes
+	// tokenKey keys the origin tokens of relays (origintoken.go).
+	tokenKey []byte
 
 	originDir, stagingDir, trashDir string
 }
@@ -64,6 +66,7 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 		originDir:  filepath.Join(cfg.DataDir, "origin"),
 		stagingDir: filepath.Join(cfg.DataDir, "staging"),
 		trashDir:   filepath.Join(cfg.DataDir, "trash"),
+		tokenKey:   newTokenKey(),
 	}
 	c.uploads = newUploads()
 	c.relays = newRelays(cfg.Relays)

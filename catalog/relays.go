@@ -311,6 +311,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		return nil, err
 	}
 	c.wirePlan(placed, plan)
+	plan.Origin, plan.OriginToken = c.cfg.base()+"/ws/", c.originToken(snapshot.ID)
 	return plan, nil
 }
 

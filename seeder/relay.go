@@ -49,7 +49,9 @@ type Relay struct {
 	btLn     net.Listener
 
 	// Warm start (warmstart.go): its HTTP client, its worker slots, and what it did.
-	warmHTTP                 *http.Client
+	warmHTTP *http.Client
+	// origins: what the directories' origins are shown (origintoken.go).
+	origins                  originTokens
 	warmSlots                chan struct{}
 	warmPieces, warmRejected atomic.Int64
 
@@ -76,9 +78,22 @@ type holding struct {
 	// files served. Cleared the moment a removal starts.
 	servable  atomic.Bool
 	warmBytes atomic.Int64 // read by warm start from web seeds
+	// stopWork ends the relay's own work on the torrent (the resume check, warm start),
+	// and worked is closed once it has: a removal or shutdown waits for it before it
+	// drops or closes the torrent, because anacrolix v1.61.0 leaves its client locked
+	// for good when a piece check is asked of a closed torrent (Piece.VerifyDataContext
+	// returns early without unlocking, piece.go:229).
+	stopWork context.CancelFunc
+	worked   chan struct{}
 	// done is closed when await returns: after the torrent is closed, nothing of this
 	// process writes to the holding's files any more.
 	done chan struct{}
+}
+
+// stop ends the relay's own work on h and waits for it; h's torrent may then be closed.
+func (h *holding) stop() {
+	h.stopWork()
+	<-h.worked
 }
 
 // New opens the relay's state, starts its BitTorrent client (not yet announcing: Run does
@@ -97,8 +112,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 		up: newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{},
 		reconcile: make(chan struct{}, 1),
-		warmHTTP:  newWarmClient(), warmSlots: make(chan struct{}, warmWorkers),
+		warmSlots: make(chan struct{}, warmWorkers),
 	}
+	r.warmHTTP = r.newWarmClient()
 	dataDir := filepath.Join(cfg.DataDir, "torrents")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("relay data: %w", err)
@@ -128,6 +144,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	tc := torrent.NewDefaultClientConfig()
 	tc.DataDir = dataDir
 	tc.DefaultStorage = r.storage
+	// anacrolix's own web-seed requests, as its default transport makes them.
+	tc.WebTransport = r.origins.transport(&http.Transport{Proxy: http.ProxyFromEnvironment, MaxConnsPerHost: 10})
 	tc.Seed = true
 	tc.Bep20 = relayapi.PeerIDPrefix
 	// Sockets are ours (shaped, see ratelimit.go): no built-in TCP, uTP or DHT sockets,
@@ -166,6 +184,9 @@ func (r *Relay) close() {
 			swarms = append(swarms, swarm{h.t.InfoHash(), mi.UpvertedAnnounceList().DistinctValues(), h.t.BytesMissing()})
 		}
 		peerID, port := r.cl.PeerID(), r.cl.LocalPort()
+		for _, h := range held {
+			h.stop()
+		}
 		r.cl.Close() // closes every torrent
 		for _, h := range held {
 			<-h.done // before the storage and piece completion close under warm start
@@ -358,6 +379,7 @@ func (r *Relay) setPlan(dir string, p *relayapi.Plan) {
 	r.mu.Lock()
 	r.plans[dir] = p
 	r.mu.Unlock()
+	r.origins.set(p.Origin, p.OriginToken)
 	select {
 	case r.reconcile <- struct{}{}:
 	default:
@@ -586,38 +608,24 @@ func (r *Relay) start(rec record, resumed bool) error {
 		opts = append(opts, torrent.WebSeedResponseBodyRateLimiter(r.down))
 	}
 	t.AddWebSeeds(seeds, opts...)
-	h := &holding{item: rec.item, t: t, seeds: seeds, done: make(chan struct{})}
+	ctx, stop := context.WithCancel(context.Background())
+	h := &holding{item: rec.item, t: t, seeds: seeds, stopWork: stop, worked: make(chan struct{}), done: make(chan struct{})}
 	var ih metainfo.Hash
 	ih.FromHexString(rec.item.InfoHash)
 	r.mu.Lock()
 	r.held[ih] = h
 	r.mu.Unlock()
-	go r.await(h, resumed)
+	go r.await(ctx, h, resumed)
 	return nil
 }
 
 // await verifies (for resumed holdings) and downloads h, warm-starting the download from
 // its web seeds, then makes it servable. It returns once h is servable or closed.
-func (r *Relay) await(h *holding, resumed bool) {
+func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 	defer close(h.done)
-	<-h.t.GotInfo()
-	if resumed {
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-h.t.Closed():
-			case <-ctx.Done():
-			}
-			cancel()
-		}()
-		err := h.t.VerifyDataContext(ctx)
-		cancel()
-		if err != nil {
-			return // dropped meanwhile
-		}
+	if !r.work(ctx, h, resumed) {
+		return // stopped
 	}
-	h.t.DownloadAll()
-	r.warmStart(h)
 	select {
 	case <-h.t.Complete().On():
 		h.servable.Store(true)
@@ -625,6 +633,22 @@ func (r *Relay) await(h *holding, resumed bool) {
 		r.beatSoon()
 	case <-h.t.Closed():
 	}
+}
+
+// work is the relay's own work on h until h is complete or ctx ends (holding.stop): the
+// check of a resumed holding's pieces, then warm start. It reports whether it was not
+// stopped first.
+func (r *Relay) work(ctx context.Context, h *holding, resumed bool) bool {
+	defer close(h.worked)
+	<-h.t.GotInfo()
+	if resumed {
+		if err := h.t.VerifyDataContext(ctx); err != nil {
+			return false
+		}
+	}
+	h.t.DownloadAll()
+	r.warmStart(ctx, h)
+	return ctx.Err() == nil
 }
 
 // remove stops serving and seeding an artifact and deletes its bytes, its piece
@@ -640,9 +664,10 @@ func (r *Relay) remove(ctx context.Context, ihHex, why string) {
 	r.mu.Unlock()
 	if h != nil {
 		h.servable.Store(false)
+		h.stop()
 		n := h.t.NumPieces()
 		h.t.Drop()
-		<-h.done // warm start no longer writes: the files can go
+		<-h.done // nothing writes any more: the files can go
 		for i := range n {
 			r.pc.Set(metainfo.PieceKey{InfoHash: ih, Index: i}, false)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/opendist/odi/internal/warmfill"
 )
@@ -17,21 +18,31 @@ import (
 // completion of each piece (hash, then fsync of the file) sets the pace.
 const warmWorkers = 4
 
-func newWarmClient() *http.Client { return warmfill.NewHTTPClient(warmWorkers) }
+// warmAgain is how long warm start rests between passes over the pieces still missing.
+const warmAgain = 3 * time.Second
+
+// newWarmClient returns warm start's HTTP client, which shows the origins their tokens.
+func (r *Relay) newWarmClient() *http.Client {
+	c := warmfill.NewHTTPClient(warmWorkers)
+	c.Transport = r.origins.transport(c.Transport)
+	return c
+}
 
 // warmStart fills h's missing pieces from its web seeds until the torrent is complete or
-// closed (dropped, removed, or the client closed) or no piece is left to try. When it
-// returns nothing of it writes to h's files any more.
-func (r *Relay) warmStart(h *holding) {
+// ctx ends. When it returns nothing of it writes to h's files any more.
+func (r *Relay) warmStart(ctx context.Context, h *holding) {
 	opts := warmfill.Options{
 		Seeds: h.seeds, HTTP: r.warmHTTP, Slots: r.warmSlots,
 		Read: &h.warmBytes, Pieces: &r.warmPieces, Rejected: &r.warmRejected,
 		Log: r.log, Name: h.item.ID,
+		// Pass after pass: a rationing origin calls a piece busy that another relay
+		// took; should that relay not pass it on, the origin sends it again later.
+		Again: warmAgain,
 	}
 	if r.down != nil {
 		opts.Body = func(body io.Reader) io.Reader { return limitedReader{r: body, down: r.down} }
 	}
-	warmfill.Fill(context.Background(), h.t, opts)
+	warmfill.Fill(ctx, h.t, opts)
 }
 
 // WarmStarted reports what warm start did since the relay started: the pieces it

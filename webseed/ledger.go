@@ -11,72 +11,120 @@ import (
 
 // LedgerConfig tunes a Ledger: the directory's `origin:` settings.
 type LedgerConfig struct {
-	// Serves is how many times each part of a torrent may leave in one Window while a
+	// Serves is how many times each piece of a torrent may leave in one Window while a
 	// swarm can carry it; 0 turns rationing off. Once is enough for a swarm, whose peers
 	// pass it on to each other.
 	Serves int `mapstructure:"serves"`
-	// Window is how long a part sent counts against it. It bounds how long a swarm that
-	// lost a part (its only holder left before passing it on) waits for the origin to
+	// Window is how long a piece sent counts against it. It bounds how long a swarm that
+	// lost a piece (its only holder left before passing it on) waits for the origin to
 	// send it again.
 	Window time.Duration `mapstructure:"window"`
+	// RelayFirst is how long, at most, anonymous clients wait while relays fill a
+	// torrent: from a relay's first request, and as long as relays keep asking (a
+	// request every RelayQuiet at least), the origin serves relays only. The relays then
+	// hold it within seconds and the origin sends its clients there; meanwhile the
+	// clients take what the relays have over BitTorrent. 0 turns it off.
+	RelayFirst time.Duration `mapstructure:"relay_first"`
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time `mapstructure:"-"`
 }
+
+// RelayQuiet is how long after a relay's last request for a torrent the relays count as
+// done filling it (or stuck): anonymous clients are served again. Relays ask again
+// within it while they fill: warm fill asks continuously, and anacrolix's web-seed
+// requests resume within 10 s of a 503 (webseed-peer.go).
+const RelayQuiet = 10 * time.Second
 
 // ErrInvalidLedgerConfig is returned by LedgerConfig.Validate.
 var ErrInvalidLedgerConfig = errors.New("invalid origin ration")
 
 // DefaultLedgerConfig is what the directory's origin runs with.
 func DefaultLedgerConfig() LedgerConfig {
-	return LedgerConfig{Serves: 1, Window: time.Minute}
+	return LedgerConfig{Serves: 1, Window: time.Minute, RelayFirst: 2 * time.Minute}
 }
 
-// Validate reports a negative Serves, or a Window under a second while Serves is set.
+// Validate reports a negative Serves or RelayFirst, or a Window under a second while
+// Serves is set.
 func (c LedgerConfig) Validate() error {
 	switch {
 	case c.Serves < 0:
 		return fmt.Errorf("serves %d: not 0 (off) or more: %w", c.Serves, ErrInvalidLedgerConfig)
 	case c.Serves > 0 && c.Window < time.Second:
 		return fmt.Errorf("window %s: under a second: %w", c.Window, ErrInvalidLedgerConfig)
+	case c.RelayFirst < 0:
+		return fmt.Errorf("relay_first %s: negative (0 turns it off): %w", c.RelayFirst, ErrInvalidLedgerConfig)
 	}
 	return nil
 }
 
-// LedgerBlock is the part of a torrent a Ledger counts: 64 KiB of its bytes, aligned.
-// Pieces would not do: in a package a piece spans files, each fetched by its own request,
-// and the piece would count as sent when only one file's share of it was.
-const LedgerBlock = 64 << 10
+// Requester is who asks a rationed origin for bytes.
+type Requester struct {
+	// Key tells requesters apart: a relay's id, or a client's address. A piece granted
+	// to a key goes to that key again within the window (the rest of a piece that spans
+	// files, a retry) and to no other.
+	Key string
+	// Relay marks a relay the directory knows: relays are served ahead of anonymous
+	// clients (LedgerConfig.RelayFirst).
+	Relay bool
+}
+
+// Ask is one request's view of a torrent's bytes.
+type Ask struct {
+	// Length and PieceLength are the torrent's.
+	Length, PieceLength int64
+	// Off and N are the range asked for, in the torrent's bytes.
+	Off, N int64
+	// FileStart and FileEnd say the range begins at its file's start or ends at its
+	// file's end: a piece that spans files can only be asked for a part at a time there.
+	FileStart, FileEnd bool
+	Who                Requester
+}
 
 // Ledger rations what an origin web seed sends of each torrent while a swarm can carry
-// it: each block leaves at most Serves times per Window. In a flash crowd every client
-// asks the origin for every piece at once; with the ledger the artifact leaves the origin
-// about once, and the clients, told 503 for the parts already out, take them from each
-// other (BEP 19 clients treat a web seed's 503 as "too fast" and keep their peers).
-// Only whole blocks are counted: a range's partial blocks at either end go along with
-// the whole ones, and a range holding no whole block goes unrationed.
+// it: each piece leaves at most Serves times per Window, whole, to one requester. In a
+// flash crowd every client asks the origin for every piece at once; with the ledger the
+// artifact leaves the origin about once and every byte that leaves completes a piece
+// somebody can share, while the clients, told 503 for the pieces already out, take
+// them from each other (BEP 19 clients treat a web seed's 503 as "too fast" and keep
+// their peers). Relays come first: while they fill a torrent, anonymous clients wait.
+//
+// A piece is granted to a requester when a request covers it whole, or up to a file's
+// end or from a file's start (a piece that spans files comes in one request per file);
+// the requester then gets its other parts too, and nobody else gets any within the
+// window. A piece that a request covers only in part, inside a file, goes along with
+// the pieces around it unrecorded, unless it is someone else's.
 // It is safe for concurrent use.
 type Ledger struct {
-	serves int
-	window int64 // nanoseconds
-	now    func() time.Time
+	serves     int
+	window     int64 // nanoseconds
+	relayFirst int64 // nanoseconds; 0 off
+	now        func() time.Time
 
 	mu        sync.Mutex
-	torrents  map[metainfo.Hash]*blockLog
+	torrents  map[metainfo.Hash]*pieceLog
 	lastSweep int64
 }
 
-// blockLog is when each block of one torrent was last sent: Serves slots per block, each
-// the send's time in Unix nanoseconds, 0 when free.
-type blockLog struct {
-	sent []int64
-	last int64 // the latest send, for sweeping
+// pieceLog is one torrent's grants: Serves slots per piece.
+type pieceLog struct {
+	slots []slot
+	last  int64 // the latest grant, for sweeping
+	// The relay-first phase: the first and the latest relay request in it.
+	relayFrom, relayLast int64
+}
+
+// slot is one grant of a piece: when (Unix nanoseconds, 0 when free) and to whom.
+type slot struct {
+	at  int64
+	who string
 }
 
 // NewLedger returns a Ledger with cfg's limits; a Serves or Window of 0 or less takes the
 // default (whether to ration at all is the caller's choice).
 func NewLedger(cfg LedgerConfig) *Ledger {
 	def := DefaultLedgerConfig()
-	l := &Ledger{serves: cfg.Serves, window: int64(cfg.Window), now: cfg.Now, torrents: map[metainfo.Hash]*blockLog{}}
+	l := &Ledger{serves: cfg.Serves, window: int64(cfg.Window), relayFirst: int64(max(cfg.RelayFirst, 0)),
+		now: cfg.Now, torrents: map[metainfo.Hash]*pieceLog{}}
 	if l.serves <= 0 {
 		l.serves = def.Serves
 	}
@@ -91,125 +139,170 @@ func NewLedger(cfg LedgerConfig) *Ledger {
 
 // Grant is the part of a range a Ledger lets go out.
 type Grant struct {
-	// N is how many bytes from the range's start may be sent: up to the first whole block
-	// already out, 0 when that is the first whole block.
+	// N is how many bytes from the range's start may be sent: up to the first piece that
+	// is someone else's, 0 when that is the first piece (or relays come first).
 	N int64
-	// RetryAfter is, when N is 0, how long until that block may leave again.
+	// RetryAfter is, when N is 0, how long until the piece may leave again.
 	RetryAfter time.Duration
 
 	l     *Ledger
 	ih    metainfo.Hash
 	off   int64
+	plen  int64
 	slots []slotRef
 }
 
-// slotRef is a slot a Grant took: what it held before, and the time the Grant wrote.
+// slotRef is a slot a Grant took: what it held before, and what the Grant wrote.
 type slotRef struct {
-	block    int64
+	piece    int64
 	slot     int
-	was, now int64
+	was, now slot
 }
 
-// Grant decides how much of the torrent's bytes [off, off+n) may be sent now, where the
-// torrent is length bytes, and records the blocks granted as sent. Call Done on the
-// result with the bytes actually sent. A malformed range (negative, empty, or past the
-// end) gets all of n and is not recorded: refusing it is the caller's business.
-func (l *Ledger) Grant(ih metainfo.Hash, length, off, n int64) Grant {
-	if off < 0 || n <= 0 || off >= length || n > length-off {
-		return Grant{N: max(n, 0)}
+// Grant decides how much of the range a asks for may be sent now, and records the
+// pieces granted. Call Done on the result with the bytes actually sent. A malformed ask
+// (negative, empty, past the end, no piece length) gets all of N and is not recorded:
+// refusing it is the caller's business.
+func (l *Ledger) Grant(ih metainfo.Hash, a Ask) Grant {
+	if a.Off < 0 || a.N <= 0 || a.PieceLength <= 0 || a.Off >= a.Length || a.N > a.Length-a.Off {
+		return Grant{N: max(a.N, 0)}
 	}
-	end := off + n
-	// The whole blocks in the range; the last block of the torrent is whole at its end.
-	first := (off + LedgerBlock - 1) / LedgerBlock
-	last := end / LedgerBlock // exclusive
-	if end == length {
-		last = (end + LedgerBlock - 1) / LedgerBlock
-	}
-	if first >= last {
-		return Grant{N: n}
-	}
+	end := a.Off + a.N
 	now := l.now().UnixNano()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
-	bl := l.torrents[ih]
-	blocks := (length + LedgerBlock - 1) / LedgerBlock
-	if bl == nil || int64(len(bl.sent)) != blocks*int64(l.serves) {
-		bl = &blockLog{sent: make([]int64, blocks*int64(l.serves))}
-		l.torrents[ih] = bl
+	pl := l.torrents[ih]
+	pieces := (a.Length + a.PieceLength - 1) / a.PieceLength
+	if pl == nil || int64(len(pl.slots)) != pieces*int64(l.serves) {
+		pl = &pieceLog{slots: make([]slot, pieces*int64(l.serves))}
+		l.torrents[ih] = pl
 	}
-	g := Grant{l: l, ih: ih, off: off, N: n}
-	for b := first; b < last; b++ {
-		slot := l.freeSlot(bl, b, now)
-		if slot < 0 {
-			if b == first {
-				g.N, g.RetryAfter = 0, time.Duration(l.oldest(bl, b)+l.window-now)
+	if a.Who.Relay {
+		if now-pl.relayLast >= int64(RelayQuiet) {
+			pl.relayFrom = now
+		}
+		pl.relayLast = now
+	} else if wait := l.relaysFirst(pl, now); wait > 0 {
+		return Grant{RetryAfter: time.Duration(wait)}
+	}
+	g := Grant{l: l, ih: ih, off: a.Off, plen: a.PieceLength, N: a.N}
+	first, last := a.Off/a.PieceLength, (end-1)/a.PieceLength
+	for p := first; p <= last; p++ {
+		pStart, pEnd := p*a.PieceLength, min((p+1)*a.PieceLength, a.Length)
+		covered := (a.Off <= pStart || a.FileStart) && (end >= pEnd || a.FileEnd)
+		if l.owned(pl, p, a.Who.Key, now) {
+			continue
+		}
+		s := l.freeSlot(pl, p, now)
+		if s < 0 {
+			if p == first {
+				g.N, g.RetryAfter = 0, time.Duration(l.oldest(pl, p)+l.window-now)
 			} else {
-				g.N = b*LedgerBlock - off
+				g.N = pStart - a.Off
 			}
 			break
 		}
-		i := b*int64(l.serves) + int64(slot)
-		g.slots = append(g.slots, slotRef{block: b, slot: slot, was: bl.sent[i], now: now})
-		bl.sent[i] = now
+		if !covered {
+			continue
+		}
+		i := p*int64(l.serves) + int64(s)
+		ref := slotRef{piece: p, slot: s, was: pl.slots[i], now: slot{at: now, who: a.Who.Key}}
+		g.slots = append(g.slots, ref)
+		pl.slots[i] = ref.now
 	}
 	if len(g.slots) > 0 {
-		bl.last = now
+		pl.last = now
 	}
 	return g
 }
 
-// freeSlot returns a slot of block b not used within the window, or -1.
-func (l *Ledger) freeSlot(bl *blockLog, b, now int64) int {
+// RelaysFilling reports whether relays are taking torrent ih from the origin ahead of
+// anonymous clients right now (LedgerConfig.RelayFirst).
+func (l *Ledger) RelaysFilling(ih metainfo.Hash) bool {
+	now := l.now().UnixNano()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pl := l.torrents[ih]
+	return pl != nil && l.relaysFirst(pl, now) > 0
+}
+
+// relaysFirst returns how long an anonymous client should wait for the relays filling
+// the torrent, in nanoseconds; 0 when they are not (or have had their RelayFirst).
+func (l *Ledger) relaysFirst(pl *pieceLog, now int64) int64 {
+	if l.relayFirst == 0 || pl.relayLast == 0 || now-pl.relayLast >= int64(RelayQuiet) {
+		return 0
+	}
+	left := pl.relayFrom + l.relayFirst - now
+	if left <= 0 {
+		return 0
+	}
+	return min(left, int64(RelayQuiet))
+}
+
+// owned reports whether piece p was granted to who within the window.
+func (l *Ledger) owned(pl *pieceLog, p int64, who string, now int64) bool {
+	for _, s := range pl.slots[p*int64(l.serves) : (p+1)*int64(l.serves)] {
+		if s.at != 0 && now-s.at < l.window && s.who == who {
+			return true
+		}
+	}
+	return false
+}
+
+// freeSlot returns a slot of piece p not used within the window, or -1.
+func (l *Ledger) freeSlot(pl *pieceLog, p, now int64) int {
 	for s := range l.serves {
-		if t := bl.sent[b*int64(l.serves)+int64(s)]; t == 0 || now-t >= l.window {
+		if t := pl.slots[p*int64(l.serves)+int64(s)].at; t == 0 || now-t >= l.window {
 			return s
 		}
 	}
 	return -1
 }
 
-// oldest returns the earliest send time among block b's slots.
-func (l *Ledger) oldest(bl *blockLog, b int64) int64 {
-	slots := bl.sent[b*int64(l.serves) : (b+1)*int64(l.serves)]
-	t := slots[0]
+// oldest returns the earliest grant time among piece p's slots.
+func (l *Ledger) oldest(pl *pieceLog, p int64) int64 {
+	slots := pl.slots[p*int64(l.serves) : (p+1)*int64(l.serves)]
+	t := slots[0].at
 	for _, s := range slots[1:] {
-		t = min(t, s)
+		t = min(t, s.at)
 	}
 	return t
 }
 
-// sweep forgets torrents nothing was sent of for a window, at most once per window.
+// sweep forgets torrents nothing was granted of, and no relay asked for, for a window
+// (RelayQuiet if longer), at most once per window.
 func (l *Ledger) sweep(now int64) {
+	quiet := max(l.window, int64(RelayQuiet))
 	if now-l.lastSweep < l.window {
 		return
 	}
 	l.lastSweep = now
-	for ih, bl := range l.torrents {
-		if now-bl.last >= l.window {
+	for ih, pl := range l.torrents {
+		if now-max(pl.last, pl.relayLast) >= quiet {
 			delete(l.torrents, ih)
 		}
 	}
 }
 
-// Done tells the ledger that sent bytes of the grant went out: the blocks the grant did
-// not deliver whole are taken back, free for the next client.
+// Done tells the ledger that sent bytes of the grant went out: the pieces whose part in
+// the grant was not sent whole are taken back, free for the next requester.
 func (g Grant) Done(sent int64) {
 	if g.l == nil || len(g.slots) == 0 {
 		return
 	}
 	g.l.mu.Lock()
 	defer g.l.mu.Unlock()
-	bl := g.l.torrents[g.ih]
-	if bl == nil {
+	pl := g.l.torrents[g.ih]
+	if pl == nil {
 		return
 	}
 	end := g.off + min(max(sent, 0), g.N)
 	for _, ref := range g.slots {
-		i := ref.block*int64(g.l.serves) + int64(ref.slot)
+		i := ref.piece*int64(g.l.serves) + int64(ref.slot)
 		// A slot another grant took since (this one's window ran out) stays theirs.
-		if end < min((ref.block+1)*LedgerBlock, g.off+g.N) && i < int64(len(bl.sent)) && bl.sent[i] == ref.now {
-			bl.sent[i] = ref.was
+		if end < min((ref.piece+1)*g.plen, g.off+g.N) && i < int64(len(pl.slots)) && pl.slots[i] == ref.now {
+			pl.slots[i] = ref.was
 		}
 	}
 }

@@ -28,7 +28,7 @@ func (c *fakeClock) add(d time.Duration) {
 
 // ledger returns a Ledger on c with a one-minute window.
 func (c *fakeClock) ledger(serves int) *Ledger {
-	return NewLedger(LedgerConfig{Serves: serves, Window: time.Minute, Now: c.now})
+	return NewLedger(LedgerConfig{Serves: serves, Window: time.Minute, RelayFirst: 2 * time.Minute, Now: c.now})
 }
 
 func ihOf(b byte) (ih metainfo.Hash) {
@@ -36,19 +36,34 @@ func ihOf(b byte) (ih metainfo.Hash) {
 	return ih
 }
 
-// A torrent of 9.5 blocks: its last block is half long.
+// A torrent of 9.5 pieces: its last piece is half long.
 const (
-	B          = LedgerBlock
-	testLength = 9*B + B/2
+	P          = 64 << 10
+	testLength = 9*P + P/2
 )
+
+// ask is a client's ask for bytes [off, off+n) of the test torrent, inside one file.
+func ask(who string, off, n int64) Ask {
+	return Ask{Length: testLength, PieceLength: P, Off: off, N: n, Who: Requester{Key: who}}
+}
 
 func TestLedgerGrant(t *testing.T) {
 	type step struct {
 		advance time.Duration
-		off, n  int64
+		ask     Ask
 		sent    int64 // passed to Done; -1 sends all of the grant
 		want    int64
 		retry   time.Duration
+	}
+	relay := func(a Ask) Ask { a.Who = Requester{Key: "relay-1", Relay: true}; return a }
+	files := func(a Ask, start, end bool) Ask { a.FileStart, a.FileEnd = start, end; return a }
+	// relayEvery9s: a relay asks for one of pieces 0-8 at 0 s and every 9 s after, n times more.
+	relayEvery9s := func(n int) []step {
+		steps := []step{{ask: relay(ask("", 0, P)), sent: -1, want: P}}
+		for i := 1; i <= n; i++ {
+			steps = append(steps, step{advance: 9 * time.Second, ask: relay(ask("", int64(i%9)*P, P)), sent: -1, want: P})
+		}
+		return steps
 	}
 	tests := []struct {
 		name   string
@@ -56,50 +71,71 @@ func TestLedgerGrant(t *testing.T) {
 		steps  []step
 	}{
 		{"a first range goes out whole", 1, []step{
-			{off: 0, n: testLength, sent: -1, want: testLength},
+			{ask: ask("a", 0, testLength), sent: -1, want: testLength},
 		}},
-		{"the same blocks again wait for the window", 1, []step{
-			{off: 0, n: 4 * B, sent: -1, want: 4 * B},
-			{advance: 20 * time.Second, off: 0, n: 4 * B, want: 0, retry: 40 * time.Second},
-			{off: 3 * B, n: B, want: 0, retry: 40 * time.Second},
+		{"the same pieces again wait for the window", 1, []step{
+			{ask: ask("a", 0, 4*P), sent: -1, want: 4 * P},
+			{advance: 20 * time.Second, ask: ask("b", 0, 4*P), want: 0, retry: 40 * time.Second},
+			{ask: ask("b", 3*P, P), want: 0, retry: 40 * time.Second},
 		}},
-		{"a range running into blocks out is cut before them", 1, []step{
-			{off: 3 * B, n: 2 * B, sent: -1, want: 2 * B},                       // blocks 3 and 4
-			{off: 0, n: testLength, sent: -1, want: 3 * B},                      // blocks 0-2, stops at 3
-			{off: 5 * B, n: testLength - 5*B, sent: -1, want: testLength - 5*B}, // 5-9, the short last one
+		{"the requester a piece went to gets it again", 1, []step{
+			{ask: ask("a", 0, 4*P), sent: -1, want: 4 * P},
+			{advance: 20 * time.Second, ask: ask("a", P, 2*P), sent: -1, want: 2 * P},
+			{ask: ask("a", 3*P, 2*P), sent: -1, want: 2 * P}, // 3 is a's, 4 is new
+			{ask: ask("b", 4*P, P), want: 0, retry: time.Minute},
 		}},
-		{"partial blocks at the ends go along, uncounted", 1, []step{
-			{off: B / 2, n: 2 * B, sent: -1, want: 2 * B}, // half of 0, all of 1, half of 2
-			{off: 0, n: B, sent: -1, want: B},             // block 0 was not counted
-			{off: 2 * B, n: B, sent: -1, want: B},         // nor block 2
-			{off: B, n: B, want: 0, retry: time.Minute},   // block 1 was
-			{off: B + 100, n: 2 * B, want: 0, retry: time.Minute},
+		{"a range running into someone else's pieces is cut before them", 1, []step{
+			{ask: ask("a", 3*P, 2*P), sent: -1, want: 2 * P},                       // pieces 3 and 4
+			{ask: ask("b", 0, testLength), sent: -1, want: 3 * P},                  // 0-2, stops at 3
+			{ask: ask("c", 5*P, testLength-5*P), sent: -1, want: testLength - 5*P}, // 5-9, the short last one
 		}},
-		{"a range with no whole block is not rationed", 1, []step{
-			{off: 0, n: testLength, sent: -1, want: testLength},
-			{off: 10, n: 100, want: 100},
-			{off: B / 2, n: B, want: B},
+		{"pieces covered in part inside a file go along, unrecorded", 1, []step{
+			{ask: ask("a", P/2, 2*P), sent: -1, want: 2 * P}, // half of 0, all of 1, half of 2
+			{ask: ask("b", 0, P), sent: -1, want: P},         // piece 0 was not recorded
+			{ask: ask("c", 2*P, P), sent: -1, want: P},       // nor piece 2
+			{ask: ask("d", P, P), want: 0, retry: time.Minute},
+			{ask: ask("d", P+100, 2*P), want: 0, retry: time.Minute}, // 1 is a's
+			{ask: ask("d", 10, 100), want: 0, retry: time.Minute},    // 0 is b's now
 		}},
-		{"after the window the blocks go out again", 1, []step{
-			{off: 0, n: testLength, sent: -1, want: testLength},
-			{advance: time.Minute, off: 0, n: testLength, sent: -1, want: testLength},
+		{"a piece that spans files is granted by its parts, to one requester", 1, []step{
+			// Files end at 3P/2 and 5P/2: piece 1 spans both.
+			{ask: files(ask("a", 0, 3*P/2), true, true), sent: -1, want: 3 * P / 2}, // 0 and part of 1
+			{ask: files(ask("b", 3*P/2, P), true, true), want: 0, retry: time.Minute},
+			{ask: files(ask("a", 3*P/2, P), true, true), sent: -1, want: P}, // the rest of 1, part of 2
+			{ask: files(ask("b", 5*P/2, P), true, false), want: 0, retry: time.Minute},
+		}},
+		{"after the window the pieces go out again", 1, []step{
+			{ask: ask("a", 0, testLength), sent: -1, want: testLength},
+			{advance: time.Minute, ask: ask("b", 0, testLength), sent: -1, want: testLength},
 		}},
 		{"two serves per window", 2, []step{
-			{off: 0, n: 2 * B, sent: -1, want: 2 * B},
-			{advance: time.Second, off: 0, n: 2 * B, sent: -1, want: 2 * B},
-			{advance: time.Second, off: 0, n: 2 * B, want: 0, retry: 58 * time.Second},
+			{ask: ask("a", 0, 2*P), sent: -1, want: 2 * P},
+			{advance: time.Second, ask: ask("b", 0, 2*P), sent: -1, want: 2 * P},
+			{advance: time.Second, ask: ask("c", 0, 2*P), want: 0, retry: 58 * time.Second},
 		}},
-		{"blocks not sent whole are taken back", 1, []step{
-			{off: 0, n: 5 * B, sent: 2*B + 100, want: 5 * B}, // blocks 0 and 1 sent, 2-4 not
-			{off: 0, n: B, want: 0, retry: time.Minute},
-			{off: 2 * B, n: 3 * B, sent: -1, want: 3 * B},
+		{"pieces not sent whole are taken back", 1, []step{
+			{ask: ask("a", 0, 5*P), sent: 2*P + 100, want: 5 * P}, // pieces 0 and 1 sent, 2-4 not
+			{ask: ask("b", 0, P), want: 0, retry: time.Minute},
+			{ask: ask("b", 2*P, 3*P), sent: -1, want: 3 * P},
 		}},
-		{"malformed ranges are not rationed", 1, []step{
-			{off: -1, n: 10, want: 10},
-			{off: 9 * B, n: B, want: B}, // past the end
-			{off: 0, n: 0, want: 0},
-			{off: 0, n: testLength, sent: -1, want: testLength}, // nothing was recorded
+		{"malformed asks are not rationed", 1, []step{
+			{ask: ask("a", -1, 10), want: 10},
+			{ask: ask("a", 9*P, P), want: P}, // past the end
+			{ask: ask("a", 0, 0), want: 0},
+			{ask: Ask{Length: testLength, Off: 0, N: P}, want: P},      // no piece length
+			{ask: ask("b", 0, testLength), sent: -1, want: testLength}, // nothing was recorded
 		}},
+		{"relays come first, and are rationed among themselves", 1, []step{
+			{ask: relay(ask("", 0, P)), sent: -1, want: P},
+			{advance: time.Second, ask: ask("a", P, P), want: 0, retry: RelayQuiet},
+			{ask: Ask{Length: testLength, PieceLength: P, Off: 0, N: P, Who: Requester{Key: "relay-2", Relay: true}}, want: 0, retry: 59 * time.Second},
+			{advance: RelayQuiet, ask: ask("a", P, P), sent: -1, want: P}, // the relays went quiet
+			{ask: ask("a", 0, P), want: 0, retry: 49 * time.Second},       // piece 0 went to a relay
+		}},
+		{"relays come first for RelayFirst at most", 1, append(relayEvery9s(13),
+			step{ask: ask("a", 9*P, P/2), want: 0, retry: 3 * time.Second}, // at 117 s of 120
+			step{advance: 3 * time.Second, ask: ask("a", 9*P, P/2), sent: -1, want: P / 2},
+		)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,9 +143,10 @@ func TestLedgerGrant(t *testing.T) {
 			l := clock.ledger(tt.serves)
 			for i, s := range tt.steps {
 				clock.add(s.advance)
-				g := l.Grant(ihOf(1), testLength, s.off, s.n)
+				g := l.Grant(ihOf(1), s.ask)
 				if g.N != s.want || g.RetryAfter != s.retry {
-					t.Fatalf("step %d: Grant(%d, %d) = %d bytes, retry after %s; want %d, %s", i, s.off, s.n, g.N, g.RetryAfter, s.want, s.retry)
+					t.Fatalf("step %d: %s asks for %d+%d: granted %d bytes, retry after %s; want %d, %s",
+						i, s.ask.Who.Key, s.ask.Off, s.ask.N, g.N, g.RetryAfter, s.want, s.retry)
 				}
 				sent := s.sent
 				if sent < 0 {
@@ -124,12 +161,12 @@ func TestLedgerGrant(t *testing.T) {
 func TestLedgerTorrentsApartAndForgotten(t *testing.T) {
 	clock := newFakeClock()
 	l := clock.ledger(1)
-	l.Grant(ihOf(1), testLength, 0, testLength).Done(testLength)
-	if g := l.Grant(ihOf(2), testLength, 0, testLength); g.N != testLength {
-		t.Fatalf("another torrent's blocks: granted %d, want %d", g.N, testLength)
+	l.Grant(ihOf(1), ask("a", 0, testLength)).Done(testLength)
+	if g := l.Grant(ihOf(2), ask("b", 0, testLength)); g.N != testLength {
+		t.Fatalf("another torrent's pieces: granted %d, want %d", g.N, testLength)
 	}
 	clock.add(time.Minute)
-	l.Grant(ihOf(3), testLength, 0, B)
+	l.Grant(ihOf(3), ask("c", 0, P))
 	if _, ok := l.torrents[ihOf(1)]; ok || len(l.torrents) != 1 {
 		t.Errorf("after a quiet window the ledger keeps %d torrents, want only the one just sent", len(l.torrents))
 	}
@@ -145,6 +182,7 @@ func TestLedgerConfigValidate(t *testing.T) {
 		{LedgerConfig{Serves: 3, Window: time.Second}, true},
 		{LedgerConfig{Serves: -1, Window: time.Minute}, false},
 		{LedgerConfig{Serves: 1, Window: 500 * time.Millisecond}, false},
+		{LedgerConfig{Serves: 1, Window: time.Minute, RelayFirst: -time.Second}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalidLedgerConfig)) {
@@ -183,17 +221,17 @@ func TestSingleRange(t *testing.T) {
 }
 
 // offsetStore serves one file of fileLength bytes as the second file of a torrent whose
-// first file is half a block, so rationing must add the file's offset.
+// first file is half a piece, so rationing must add the file's offset.
 type offsetStore struct{ path string }
 
-const fileLength = 8 * B
+const fileLength = 8 * P
 
 func (s offsetStore) Open(context.Context, metainfo.Hash, string) (File, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return File{}, err
 	}
-	return File{Content: f, ModTime: time.Unix(1700000000, 0), Offset: B / 2, TorrentLength: B/2 + fileLength}, nil
+	return File{Content: f, ModTime: time.Unix(1700000000, 0), Offset: P / 2, TorrentLength: P/2 + fileLength, PieceLength: P}, nil
 }
 
 func TestHandlerRations(t *testing.T) {
@@ -204,17 +242,21 @@ func TestHandlerRations(t *testing.T) {
 	}
 	clock := newFakeClock()
 	crowded := true
-	h := New(offsetStore{path}, slog.New(slog.DiscardHandler)).Ration(clock.ledger(1), func(metainfo.Hash) bool { return crowded })
+	// Requesters name themselves here; the directory tells them apart by address and
+	// relay token.
+	who := func(r *http.Request) Requester { return Requester{Key: r.Header.Get("Who")} }
+	h := New(offsetStore{path}, slog.New(slog.DiscardHandler)).Ration(clock.ledger(1), func(metainfo.Hash) bool { return crowded }, who)
 	srv := httptest.NewServer(http.StripPrefix("/ws", h))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/ws/" + ih1 + "/pkg/f"
 
-	get := func(rng string) (int, http.Header, string) {
+	get := func(requester, rng string) (int, http.Header, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if rng != "" {
 			req.Header.Set("Range", rng)
 		}
+		req.Header.Set("Who", requester)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -228,23 +270,25 @@ func TestHandlerRations(t *testing.T) {
 	cr := func(from, to int64) string { return fmt.Sprintf("bytes %d-%d/%d", from, to-1, fileLength) }
 	tests := []struct {
 		name         string
+		who          string
 		crowded      bool
 		rng          string
 		status       int
 		contentRange string
 		retryAfter   string
 	}{
-		// File byte x is torrent byte x + B/2.
-		{"first range whole (blocks 1, 2)", true, rng(B/2, 5*B/2), http.StatusPartialContent, cr(B/2, 5*B/2), ""},
-		{"same range: busy", true, rng(B/2, 5*B/2), http.StatusServiceUnavailable, "", "60"},
-		{"starts in a block out (2)", true, rng(3*B/2, 7*B/2), http.StatusServiceUnavailable, "", "60"},
-		{"fresh blocks (3-8)", true, rng(5*B/2, fileLength), http.StatusPartialContent, cr(5*B/2, fileLength), ""},
-		{"a whole-file GET asks for every block", true, "", http.StatusServiceUnavailable, "", "60"},
-		{"an empty swarm gets everything", false, rng(B/2, 5*B/2), http.StatusPartialContent, cr(B/2, 5*B/2), ""},
+		// File byte x is torrent byte x + P/2.
+		{"first range whole (pieces 1, 2)", "a", true, rng(P/2, 5*P/2), http.StatusPartialContent, cr(P/2, 5*P/2), ""},
+		{"same range, another client: busy", "b", true, rng(P/2, 5*P/2), http.StatusServiceUnavailable, "", "60"},
+		{"same range, the same client again", "a", true, rng(P/2, 5*P/2), http.StatusPartialContent, cr(P/2, 5*P/2), ""},
+		{"starts in a piece out (2)", "b", true, rng(3*P/2, 7*P/2), http.StatusServiceUnavailable, "", "60"},
+		{"fresh pieces (3-8)", "b", true, rng(5*P/2, fileLength), http.StatusPartialContent, cr(5*P/2, fileLength), ""},
+		{"a whole-file GET gets its part of piece 0, up to piece 1", "c", true, "", http.StatusPartialContent, cr(0, P/2), ""},
+		{"an empty swarm gets everything", "d", false, rng(P/2, 5*P/2), http.StatusPartialContent, cr(P/2, 5*P/2), ""},
 	}
 	for _, tt := range tests {
 		crowded = tt.crowded
-		status, hdr, body := get(tt.rng)
+		status, hdr, body := get(tt.who, tt.rng)
 		if status != tt.status || hdr.Get("Content-Range") != tt.contentRange || hdr.Get("Retry-After") != tt.retryAfter {
 			t.Errorf("%s: %d, Content-Range %q, Retry-After %q; want %d, %q, %q", tt.name, status,
 				hdr.Get("Content-Range"), hdr.Get("Retry-After"), tt.status, tt.contentRange, tt.retryAfter)
@@ -256,16 +300,15 @@ func TestHandlerRations(t *testing.T) {
 		}
 	}
 
-	// A range over blocks out and fresh ones is cut where the first block out begins.
+	// After the window, a range over fresh pieces and another's is cut where the other's
+	// begins.
 	clock.add(time.Minute)
 	crowded = true
-	if status, hdr, _ := get(rng(B/2, 3*B/2)); status != http.StatusPartialContent {
+	if status, hdr, _ := get("d", rng(5*P/2, 7*P/2)); status != http.StatusPartialContent { // piece 3
 		t.Fatalf("after the window: %d %q", status, hdr.Get("Content-Range"))
 	}
-	clock.add(time.Minute)
-	get(rng(5*B/2, 7*B/2)) // block 3
-	status, hdr, body := get("bytes=0-")
-	if want := cr(0, 5*B/2); status != http.StatusPartialContent || hdr.Get("Content-Range") != want || body != content[:5*B/2] {
-		t.Errorf("a range into a block out: %d, Content-Range %q (%d bytes); want 206, %s", status, hdr.Get("Content-Range"), len(body), want)
+	status, hdr, body := get("e", "bytes=0-")
+	if want := cr(0, 5*P/2); status != http.StatusPartialContent || hdr.Get("Content-Range") != want || body != content[:5*P/2] {
+		t.Errorf("a range into another's piece: %d, Content-Range %q (%d bytes); want 206, %s", status, hdr.Get("Content-Range"), len(body), want)
 	}
 }

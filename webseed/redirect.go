@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 
@@ -165,6 +166,13 @@ type RedirectorOptions struct {
 	// ClientAddr says who asks, for the Locator; nil takes the connection's address. Behind
 	// a reverse proxy, give one that believes the proxy's X-Forwarded-For.
 	ClientAddr func(*http.Request) netip.Addr
+	// Hold, when set, says whether a user the redirector would send to the origin should
+	// wait for a relay instead: relays are filling the artifact in a crowd, and the
+	// crowd's plain HTTP users are to take it from them, not a copy each from the origin.
+	// The redirector then holds the request, looking again every holdPoll, until a relay
+	// holds the artifact, Hold says no more, or MaxHold has passed; then it answers.
+	Hold    func(ih metainfo.Hash) bool
+	MaxHold time.Duration
 	// Prefix is the path the redirector is mounted under ("/r"), which it cuts off itself:
 	// http.StripPrefix copies every request, a cost on this hot path. "" when mounted
 	// with the prefix stripped already.
@@ -177,11 +185,19 @@ type RedirectorOptions struct {
 // (http.StripPrefix("/r", rd)); its Metalink handler, with its prefix stripped, serves
 // the same artifacts as RFC 5854 documents.
 type Redirector struct {
-	res  Resolver
-	opts RedirectorOptions
-	log  *slog.Logger
-	mu   sync.Mutex // guards opts.Rand
+	res     Resolver
+	opts    RedirectorOptions
+	log     *slog.Logger
+	mu      sync.Mutex // guards opts.Rand
+	holding atomic.Int64
 }
+
+// holdPoll is how often a held redirect looks for a relay again: the Resolver's relay
+// lists are that fresh (a second at most in the directory's).
+const holdPoll = 250 * time.Millisecond
+
+// maxHolding bounds the redirects held at once; past it users go to the origin at once.
+const maxHolding = 4096
 
 // NewRedirector returns a Redirector to the artifacts res finds.
 func NewRedirector(res Resolver, opts RedirectorOptions, log *slog.Logger) *Redirector {
@@ -230,6 +246,11 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if len(t.Mirrors) == 0 && rd.opts.Hold != nil && rd.opts.Hold(t.InfoHash) {
+		if t, ok = rd.hold(w, r, ref, t); !ok {
+			return
+		}
+	}
 	var ans answer
 	country, continent := rd.locate(r)
 	if t.plain != nil && country == "" && continent == "" {
@@ -261,6 +282,34 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && t.Redirects != nil {
 		t.Redirects.Add(1)
 	}
+}
+
+// hold waits while no relay holds t and Hold says to (see RedirectorOptions.Hold), and
+// returns the artifact as it is then; false when the request was answered or is gone.
+func (rd *Redirector) hold(w http.ResponseWriter, r *http.Request, ref ref, t *Target) (*Target, bool) {
+	if rd.holding.Add(1) > maxHolding {
+		rd.holding.Add(-1)
+		return t, true
+	}
+	defer rd.holding.Add(-1)
+	deadline := time.NewTimer(rd.opts.MaxHold)
+	defer deadline.Stop()
+	tick := time.NewTicker(holdPoll)
+	defer tick.Stop()
+	for len(t.Mirrors) == 0 && rd.opts.Hold(t.InfoHash) {
+		select {
+		case <-r.Context().Done():
+			return nil, false
+		case <-deadline.C:
+			return t, true
+		case <-tick.C:
+		}
+		var ok bool
+		if t, ok = rd.resolve(w, ref); !ok {
+			return nil, false
+		}
+	}
+	return t, true
 }
 
 // answer sends a user ranked by rk to copy chosen of file i: the mirror of that index, or

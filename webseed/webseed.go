@@ -35,10 +35,11 @@ type File struct {
 	// SHA256 is the file's hex sha256, or "". It becomes the strong ETag, so a resumed
 	// download (If-Range) only continues on the very same bytes.
 	SHA256 string
-	// Offset is where the file starts in the torrent's bytes and TorrentLength is the
-	// torrent's length: a Handler that rations needs them to know the part of the torrent
-	// a range covers. A TorrentLength of 0 leaves the file unrationed.
-	Offset, TorrentLength int64
+	// Offset is where the file starts in the torrent's bytes, TorrentLength and
+	// PieceLength are the torrent's: a Handler that rations needs them to know the
+	// pieces a range covers. A TorrentLength or PieceLength of 0 leaves the file
+	// unrationed.
+	Offset, TorrentLength, PieceLength int64
 }
 
 // Store opens the files a Handler may serve.
@@ -57,6 +58,7 @@ type Handler struct {
 	mirror  func(ih metainfo.Hash) string
 	ledger  *Ledger
 	crowded func(ih metainfo.Hash) bool
+	who     func(r *http.Request) Requester
 }
 
 // New returns a Handler serving store's files.
@@ -74,15 +76,16 @@ func (h *Handler) DeflectTo(mirror func(ih metainfo.Hash) string) *Handler {
 	return h
 }
 
-// Ration makes h send no part of a torrent more often than l allows while crowded says
-// its swarm has peers to pass parts on. A GET whose first part is out already gets 503
-// Service Unavailable with Retry-After; one that runs into such a part gets a 206 for
-// what comes before it, as its Content-Range says. GETs without a Range count as asking for
-// the whole file: BitTorrent clients send them for a file their request covers (anacrolix
-// does up to 64 MiB). Plain HTTP users, who have no peers to turn to, must reach the
-// bytes through a handler that does not ration (the directory's /dl/).
-func (h *Handler) Ration(l *Ledger, crowded func(ih metainfo.Hash) bool) *Handler {
-	h.ledger, h.crowded = l, crowded
+// Ration makes h send no piece of a torrent more often than l allows while crowded says
+// its swarm has peers to pass pieces on; who tells requesters apart (relays, and
+// clients by address). A GET whose first piece is someone else's gets 503 Service
+// Unavailable with Retry-After; one that runs into such a piece gets a 206 for what
+// comes before it, as its Content-Range says. GETs without a Range count as asking for
+// the whole file: BitTorrent clients send them for a file their request covers
+// (anacrolix does up to 64 MiB). Plain HTTP users, who have no peers to turn to, must
+// reach the bytes through a handler that does not ration (the directory's /dl/).
+func (h *Handler) Ration(l *Ledger, crowded func(ih metainfo.Hash) bool, who func(r *http.Request) Requester) *Handler {
+	h.ledger, h.crowded, h.who = l, crowded, who
 	return h
 }
 
@@ -132,13 +135,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.SHA256 != "" {
 		w.Header().Set("ETag", `"`+f.SHA256+`"`)
 	}
-	if h.ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && size > 0 {
+	if h.ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && f.PieceLength > 0 && size > 0 {
 		start, n, ok := int64(0), size, true
 		if rng := r.Header.Get("Range"); rng != "" {
 			start, n, ok = singleRange(rng, size)
 		}
 		if ok && h.crowded(ih) {
-			h.serveRationed(w, r, path, f, start, n, ih)
+			h.serveRationed(w, r, path, f, start, n, size, ih)
 			return
 		}
 	}
@@ -146,13 +149,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, path, f.ModTime, f.Content)
 }
 
-// serveRationed serves the part of the file's bytes [start, start+n) the ledger grants.
-func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path string, f File, start, n int64, ih metainfo.Hash) {
-	g := h.ledger.Grant(ih, f.TorrentLength, f.Offset+start, n)
+// serveRationed serves the part of the file's bytes [start, start+n) the ledger grants,
+// where the file is size bytes.
+func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path string, f File, start, n, size int64, ih metainfo.Hash) {
+	g := h.ledger.Grant(ih, Ask{
+		Length: f.TorrentLength, PieceLength: f.PieceLength, Off: f.Offset + start, N: n,
+		FileStart: start == 0, FileEnd: start+n == size, Who: h.who(r),
+	})
 	if g.N == 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(g.RetryAfter.Seconds()))), 10))
 		w.Header().Del("ETag")
-		http.Error(w, "busy: these bytes left the origin moments ago; take them from the swarm's peers", http.StatusServiceUnavailable)
+		http.Error(w, "busy: these bytes left the origin moments ago, or relays are taking them first; take them from the swarm's peers", http.StatusServiceUnavailable)
 		return
 	}
 	if g.N < n {

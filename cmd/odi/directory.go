@@ -270,8 +270,16 @@ func (d *directory) handler() http.Handler {
 
 	mux := http.NewServeMux()
 	origin := webseed.New(originStore{d.cat}, d.log).DeflectTo(d.relayHolding)
+	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr}
 	if d.cfg.Origin.Serves > 0 {
-		origin.Ration(webseed.NewLedger(d.cfg.Origin), d.crowded)
+		ledger := webseed.NewLedger(d.cfg.Origin)
+		origin.Ration(ledger, d.crowded, d.requester)
+		if d.cfg.Origin.RelayFirst > 0 {
+			// Plain HTTP users in a crowd wait for the relays too, rather than take a copy
+			// each from the origin (which /dl/ does not ration).
+			opts.Hold = func(ih metainfo.Hash) bool { return d.crowded(ih) && ledger.RelaysFilling(ih) }
+			opts.MaxHold = d.cfg.Origin.RelayFirst
+		}
 	}
 	mux.Handle("/ws/", httpcount.Count(http.StripPrefix("/ws", origin), &d.originSent))
 	// The same copy for plain HTTP users, whom /r/ sends here when no relay can take
@@ -280,7 +288,6 @@ func (d *directory) handler() http.Handler {
 	mux.Handle("/dl/", httpcount.Count(http.StripPrefix("/dl", download), &d.originSent))
 	// Users are placed by the address the tracker believes: behind a trusted reverse
 	// proxy, X-Forwarded-For's.
-	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr}
 	if d.geo != nil {
 		opts.Locator = d.geo
 	}
@@ -331,6 +338,17 @@ func (d *directory) relayHolding(ih metainfo.Hash) string {
 // quarantined) must not leave its leechers without the origin's.
 func (d *directory) crowded(ih metainfo.Hash) bool {
 	return d.tr.Stats(ih).Leechers >= 2
+}
+
+// requester tells the origin's requesters apart: a relay by its origin token, anyone else
+// by address (the tracker's rule: behind a trusted reverse proxy, X-Forwarded-For's).
+// Clients behind one address share its pieces; a client with many addresses gets no more
+// than as many clients would.
+func (d *directory) requester(r *http.Request) webseed.Requester {
+	if id, ok := d.cat.RelayOfOrigin(r.Header.Get("Authorization")); ok {
+		return webseed.Requester{Key: "relay " + id, Relay: true}
+	}
+	return webseed.Requester{Key: d.tr.ClientAddr(r).String()}
 }
 
 // counterStore keeps the tracker's counters in the catalog's database.
@@ -385,7 +403,7 @@ func (o originStore) Open(_ context.Context, ih metainfo.Hash, path string) (web
 		offset += prev.Size
 	}
 	return webseed.File{Content: f.File, ModTime: a.PublishedAt, SHA256: a.Files[f.Index].SHA256,
-		Offset: offset, TorrentLength: a.TotalSize()}, nil
+		Offset: offset, TorrentLength: a.TotalSize(), PieceLength: a.PieceLength}, nil
 }
 
 // problem is an RFC 9457 problem details body.

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/bind"
 	"github.com/opendist/odi/internal/bytesize"
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/manifest"
@@ -55,26 +57,12 @@ var (
 	errShortAnswer = errors.New("server sent part of the range")
 )
 
-// errOriginDownload is returned when the redirector sends odi fetch to the origin's plain
-// download URL: odi fetch is a swarm member, so it takes the origin's copy through the web
-// seed (its next HTTP source), which rations what a crowd takes from it.
-var errOriginDownload = errors.New("the redirector sends this download to the origin")
-
-// refuseOriginDownload follows redirects (ten at most, as net/http does) except to an
-// origin's /dl/.
-func refuseOriginDownload(req *http.Request, via []*http.Request) error {
-	switch {
-	case strings.HasPrefix(req.URL.Path, "/dl/"):
-		return errOriginDownload
-	case len(via) >= 10:
-		return errors.New("stopped after 10 redirects")
-	}
-	return nil
-}
-
 // maxBusyWaits bounds how many times in a row the HTTP fallback waits out a 503's
 // Retry-After without getting anything.
 const maxBusyWaits = 3
+
+// maxRedirectHold is the longest odi waits for the redirector's answer.
+const maxRedirectHold = 5 * time.Minute
 
 // maxRetryAfter is the longest Retry-After, in seconds, the HTTP fallback waits out.
 const maxRetryAfter = 120
@@ -83,6 +71,7 @@ const maxRetryAfter = 120
 type fetchOptions struct {
 	out          string
 	btListen     string
+	bind         bind.Host
 	stallTimeout time.Duration
 	torrentOnly  bool
 	httpOnly     bool
@@ -92,6 +81,7 @@ type fetchOptions struct {
 
 func newFetchCmd(g *globals) *cobra.Command {
 	var o fetchOptions
+	var bindHost string
 	cmd := &cobra.Command{
 		Use:   "fetch CATALOG/NAME[@VERSION] [-o DIR]",
 		Short: "Download an artifact over BitTorrent (falling back to HTTP) and verify it",
@@ -137,6 +127,12 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 			case o.stallTimeout <= 0:
 				return usageError("--stall-timeout must be positive (got %s)", o.stallTimeout)
 			}
+			if o.bind, err = bind.Parse(bindHost); err != nil {
+				return usageError("--bind: %w", err)
+			}
+			if !o.bind.IsZero() && !cmd.Flags().Changed("bt-listen") {
+				o.btListen = net.JoinHostPort(o.bind.String(), "0")
+			}
 			cfg, log, err := loadRole(cmd, g, flagKeys{"directory": "client.directory"})
 			if err != nil {
 				return err
@@ -148,6 +144,7 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 			if err != nil {
 				return usageError("--directory: %w", err)
 			}
+			o.bind.Transport(api.HTTP.Transport.(*http.Transport))
 			// anacrolix logs at info what users need not see; it speaks only at debug.
 			tlog := slog.New(slog.DiscardHandler)
 			if strings.EqualFold(cfg.Log.Level, "debug") {
@@ -171,7 +168,8 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 	f := cmd.Flags()
 	f.String("directory", "", withKey("directory base URL (default "+defaultDirectory+")", "client.directory"))
 	f.StringVarP(&o.out, "output", "o", ".", "folder to put the artifact in (created if needed)")
-	f.StringVar(&o.btListen, "bt-listen", "127.0.0.1:0", "BitTorrent TCP listen address for incoming peers (port 0: any free port)")
+	f.StringVar(&o.btListen, "bt-listen", "127.0.0.1:0", "BitTorrent TCP listen address for incoming peers (port 0: any free port; default <--bind>:0 with --bind)")
+	f.StringVar(&bindHost, "bind", "", "local IP address every connection leaves from: HTTP, trackers and peers (default: the system's choice)")
 	f.DurationVar(&o.stallTimeout, "stall-timeout", 20*time.Second, "fall back to HTTP after BitTorrent (or give up on an HTTP source after it) makes no progress for this long")
 	f.BoolVar(&o.torrentOnly, "torrent-only", false, "BitTorrent only: never fall back to HTTP (fail after --stall-timeout without progress)")
 	f.BoolVar(&o.httpOnly, "http-only", false, "plain HTTP only, through the redirector or the origin; no BitTorrent")
@@ -267,6 +265,8 @@ type fetcher struct {
 
 	fetched fetchedBytes
 	buf     []byte
+	// warmHTTP is warm fill's HTTP client, bound as every other.
+	warmHTTP *http.Client
 	// streamed holds each file's hex sha256 as read while BitTorrent fetched it, when
 	// it read them all; nil otherwise.
 	streamed []string
@@ -283,15 +283,16 @@ func fetch(ctx context.Context, api *apiclient.Client, ref artifactRef, o fetchO
 		opts: o, api: api, rep: rep, tlog: tlog, a: a,
 		m: manifest.Manifest{Catalog: a.Catalog, Name: a.Name, Version: a.Version, Root: a.Root, Files: a.Files},
 		http: &http.Client{
-			Transport: &http.Transport{
+			Transport: o.bind.Transport(&http.Transport{
 				Proxy:                 http.ProxyFromEnvironment,
 				ResponseHeaderTimeout: o.stallTimeout,
 				IdleConnTimeout:       30 * time.Second,
-			},
-			CheckRedirect: refuseOriginDownload,
+			}),
 		},
-		buf: make([]byte, 1<<20),
+		buf:      make([]byte, 1<<20),
+		warmHTTP: warmfill.NewHTTPClient(fetchWarmWorkers),
 	}
+	o.bind.Transport(f.warmHTTP.Transport.(*http.Transport))
 	// The directory is trusted for digests, not for file names: a path that escapes the
 	// output folder is refused here, before anything touches the disk.
 	if err := f.m.Validate(true); err != nil {
@@ -605,22 +606,16 @@ func (f *fetcher) missingPieces() int {
 	return n
 }
 
-// download fetches every missing piece: over BitTorrent until it stalls, then over HTTP.
+// download fetches every missing piece: over BitTorrent (with HTTP once it stalls), or
+// over plain HTTP alone with --http-only.
 func (f *fetcher) download(ctx context.Context) error {
 	if f.missingPieces() == 0 {
 		return nil
 	}
-	if !f.opts.httpOnly {
-		err := f.viaTorrent(ctx)
-		switch {
-		case err == nil:
-			return nil
-		case !errors.Is(err, errStalled) || f.opts.torrentOnly:
-			return err
-		}
-		f.rep.note("BitTorrent made no progress for %s; continuing over HTTP", f.opts.stallTimeout)
+	if f.opts.httpOnly {
+		return f.viaHTTP(ctx)
 	}
-	return f.viaHTTP(ctx)
+	return f.viaTorrent(ctx)
 }
 
 // failed turns a download error into what the user should read: why, and that what
@@ -642,7 +637,12 @@ func (f *fetcher) failed(ctx context.Context, err error) error {
 }
 
 // viaTorrent downloads the missing pieces with an anacrolix client writing into the
-// partial state, until done, stalled for --stall-timeout, or ctx ends.
+// partial state, from peers and web seeds, and from HTTP sources alongside (warm fill,
+// see internal/warmfill), until done or ctx ends. A rationing origin's 503 is no
+// failure: its pieces are in the swarm, and warm fill asks again on its next pass. When
+// no source has brought a useful byte for --stall-timeout, odi also takes the
+// redirector's HTTP source (a relay, or the origin's plain download); it gives up when
+// that made no difference for another --stall-timeout.
 func (f *fetcher) viaTorrent(ctx context.Context) error {
 	ln, err := net.Listen("tcp", f.opts.btListen)
 	if err != nil {
@@ -652,26 +652,31 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	tc := torrent.NewDefaultClientConfig()
 	tc.DataDir = f.part
 	// Files keep their final names while incomplete (warm fill needs that), so the HTTP
-	// fallback writes where anacrolix does and either can resume the other.
+	// path writes where anacrolix does and either can resume the other.
 	tc.DefaultStorage = warmfill.NewStorage(storage.NewFileClientOpts{
 		ClientBaseDir:   f.part,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
 		PieceCompletion: f.pc,
 		Logger:          f.tlog,
 	})
-	tc.Seed = false
+	// Upload while downloading, to any peer that asks: anacrolix's other rule (a peer
+	// gets pieces only while it has pieces we want, and no more than it gave) keeps a
+	// piece from the origin away from the crowd's empty clients, where a flash crowd
+	// needs it most. odi stops seeding when the download is complete.
+	tc.Seed = true
 	// The socket is ours (bound to --bt-listen): no other TCP, uTP or DHT sockets, and
 	// never UPnP, which would send packets off the machine.
 	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true
 	tc.NoDefaultPortForwarding = true
 	tc.Slogger = f.tlog
+	dialer := f.opts.bind.Torrent(tc)
 	cl, err := torrent.NewClient(tc)
 	if err != nil {
 		return fmt.Errorf("bittorrent client: %w", err)
 	}
 	defer cl.Close()
 	cl.AddListener(ln)
-	cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: &net.Dialer{}})
+	cl.AddDialer(dialer)
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(f.mi)
 	if err != nil {
 		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
@@ -687,22 +692,26 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	}()
 	<-t.GotInfo()
 	t.DownloadAll()
-	// Ranged HTTP from the web seeds at once, alongside the client's peers (see warmfill).
-	var warmRead, warmUsed atomic.Int64
+	seeds := &seedList{isDir: t.Info().IsDir()}
+	seeds.add(f.mi.UrlList)
+	var warmUsed, httpUsed atomic.Int64
 	fillCtx, stopFilling := context.WithCancel(ctx)
 	filled := make(chan struct{})
 	go func() {
 		defer close(filled)
-		warmfill.Fill(fillCtx, t, warmfill.Options{
-			Seeds: warmfill.WebSeeds(f.mi.UrlList, "", t.Info().IsDir()),
-			HTTP:  warmfill.NewHTTPClient(fetchWarmWorkers), Slots: make(chan struct{}, fetchWarmWorkers),
-			Read: &warmRead, Used: &warmUsed, Log: f.tlog, Name: f.m.ID(),
-		})
+		f.keepFilling(fillCtx, t, seeds, &warmUsed)
 	}()
+	var fallback chan struct{} // closed when the HTTP fallback's fill returns
+	var asking atomic.Bool     // the fallback waits for the redirector's answer
 	defer func() {
 		stopFilling()
 		<-filled
-		f.fetched.WebSeeds += warmUsed.Load() // useful bytes, as the client's own counts
+		if fallback != nil {
+			<-fallback
+		}
+		// Useful bytes, as the client's own counts.
+		f.fetched.WebSeeds += warmUsed.Load()
+		f.fetched.HTTP += httpUsed.Load()
 	}()
 	hctx, stopHashing := context.WithCancel(ctx)
 	var sums []string
@@ -732,17 +741,143 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		peers, seeds := len(t.PeerConns()), len(t.WebseedPeerConns())
-		f.rep.set(t.BytesCompleted(), fmt.Sprintf("BitTorrent: %d peer%s, %d web seed%s", peers, plural(peers), seeds, plural(seeds)))
+		peers, nseeds := len(t.PeerConns()), len(t.WebseedPeerConns())
+		desc := fmt.Sprintf("BitTorrent: %d peer%s, %d web seed%s", peers, plural(peers), nseeds, plural(nseeds))
+		if fallback != nil {
+			desc += ", and HTTP"
+		}
+		f.rep.set(t.BytesCompleted(), desc)
 		// Progress is any useful byte, not a completed piece: in a crowd on a new artifact
 		// a piece can take a while to come together from many peers.
 		st := t.Stats()
-		if n := st.BytesReadUsefulData.Int64() + warmRead.Load(); n > last {
+		if n := st.BytesReadUsefulData.Int64() + warmUsed.Load() + httpUsed.Load(); n > last {
 			last, since = n, time.Now()
-		} else if time.Since(since) >= f.opts.stallTimeout {
+			continue
+		}
+		if time.Since(since) < f.opts.stallTimeout {
+			continue
+		}
+		if f.opts.torrentOnly || (fallback != nil && !asking.Load()) {
 			return fmt.Errorf("bittorrent: %w for %s", errStalled, f.opts.stallTimeout)
 		}
+		if fallback != nil {
+			continue // the redirector holds the question until a relay has the artifact
+		}
+		fallback, since = make(chan struct{}), time.Now()
+		asking.Store(true)
+		go func() {
+			defer close(fallback)
+			base, err := f.redirectedBase(fillCtx)
+			asking.Store(false)
+			if err != nil {
+				f.rep.note("no progress for %s, and no HTTP source: %v", f.opts.stallTimeout, err)
+				return
+			}
+			f.rep.note("no progress for %s; taking HTTP from %s as well", f.opts.stallTimeout, base)
+			warmfill.Fill(fillCtx, t, f.fillOptions([]string{base}, &httpUsed, nil))
+		}()
 	}
+}
+
+// refillPause is how long warm fill rests between passes over the missing pieces: a
+// rationing origin's Retry-After is often about as short (relays first, RelayQuiet), and
+// a new relay takes about that long to be listed once it holds the artifact.
+const refillPause = 3 * time.Second
+
+// fetchBusyLimit is how many busy answers in a row end a warm fill pass's use of a web
+// seed (warmfill.Options.BusyLimit).
+const fetchBusyLimit = 8
+
+// keepFilling fills t from its web seeds, pass after pass, until t is complete or ctx
+// ends, adding before each pass the web seeds the directory lists by then (relays that
+// took the artifact meanwhile; the client gets them too).
+func (f *fetcher) keepFilling(ctx context.Context, t *torrent.Torrent, seeds *seedList, used *atomic.Int64) {
+	warmfill.Fill(ctx, t, f.fillOptions(seeds.list(), used, func(ctx context.Context) []string {
+		var a catalog.ArtifactJSON
+		if err := f.api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+f.m.ID(), nil, &a); err != nil {
+			return nil
+		}
+		added := seeds.add(a.WebSeeds)
+		if len(added) > 0 {
+			t.AddWebSeeds(added)
+		}
+		return added
+	}))
+}
+
+// fillOptions are warm fill's options for seeds, counting the bytes of the pieces it
+// completes in used.
+func (f *fetcher) fillOptions(seeds []string, used *atomic.Int64, more func(context.Context) []string) warmfill.Options {
+	return warmfill.Options{
+		Seeds: seeds, HTTP: f.warmHTTP, Slots: make(chan struct{}, fetchWarmWorkers),
+		Used: used, Log: f.tlog, Name: f.m.ID(),
+		Again: refillPause, MoreSeeds: more, BusyLimit: fetchBusyLimit,
+	}
+}
+
+// seedList is the web seeds warm fill may use: the torrent's url-list and those the
+// directory lists later, each once, in the order they came.
+type seedList struct {
+	isDir bool
+	mu    sync.Mutex
+	urls  []string
+}
+
+// add adds the usable ones of urls not there yet, and returns those.
+func (s *seedList) add(urls []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var added []string
+	for _, u := range warmfill.WebSeeds(urls, "", s.isDir) {
+		if !slices.Contains(s.urls, u) {
+			s.urls = append(s.urls, u)
+			added = append(added, u)
+		}
+	}
+	return added
+}
+
+func (s *seedList) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.urls)
+}
+
+// redirectedBase asks the redirector where a plain HTTP user gets the artifact's first
+// file, and returns that copy's BEP 19 base URL (the location less the file's path): a
+// relay's /ws/, or the origin's unrationed /dl/ when no relay holds it.
+func (f *fetcher) redirectedBase(ctx context.Context) (string, error) {
+	src := f.httpSources()[0]
+	u := src.url(0)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return "", err
+	}
+	// In a crowd the redirector holds the question until a relay has the artifact (up to
+	// the origin's relay_first, minutes), longer than the usual header timeout.
+	tr := f.http.Transport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 0
+	noFollow := &http.Client{
+		Transport:     tr,
+		Timeout:       maxRedirectHold,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer tr.CloseIdleConnections()
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if resp.StatusCode/100 != 3 || err != nil {
+		return "", &statusError{url: u, status: resp.StatusCode}
+	}
+	suffix := "/" + names.EscapePath(f.m.LocalPath(0))
+	base, ok := strings.CutSuffix(loc.String(), suffix)
+	if !ok {
+		return "", fmt.Errorf("HEAD %s: redirected to %s, which does not end in %s", u, loc, suffix)
+	}
+	return base + "/", nil
 }
 
 // streamHash reads the torrent in order as its pieces complete and returns each file's
@@ -851,8 +986,6 @@ func (f *fetcher) viaHTTP(ctx context.Context) error {
 			case <-time.After(se.retryAfter):
 			}
 			continue
-		case errors.Is(err, errOriginDownload):
-			// On to the origin's web seed, the next source.
 		case errors.Is(err, errShortAnswer) && after < before && len(bad) == 0:
 			continue // part of what was asked came: ask the same source for the rest
 		case srcs[i].redirector && errors.As(err, &se) && se.status == http.StatusNotFound:

@@ -303,7 +303,7 @@ func TestFetchFallsBackToHTTP(t *testing.T) {
 		t.Fatalf("fetch: %v\n%s", err, stderr)
 	}
 	checkFetched(t, a, out, res)
-	if res.Fetched.HTTP != a.Size || !strings.Contains(stderr, "continuing over HTTP") {
+	if res.Fetched.HTTP != a.Size || !strings.Contains(stderr, "taking HTTP from") {
 		t.Errorf("fetched %+v, stderr %q: want a fallback to HTTP for all %d bytes", res.Fetched, stderr, a.Size)
 	}
 

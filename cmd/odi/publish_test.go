@@ -22,6 +22,7 @@ import (
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/bind"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -166,6 +167,16 @@ func newLoopbackClient(t *testing.T, dataDir string, adjust func(*torrent.Client
 	}
 	t.Cleanup(func() { cl.Close() })
 	return cl
+}
+
+// bindTo returns the bind.Host of ip.
+func bindTo(t *testing.T, ip string) bind.Host {
+	t.Helper()
+	h, err := bind.Parse(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // downloadWebSeedOnly downloads mi with a real anacrolix client that may only use the

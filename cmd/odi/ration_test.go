@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,10 +53,16 @@ func TestOriginRationsACrowd(t *testing.T) {
 	const crowd = 4
 	var tors []*torrent.Torrent
 	var dirs []string
-	for range crowd {
+	for i := range crowd {
 		dir := t.TempDir()
-		// Seed, as torrent clients do by default: a finished peer still serves.
-		cl := newLoopbackClient(t, dir, func(cfg *torrent.ClientConfig) { cfg.Seed, cfg.DisableUTP = true, true })
+		// Seed, as torrent clients do by default: a finished peer still serves. Each client
+		// has its own address, as users do: the origin hands out pieces by address.
+		host := fmt.Sprintf("127.0.0.%d", 11+i)
+		cl := newLoopbackClient(t, dir, func(cfg *torrent.ClientConfig) {
+			cfg.Seed, cfg.DisableUTP = true, true
+			cfg.ListenHost = func(string) string { return host }
+			bindTo(t, host).Torrent(cfg)
+		})
 		spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 		if err != nil {
 			t.Fatal(err)

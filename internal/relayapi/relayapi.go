@@ -83,4 +83,14 @@ type Plan struct {
 	Drop []string `json:"drop"`
 	// Expunged lists infohashes to delete at once and never serve again.
 	Expunged []string `json:"expunged"`
+	// Origin is the directory's own web seed (the prefix of its url-list entries), and
+	// OriginToken what the relay shows it, as "Authorization: OdiRelay <token>", to be
+	// served ahead of anonymous clients while it fills an artifact. The token is good
+	// for a few heartbeat intervals; each plan brings a fresh one.
+	Origin      string `json:"origin,omitempty"`
+	OriginToken string `json:"origin_token,omitempty"`
 }
+
+// OriginAuthScheme is the Authorization scheme of a relay's requests to a directory's
+// origin web seed (Plan.OriginToken).
+const OriginAuthScheme = "OdiRelay"

@@ -16,4 +16,10 @@
 // a part file into place once its last piece is good, and a write of Fill's that raced
 // the client for a piece recreates the part file holding that piece alone, which the
 // piece's check then renames over the complete file (TestLateWriteKeepsTheFileWhole).
+//
+// The torrent must not be closed (dropped, or its client closed) while Fill runs: end
+// Fill's context and wait for it to return first. Fill has the client check each piece it
+// writes, and anacrolix v1.61.0 leaves its client locked for good when a piece check is
+// asked of a closed torrent (Piece.VerifyDataContext returns early without unlocking,
+// piece.go:229), which froze a relay evicting a holding it was filling.
 package warmfill

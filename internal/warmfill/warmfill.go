@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -94,13 +95,26 @@ type Options struct {
 	// Log and Name (the artifact, for its lines) say what Fill did.
 	Log  *slog.Logger
 	Name string
+	// Again, when set, makes Fill go over the missing pieces again this long after a pass
+	// that left some, until none is left: a pass skips the pieces a rationing origin
+	// calls busy (they are in the swarm, or relays come first), and the next asks again.
+	// Without it Fill makes one pass.
+	Again time.Duration
+	// MoreSeeds, when set, is asked before each pass after the first for web seeds to add
+	// (relays listed since); it returns those not known yet or nothing.
+	MoreSeeds func(ctx context.Context) []string
+	// BusyLimit, when set, ends a pass's use of a web seed after that many busy answers
+	// (503) in a row from it: a rationing origin that serves relays first calls every
+	// piece busy, and a crowd's clients asking it for each would keep it, and the
+	// machine, busy answering.
+	BusyLimit int
 }
 
 // Fill fills t's missing pieces from the web seeds until t is complete or closed, ctx
-// ends, or no piece is left to try; when it returns it writes nothing to t any more. Call
-// it after t has its info and is set to download.
+// ends, or no piece is left to try (see Options.Again); when it returns it writes nothing
+// to t any more. Call it after t has its info and is set to download.
 func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
-	if len(opts.Seeds) == 0 || t.Complete().Bool() {
+	if t.Complete().Bool() {
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -125,34 +139,67 @@ func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
 	}
 	info := t.Info()
 	files := info.FileSegmentsIndex()
-	f := &fill{opts: opts, t: t, failed: make([]atomic.Bool, len(opts.Seeds)), claims: newPieceClaims(info.NumPieces())}
-	for _, u := range opts.Seeds {
-		c := &webseed.Client{Logger: opts.Log, HttpClient: opts.HTTP, Url: u}
-		if opts.Body != nil {
-			c.ResponseBodyWrapper = func(body io.Reader, _ func()) io.Reader { return opts.Body(body) }
+	var seeds []*webseed.Client
+	addSeeds := func(urls []string) {
+		for _, u := range urls {
+			c := &webseed.Client{Logger: opts.Log, HttpClient: opts.HTTP, Url: u}
+			if opts.Body != nil {
+				c.ResponseBodyWrapper = func(body io.Reader, _ func()) io.Reader { return opts.Body(body) }
+			}
+			c.SetInfo(info, &files)
+			seeds = append(seeds, c)
 		}
-		c.SetInfo(info, &files)
-		f.seeds = append(f.seeds, c)
 	}
-	var wg sync.WaitGroup
-	for range cap(opts.Slots) {
-		wg.Go(func() { f.work(ctx, info.PieceLength) })
+	addSeeds(opts.Seeds)
+	var pieces int64
+	for pass := 0; ctx.Err() == nil; pass++ {
+		if pass > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(opts.Again):
+			}
+			if opts.MoreSeeds != nil && ctx.Err() == nil {
+				addSeeds(opts.MoreSeeds(ctx))
+			}
+		}
+		if len(seeds) > 0 && ctx.Err() == nil {
+			pieces += passOver(ctx, t, opts, seeds, info.PieceLength, pass)
+		}
+		if opts.Again <= 0 {
+			break
+		}
 	}
-	wg.Wait()
-	if n := f.pieces.Load(); n > 0 {
+	if pieces > 0 {
 		opts.Log.Info("warm fill: pieces from web seeds", "artifact", opts.Name,
-			"pieces", n, "of", info.NumPieces(), "seconds", time.Since(began).Seconds())
+			"pieces", pieces, "of", info.NumPieces(), "seconds", time.Since(began).Seconds())
 	}
 }
 
-// pieceClaims hands out each piece index once, the last piece first: the client's web-seed
-// requests run forward from the start of each 64 MiB slice of the torrent and stop at the
-// first piece it has, so Fill begins where the client arrives last and the two meet
-// instead of fetching the same pieces (going forward instead filled 1 GiB no faster).
-type pieceClaims struct{ next atomic.Int64 }
+// passOver makes one pass over t's missing pieces with the workers the slots allow, and
+// returns how many pieces it completed.
+func passOver(ctx context.Context, t *torrent.Torrent, opts Options, seeds []*webseed.Client, pieceLength int64, pass int) int64 {
+	f := &fill{opts: opts, t: t, seeds: seeds, seedState: make([]seedState, len(seeds)), claims: newPieceClaims(t.Info().NumPieces()), pass: pass}
+	var wg sync.WaitGroup
+	for range cap(opts.Slots) {
+		wg.Go(func() { f.work(ctx, pieceLength) })
+	}
+	wg.Wait()
+	return f.pieces.Load()
+}
+
+// pieceClaims hands out each piece index once, backwards from a random piece: the
+// client's web-seed requests run forward from the start of each 64 MiB slice of the
+// torrent and stop at the first piece it has, so Fill goes the other way and the two meet
+// instead of fetching the same pieces (going forward instead filled 1 GiB no faster);
+// and a crowd's fills begin at different pieces, so a rationing origin hands each its
+// own at once instead of one piece to one of them and 503s to the rest.
+type pieceClaims struct {
+	next     atomic.Int64
+	n, start int64
+}
 
 func newPieceClaims(n int) *pieceClaims {
-	c := &pieceClaims{}
+	c := &pieceClaims{n: int64(n), start: rand.Int64N(int64(max(n, 1)))}
 	c.next.Store(int64(n))
 	return c
 }
@@ -160,7 +207,10 @@ func newPieceClaims(n int) *pieceClaims {
 // claim returns the next piece to try, or false when none is left.
 func (c *pieceClaims) claim() (int, bool) {
 	i := c.next.Add(-1)
-	return int(i), i >= 0
+	if i < 0 {
+		return 0, false
+	}
+	return int((c.start + i) % c.n), true
 }
 
 // untouched reports whether the client neither has a piece nor has begun or is checking
@@ -172,14 +222,27 @@ func untouched(s torrent.PieceState) bool {
 	return s.Ok && !s.Complete && !s.Partial && !s.Checking && !s.Marking
 }
 
-// fill is one torrent's Fill.
+// fill is one pass of a torrent's Fill.
 type fill struct {
-	opts   Options
-	t      *torrent.Torrent
-	seeds  []*webseed.Client
-	failed []atomic.Bool // a web seed that failed once is not asked again by this fill
-	claims *pieceClaims
-	pieces atomic.Int64 // completed by this fill
+	opts      Options
+	t         *torrent.Torrent
+	seeds     []*webseed.Client
+	seedState []seedState
+	claims    *pieceClaims
+	pieces    atomic.Int64 // completed by this pass
+	pass      int          // 0 for the first
+}
+
+// seedState is what a pass learned of one web seed.
+type seedState struct {
+	failed atomic.Bool  // it failed once: not asked again in this pass
+	busy   atomic.Int64 // busy answers in a row
+}
+
+// usable reports whether the pass may still ask seed s.
+func (f *fill) usable(s int) bool {
+	st := &f.seedState[s]
+	return !st.failed.Load() && (f.opts.BusyLimit <= 0 || st.busy.Load() < int64(f.opts.BusyLimit))
 }
 
 // awaitPieces waits until cond holds, testing it after every piece state change, and
@@ -230,7 +293,7 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 	buf = buf[:mp.Length()]
 	for k := range f.seeds {
 		s := (i + k) % len(f.seeds) // spread the pieces over the seeds; the others are fallbacks
-		if f.failed[s].Load() {
+		if !f.usable(s) {
 			continue
 		}
 		err := f.fetch(ctx, f.seeds[s], mp.Offset(), buf)
@@ -239,20 +302,26 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 			err = fmt.Errorf("piece %d does not match its hash", i)
 		}
 		if errors.Is(err, webseed.ErrTooFast) {
-			// 503: a rationing origin sent this piece to the swarm moments ago. Another
-			// web seed may have it, else the client takes it from a peer; this one stays
-			// good for the other pieces.
+			// 503: a rationing origin sent this piece to the swarm moments ago, or serves
+			// relays first. Another web seed may have it, else the client takes it from a
+			// peer; this one stays good for the other pieces, unless it says busy to all.
+			f.seedState[s].busy.Add(1)
 			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
 			}
-			f.failed[s].Store(true)
-			f.opts.Log.Warn("warm fill: stops asking a web seed; the BitTorrent client still does",
+			f.seedState[s].failed.Store(true)
+			level := slog.LevelWarn
+			if f.pass > 0 { // said once is enough
+				level = slog.LevelDebug
+			}
+			f.opts.Log.Log(ctx, level, "warm fill: stops asking a web seed for now; the BitTorrent client still does",
 				"artifact", f.opts.Name, "webseed", f.seeds[s].Url, "err", err)
 			continue
 		}
+		f.seedState[s].busy.Store(0)
 		if !untouched(p.State()) { // the client took it up meanwhile
 			return true
 		}
@@ -271,8 +340,8 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 		}
 		return true
 	}
-	for s := range f.failed {
-		if !f.failed[s].Load() {
+	for s := range f.seeds {
+		if f.usable(s) {
 			return true
 		}
 	}

@@ -37,40 +37,42 @@ func TestWebSeeds(t *testing.T) {
 	}
 }
 
-func TestPieceClaimsLastFirstOnceEach(t *testing.T) {
-	c := newPieceClaims(3)
-	var got []int
-	for {
-		i, ok := c.claim()
-		if !ok {
-			break
+func TestPieceClaimsBackwardsOnceEach(t *testing.T) {
+	starts := map[int]bool{}
+	for range 200 {
+		c := newPieceClaims(3)
+		var got []int
+		for {
+			i, ok := c.claim()
+			if !ok {
+				break
+			}
+			got = append(got, i)
 		}
-		got = append(got, i)
+		if want := []int{got[0], (got[0] + 2) % 3, (got[0] + 1) % 3}; !slices.Equal(got, want) {
+			t.Fatalf("claims %v, want %v", got, want)
+		}
+		starts[got[0]] = true
 	}
-	if want := []int{2, 1, 0}; !slices.Equal(got, want) {
-		t.Fatalf("claims %v, want %v", got, want)
+	if len(starts) != 3 {
+		t.Errorf("200 fills of 3 pieces began at %d different pieces, want all 3", len(starts))
 	}
 	if _, ok := newPieceClaims(0).claim(); ok {
 		t.Fatal("a torrent of no pieces gave a claim")
 	}
 
 	const n, workers = 10000, 8
-	c = newPieceClaims(n)
+	c := newPieceClaims(n)
 	seen := make([]int, n)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			last := n
 			for {
 				i, ok := c.claim()
 				if !ok {
 					return
 				}
-				if i >= last {
-					t.Errorf("a worker claimed %d after %d: not last first", i, last)
-				}
-				last = i
 				mu.Lock()
 				seen[i]++
 				mu.Unlock()

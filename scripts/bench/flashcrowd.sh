@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: a flash crowd. CLIENTS `odi fetch` processes start together on one
-# SIZE_MIB artifact; how much of it does the directory's origin copy have to serve?
+# Benchmark: a flash crowd. CLIENTS clients start together on one SIZE_MIB artifact; do
+# they all finish, and how much of it does the directory's origin copy have to serve?
 #
 # One directory and three relays on 127.0.0.1; two scenarios, one after the other, with
 # the same directory and relays (reused, not restarted):
@@ -11,32 +11,43 @@
 #              is published; the script waits until the directory lists all three
 #              relays among its web seeds, then starts fresh clients in fresh folders.
 #              (A second artifact, so that (b)'s clients find no swarm left by (a).)
-# Each client is `odi fetch --directory URL -o DIR --json bench/crowd@X` with its own DIR
-# (and the default --bt-listen 127.0.0.1:0); its --json says how many bytes came from
-# peers (relays and other clients over BitTorrent), from web seeds (relays' and origin's
-# /ws/) and from the HTTP fallback.
+# Each client has its own folder and its own loopback address (127.0.0.11, .12, ...):
+# every connection leaves from it, and it listens there for peers, as each user on the
+# internet has an address of its own. A client is
+#   odi     odi fetch --directory URL --bind ADDR -o DIR --json bench/crowd@X, whose --json
+#           says how many bytes came from peers (relays and other clients over
+#           BitTorrent), from web seeds (relays' and origin's /ws/) and over HTTP from the
+#           redirector's choice;
+#   aria2c  aria2c --interface=ADDR on the .torrent URL (peers and web seeds);
+#   curl    curl -fsSL --interface ADDR through the redirector (/r/).
+# CROWD=odi (the default) makes every client odi fetch; CROWD=mixed half odi fetch and a
+# quarter each aria2c and curl (10, 5 and 5 of 20).
 #
 # Measured per scenario, from just before the start to the last client's end:
 #   - origin egress: odi_directory_origin_bytes_sent_total (the directory's /metrics),
-#     divided by the artifact's size.         targets: (a) <= 2x, (b) <= 0.1x
+#     divided by the artifact's size.         targets: (a) <= 1.5x, (b) <= 0.05x
+#   - clients verified (sha256).              target: all of them
+#   - (a): when the directory first listed all three relays as web seeds.
+#                                             target: before the last client ended
 #   - what the relays served: bytes_served in GET /api/v1/relays (their heartbeats,
 #     every second here), and what they downloaded (odi_relay_downloaded_bytes by source
 #     on each relay's /metrics);
-#   - the clients' bytes by source, and what other clients must have served them: all
-#     bytes delivered (clients' and relays' downloads) less the origin's and relays'.
+#   - odi fetch clients' bytes by source, and what other clients must have served them:
+#     all bytes delivered (clients' and relays' downloads) less the origin's and relays'.
 #   - total time, and per-client throughput (size / that client's wall time): min,
 #     median, max.
-# The script reports; it exits non-zero only when something failed to run or verify.
+# It exits non-zero when a client fails or does not verify, or a target is missed.
 #
 # Usage: scripts/bench/flashcrowd.sh [path/to/odi]    (default bin/odi)
 # Environment:
 #   SIZE_MIB        artifact size in MiB (default 256)
-#   CLIENTS         clients per scenario (default 20)
+#   CLIENTS         clients per scenario (default 20, at most 240)
+#   CROWD           odi or mixed (default odi)
 #   CLIENT_TIMEOUT  seconds a client may take before it is killed and counted failed
 #                   (default 1200)
 #   FILL_WAIT       seconds to wait in (b) for the relays to hold the artifact (default 600)
-# Only 127.0.0.1 is used; every process started is killed at exit and the work folder
-# (a mktemp -d) removed. Requires curl, sha256sum, timeout.
+# Only 127.0.0.0/8 is used; every process started is killed at exit and the work folder
+# (a mktemp -d) removed. Requires curl, sha256sum, timeout (and aria2c for CROWD=mixed).
 set -euo pipefail
 # shellcheck source=scripts/bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,16 +57,20 @@ size_mib=${SIZE_MIB:-256}
 clients=${CLIENTS:-20}
 client_timeout=${CLIENT_TIMEOUT:-1200}
 fill_wait=${FILL_WAIT:-600}
+crowd_kind=${CROWD:-odi}
 relays=3
-
 
 [[ $size_mib =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not '$size_mib'"
 [[ $clients =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive integer, not '$clients'"
 [[ $client_timeout =~ ^[1-9][0-9]*$ ]] || die "CLIENT_TIMEOUT must be seconds, not '$client_timeout'"
 [[ $fill_wait =~ ^[1-9][0-9]*$ ]] || die "FILL_WAIT must be seconds, not '$fill_wait'"
+[[ $crowd_kind == odi || $crowd_kind == mixed ]] || die "CROWD must be odi or mixed, not '$crowd_kind'"
+((clients <= 240)) || die "CLIENTS must be at most 240 (each has its own 127.0.0.x address)"
 [[ -x $odi ]] || die "no odi binary at $odi: run 'make build' first (or pass the path to odi)"
 odi=$(cd "$(dirname "$odi")" && pwd)/$(basename "$odi")
-for tool in curl sha256sum timeout; do
+tools=(curl sha256sum timeout)
+[[ $crowd_kind == mixed ]] && tools+=(aria2c)
+for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null || die "$tool is missing"
 done
 size=$((size_mib << 20))
@@ -72,7 +87,7 @@ echo "  nproc    $(nproc) (clients, relays and the directory share them)"
 echo "  cpu      $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "  memory   $(free -m | awk '/^Mem:/ { print $2 " MiB, " $7 " MiB available" }')"
 echo "  uptime   $(uptime)"
-echo "  crowd    $clients clients x $size_mib MiB, $relays relays (quota $quota_mib MiB each)"
+echo "  crowd    $clients clients ($crowd_kind) x $size_mib MiB, $relays relays (quota $quota_mib MiB each)"
 echo
 
 # The directory hears from relays every second and probes them every second: relays are
@@ -138,6 +153,48 @@ listed() {
 # json_field FILE NAME: the integer NAME in a client's --json output.
 json_field() { sed -n "s/.*\"$2\": *\\([0-9]*\\).*/\\1/p" "$1" | head -n1; }
 
+# client_addr C: client C's own loopback address, as each user on the internet has its
+# own: the origin hands each address its own pieces, and the tracker lists each peer.
+client_addr() { echo "127.0.$((($1 + 10) / 250)).$((($1 + 10) % 250 + 1))"; }
+
+# client_kind C: what client C runs: odi (odi fetch), aria2c (the .torrent) or curl (-L
+# through /r/). CROWD=mixed makes the first half odi fetch, then a quarter each aria2c
+# and curl; otherwise every client is odi fetch.
+client_kind() {
+	if [[ $crowd_kind != mixed ]] || (($1 <= clients / 2)); then
+		echo odi
+	elif (($1 <= clients * 3 / 4)); then
+		echo aria2c
+	else
+		echo curl
+	fi
+}
+# client_file V C: where client C puts crowd@V.
+client_file() { echo "$work/$1/c$2/crowd-$1.iso"; }
+# start_client V C: runs client C on crowd@V, bound to its own address, writing its
+# output to $work/V/cC.json (odi fetch's --json) and its log to $work/V/cC.log.
+start_client() {
+	local v=$1 c=$2 addr
+	addr=$(client_addr "$c")
+	case $(client_kind "$c") in
+	odi)
+		exec timeout "$client_timeout" "$odi" fetch --directory "$dir" --bind "$addr" -o "$work/$v/c$c" --json "bench/crowd@$v" \
+			>"$work/$v/c$c.json" 2>"$work/$v/c$c.log"
+		;;
+	aria2c)
+		exec timeout "$client_timeout" aria2c --interface="$addr" --enable-dht=false --enable-dht6=false \
+			--bt-enable-lpd=false --enable-peer-exchange=false --seed-time=0 --file-allocation=none \
+			--listen-port=$((20000 + c)) --console-log-level=warn --summary-interval=0 --bt-stop-timeout=300 \
+			-d "$work/$v/c$c" "$dir/t/bench/crowd/$v.torrent" >"$work/$v/c$c.log" 2>&1
+		;;
+	curl)
+		mkdir -p "$work/$v/c$c"
+		exec timeout "$client_timeout" curl -fsSL --interface "$addr" -o "$(client_file "$v" "$c")" \
+			"$dir/r/bench/crowd/$v" >"$work/$v/c$c.log" 2>&1
+		;;
+	esac
+}
+
 failures=0
 declare -A report=()
 
@@ -156,8 +213,7 @@ crowd() {
 		(
 			s=$(now)
 			rc=0
-			timeout "$client_timeout" "$odi" fetch --directory "$dir" -o "$work/$v/c$c" --json "bench/crowd@$v" \
-				>"$work/$v/c$c.json" 2>"$work/$v/c$c.log" &
+			start_client "$v" "$c" &
 			cpid=$!
 			trap 'kill "$cpid" 2>/dev/null; exit 143' TERM
 			wait "$cpid" || rc=$?
@@ -173,9 +229,12 @@ crowd() {
 		echo "  relays at ${relay_urls[*]}"
 	fi
 	echo "  $clients clients started; waiting (at most $client_timeout s each)..."
-	local deadline=$((SECONDS + client_timeout + 30)) done_n last_print=$SECONDS
+	local deadline=$((SECONDS + client_timeout + 30)) done_n last_print=$SECONDS all_listed=-
 	while :; do
 		done_n=$(find "$work/$v" -maxdepth 1 -name 'c*.done' | wc -l)
+		if [[ $all_listed == - ]] && (($(listed "$v") == relays)); then
+			all_listed=$(since "$t0")
+		fi
 		((done_n == clients)) && break
 		((SECONDS < deadline)) || die "clients did not finish (timeout did not end them?)"
 		if ((SECONDS - last_print >= 30)); then
@@ -201,13 +260,18 @@ crowd() {
 			failures=$((failures + 1))
 			continue
 		fi
-		if [[ $(sha256sum <"$work/$v/c$c/crowd-$v.iso" | cut -d' ' -f1) != "$want" ]]; then
+		if [[ $(sha256sum <"$(client_file "$v" "$c")" | cut -d' ' -f1) != "$want" ]]; then
 			echo "  client $c: sha256 MISMATCH"
 			failures=$((failures + 1))
 			continue
 		fi
 		ok=$((ok + 1))
 		secs+=("$t")
+		if [[ $(client_kind "$c") != odi ]]; then
+			printf '    client %2d %7.2f s  %s\n' "$c" "$t" "$(client_kind "$c")" >>"$work/$v/clients.txt"
+			rm -rf "${work:?}/$v/c$c"
+			continue
+		fi
 		local cp cw ch note seen
 		cp=$(json_field "$work/$v/c$c.json" peers)
 		cw=$(json_field "$work/$v/c$c.json" web_seeds)
@@ -237,7 +301,7 @@ crowd() {
 			# sorted by seconds ascending, so throughput descending
 			printf "%.1f %.1f %.1f", v[NR], med, v[1] }')
 	read -r tmin tmed tmax <<<"$stats"
-	echo "  done in $total s: $ok of $clients verified"
+	echo "  done in $total s: $ok of $clients verified; all $relays relays listed after ${all_listed} s"
 	[[ -f $work/$v/clients.txt ]] && cat "$work/$v/clients.txt"
 	echo "  per-client MiB/s: min $tmin, median $tmed, max $tmax"
 	echo "  origin egress: $(mib "$origin") MiB = $(awk -v o="$origin" -v s="$size" 'BEGIN { printf "%.2f", o / s }')x the artifact"
@@ -248,7 +312,7 @@ crowd() {
 	local delivered=$((got + rdp + rdw)) p2p
 	p2p=$((delivered - origin - served))
 	echo "  so the clients sent each other about $(mib "$p2p") MiB (all delivered $(mib "$delivered") MiB - origin - relays)"
-	report[$v]="$total $ok $tmin $tmed $tmax $origin $served $got $peers $webs $httpb $p2p"
+	report[$v]="$total $ok $tmin $tmed $tmax $origin $served $got $peers $webs $httpb $p2p $all_listed"
 }
 
 # --- (a) cold: relays and clients start together right after the publish -------------------
@@ -298,18 +362,33 @@ echo "origin x: origin egress / artifact size. relays: what the relays served (c
 echo "other), peers / webseeds / http: the clients' bytes by source, p2p est: what clients sent"
 echo "each other (estimate); all as shares of the bytes the clients received."
 echo "targets"
+missed=0
 for v in a b; do
 	[[ -n ${report[$v]:-} ]] || continue
-	read -r _ _ _ _ _ origin _ <<<"${report[$v]}"
-	want=2
-	[[ $v == b ]] && want=0.1
-	printf '  %-40s %s\n' "($v) origin egress / artifact size:" \
-		"$(awk -v o="$origin" -v s="$size" -v w="$want" 'BEGIN { r = o / s; printf "%.2fx (target <= %sx): %s\n", r, w, (r <= w ? "met" : "MISSED") }')"
+	read -r total ok _ _ _ origin _ _ _ _ _ _ all_listed <<<"${report[$v]}"
+	want=1.5
+	[[ $v == b ]] && want=0.05
+	line=$(awk -v o="$origin" -v s="$size" -v w="$want" 'BEGIN { r = o / s; printf "%.2fx (target <= %sx): %s", r, w, (r <= w ? "met" : "MISSED") }')
+	printf '  %-40s %s\n' "($v) origin egress / artifact size:" "$line"
+	[[ $line == *MISSED ]] && missed=$((missed + 1))
+	printf '  %-40s %s\n' "($v) clients verified:" "$ok of $clients (target: all)$( ((ok == clients)) || echo ': MISSED')"
+	if [[ $v == a ]]; then
+		if [[ $all_listed != - ]] && awk -v a="$all_listed" -v t="$total" 'BEGIN { exit !(a <= t) }'; then
+			printf '  %-40s %s\n' "(a) all $relays relays listed:" "after $all_listed s, before the crowd ended ($total s): met"
+		else
+			printf '  %-40s %s\n' "(a) all $relays relays listed:" "after $all_listed s, not before the crowd ended ($total s): MISSED"
+			missed=$((missed + 1))
+		fi
+	fi
 done
 echo "uptime at the end: $(uptime)"
 for pid in "${relay_pids[@]}"; do kill -0 "$pid" 2>/dev/null || echo "note: relay pid $pid has exited" >&2; done
 
 if ((failures > 0)); then
 	echo "$failures client(s) failed or did not verify" >&2
+	exit 1
+fi
+if ((missed > 0)); then
+	echo "$missed target(s) missed" >&2
 	exit 1
 fi
