@@ -62,6 +62,27 @@ func (c *Catalog) Mirrors(ih metainfo.Hash) []Mirror {
 	return out
 }
 
+// AwaitingRelays reports whether relays may be about to take artifact ih: the directory
+// has a relay up (or in its first tests), and ih was published less than three heartbeat
+// intervals and start ago. A relay hears of a new artifact at its next heartbeat (an
+// interval), in a plan that may be half an interval old and places it only once it has
+// demand (another interval), and then needs start to begin fetching.
+func (c *Catalog) AwaitingRelays(ih metainfo.Hash, start time.Duration) bool {
+	a := c.view.Load().byHash[ih]
+	now := c.now()
+	if a == nil || a.State != Published || now.Sub(a.PublishedAt) >= 3*c.cfg.Relays.HeartbeatInterval+start {
+		return false
+	}
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	for _, r := range c.relays.byID {
+		if st, _ := c.status(r, now); st == StatusUp || st == StatusTesting {
+			return true
+		}
+	}
+	return false
+}
+
 // Latest returns the newest published version of catalog/name.
 func (c *Catalog) Latest(catalog, name string) (*Artifact, error) {
 	a := c.view.Load().latest[catalog+"/"+name]

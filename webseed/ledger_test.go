@@ -312,3 +312,24 @@ func TestHandlerRations(t *testing.T) {
 		t.Errorf("a range into another's piece: %d, Content-Range %q (%d bytes); want 206, %s", status, hdr.Get("Content-Range"), len(body), want)
 	}
 }
+
+func TestLedgerRelaysFilling(t *testing.T) {
+	clock := newFakeClock()
+	l := clock.ledger(1)
+	relay := Ask{Length: testLength, PieceLength: P, Off: 0, N: P, Who: Requester{Key: "relay-1", Relay: true}}
+	if l.RelaysFilling(ihOf(1)) {
+		t.Fatal("relays filling a torrent no relay asked for")
+	}
+	l.Grant(ihOf(1), ask("a", 0, P)).Done(P)
+	if l.RelaysFilling(ihOf(1)) {
+		t.Fatal("a client's request made relays filling")
+	}
+	l.Grant(ihOf(1), relay).Done(P)
+	if !l.RelaysFilling(ihOf(1)) || l.RelaysFilling(ihOf(2)) {
+		t.Fatal("after a relay's request: not filling, or filling another torrent")
+	}
+	clock.add(RelayQuiet)
+	if l.RelaysFilling(ihOf(1)) {
+		t.Fatal("relays quiet for RelayQuiet still count as filling")
+	}
+}

@@ -246,7 +246,8 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if len(t.Mirrors) == 0 && rd.opts.Hold != nil && rd.opts.Hold(t.InfoHash) {
+	held := len(t.Mirrors) == 0 && rd.opts.Hold != nil && rd.opts.Hold(t.InfoHash)
+	if held {
 		if t, ok = rd.hold(w, r, ref, t); !ok {
 			return
 		}
@@ -279,19 +280,25 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusFound)
-	if r.Method == http.MethodGet && t.Redirects != nil {
+	if r.Method == http.MethodGet && t.Redirects != nil && !held {
 		t.Redirects.Add(1)
 	}
 }
 
 // hold waits while no relay holds t and Hold says to (see RedirectorOptions.Hold), and
 // returns the artifact as it is then; false when the request was answered or is gone.
+// It counts a GET as a redirect at once.
 func (rd *Redirector) hold(w http.ResponseWriter, r *http.Request, ref ref, t *Target) (*Target, bool) {
 	if rd.holding.Add(1) > maxHolding {
 		rd.holding.Add(-1)
 		return t, true
 	}
 	defer rd.holding.Add(-1)
+	// A held user is demand at once, counted here and not again by ServeHTTP: it is what
+	// gets the artifact placed on relays when no BitTorrent client announces it.
+	if r.Method == http.MethodGet && t.Redirects != nil {
+		t.Redirects.Add(1)
+	}
 	deadline := time.NewTimer(rd.opts.MaxHold)
 	defer deadline.Stop()
 	tick := time.NewTicker(holdPoll)

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 
@@ -685,4 +686,76 @@ func TestRedirectPrefix(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", tt.path, w.code, tt.status)
 		}
 	}
+}
+
+// TestRedirectHolds: a user the redirector would send to the origin waits while Hold says
+// so, and goes to the first relay that holds the artifact, or to the origin after
+// MaxHold or once Hold says no more; a held GET counts as one redirect.
+func TestRedirectHolds(t *testing.T) {
+	n := newRedirectNet(t, nil)
+	unplaced := func() *Target {
+		tg := *n.iso
+		tg.Mirrors, tg.Redirects = nil, new(atomic.Int64)
+		tg.Manifest.Name = "new"
+		return &tg
+	}
+	var hold atomic.Bool
+	rd := NewRedirector(n.res, RedirectorOptions{
+		Hold:    func(ih metainfo.Hash) bool { return ih == n.ihISO && hold.Load() },
+		MaxHold: 2 * time.Second,
+	}, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(http.StripPrefix("/r", rd))
+	t.Cleanup(srv.Close)
+	origin := n.iso.OriginDownload + "netinst.iso"
+	relay := n.iso.Mirrors[0].Base + "netinst.iso"
+
+	t.Run("not held", func(t *testing.T) {
+		n.res.set("debian/new/1", unplaced())
+		hold.Store(false)
+		if resp, _ := do(t, noFollow, http.MethodGet, srv.URL+"/r/debian/new/1"); resp.Header.Get("Location") != origin {
+			t.Errorf("Location %q; want the origin's %q", resp.Header.Get("Location"), origin)
+		}
+	})
+	t.Run("held until a relay holds it", func(t *testing.T) {
+		tg := unplaced()
+		n.res.set("debian/new/1", tg)
+		hold.Store(true)
+		placed := make(chan struct{})
+		go func() {
+			// Once the request is held (its GET counted), a relay comes to hold the artifact.
+			for tg.Redirects.Load() == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			withMirror := *tg
+			withMirror.Mirrors = n.iso.Mirrors[:1]
+			n.res.set("debian/new/1", &withMirror)
+			close(placed)
+		}()
+		resp, _ := do(t, noFollow, http.MethodGet, srv.URL+"/r/debian/new/1")
+		<-placed
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != relay {
+			t.Errorf("%s, Location %q; want 302 to the relay %q", resp.Status, resp.Header.Get("Location"), relay)
+		}
+		if got := tg.Redirects.Load(); got != 1 {
+			t.Errorf("a held GET counted %d redirects, want 1", got)
+		}
+	})
+	t.Run("released when Hold says no more", func(t *testing.T) {
+		n.res.set("debian/new/1", unplaced())
+		hold.Store(true)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			hold.Store(false)
+		}()
+		if resp, _ := do(t, noFollow, http.MethodHead, srv.URL+"/r/debian/new/1"); resp.Header.Get("Location") != origin {
+			t.Errorf("Location %q; want the origin's %q", resp.Header.Get("Location"), origin)
+		}
+	})
+	t.Run("released after MaxHold", func(t *testing.T) {
+		n.res.set("debian/new/1", unplaced())
+		hold.Store(true)
+		if resp, _ := do(t, noFollow, http.MethodGet, srv.URL+"/r/debian/new/1"); resp.Header.Get("Location") != origin {
+			t.Errorf("Location %q; want the origin's %q", resp.Header.Get("Location"), origin)
+		}
+	})
 }

@@ -275,9 +275,13 @@ func (d *directory) handler() http.Handler {
 		ledger := webseed.NewLedger(d.cfg.Origin)
 		origin.Ration(ledger, d.crowded, d.requester)
 		if d.cfg.Origin.RelayFirst > 0 {
-			// Plain HTTP users in a crowd wait for the relays too, rather than take a copy
-			// each from the origin (which /dl/ does not ration).
-			opts.Hold = func(ih metainfo.Hash) bool { return d.crowded(ih) && ledger.RelaysFilling(ih) }
+			// Plain HTTP users wait for the relays too, rather than take a copy each from
+			// the origin (which /dl/ does not ration): while relays fill the artifact, and
+			// while it is so new that relays may not have heard of it (the crowd of a
+			// release arrives with its publication).
+			opts.Hold = func(ih metainfo.Hash) bool {
+				return ledger.RelaysFilling(ih) || d.cat.AwaitingRelays(ih, webseed.RelayQuiet)
+			}
 			opts.MaxHold = d.cfg.Origin.RelayFirst
 		}
 	}

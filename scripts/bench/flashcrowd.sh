@@ -4,9 +4,13 @@
 #
 # One directory and three relays on 127.0.0.1; two scenarios, one after the other, with
 # the same directory and relays (reused, not restarted):
-#   (a) cold   the artifact bench/crowd@a is published and, at once, the three relays
-#              are started (they register, get their plan and fill) and the clients too:
-#              at that moment nothing but the origin holds it.
+#   (a) cold   the three relays are up, registered and holding nothing, as volunteers'
+#              relays are on release day; the artifact bench/crowd@a is published and,
+#              at once, the clients start: nothing but the origin holds it, and the relays
+#              learn of it at their next heartbeat. RELAYS_WITH_CROWD=1 starts the relays
+#              in the same instant as the clients instead (relays are then unknown to
+#              the directory for their first second or so: a plain HTTP user arriving
+#              meanwhile has nowhere to go but the origin).
 #   (b) warm   a second artifact of the same size, bench/crowd@b (other random bytes),
 #              is published; the script waits until the directory lists all three
 #              relays among its web seeds, then starts fresh clients in fresh folders.
@@ -43,6 +47,7 @@
 #   SIZE_MIB        artifact size in MiB (default 256)
 #   CLIENTS         clients per scenario (default 20, at most 240)
 #   CROWD           odi or mixed (default odi)
+#   RELAYS_WITH_CROWD  1: in (a) the relays start with the clients (default 0)
 #   CLIENT_TIMEOUT  seconds a client may take before it is killed and counted failed
 #                   (default 1200)
 #   FILL_WAIT       seconds to wait in (b) for the relays to hold the artifact (default 600)
@@ -58,6 +63,7 @@ clients=${CLIENTS:-20}
 client_timeout=${CLIENT_TIMEOUT:-1200}
 fill_wait=${FILL_WAIT:-600}
 crowd_kind=${CROWD:-odi}
+relays_with_crowd=${RELAYS_WITH_CROWD:-0}
 relays=3
 
 [[ $size_mib =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not '$size_mib'"
@@ -65,6 +71,7 @@ relays=3
 [[ $client_timeout =~ ^[1-9][0-9]*$ ]] || die "CLIENT_TIMEOUT must be seconds, not '$client_timeout'"
 [[ $fill_wait =~ ^[1-9][0-9]*$ ]] || die "FILL_WAIT must be seconds, not '$fill_wait'"
 [[ $crowd_kind == odi || $crowd_kind == mixed ]] || die "CROWD must be odi or mixed, not '$crowd_kind'"
+[[ $relays_with_crowd == 0 || $relays_with_crowd == 1 ]] || die "RELAYS_WITH_CROWD must be 0 or 1, not '$relays_with_crowd'"
 ((clients <= 240)) || die "CLIENTS must be at most 240 (each has its own 127.0.0.x address)"
 [[ -x $odi ]] || die "no odi binary at $odi: run 'make build' first (or pass the path to odi)"
 odi=$(cd "$(dirname "$odi")" && pwd)/$(basename "$odi")
@@ -124,6 +131,15 @@ start_relays() {
 		relay_pids+=($!)
 		pids+=($!)
 	done
+}
+# wait_relay_urls: waits for each relay started to say where it listens.
+wait_relay_urls() {
+	local r url
+	for ((r = 1; r <= relays; r++)); do
+		url=$(wait_url "$work/relay$r.out" "${relay_pids[r - 1]}" "relay $r")
+		relay_urls+=("$url")
+	done
+	echo "  relays at ${relay_urls[*]}"
 }
 origin_sent() { curl -fsS "$dir/metrics" | awk '/^odi_directory_origin_bytes_sent_total/ { printf "%.0f", $2 }'; }
 # relays_served: the sum of bytes_served over the relays the directory knows.
@@ -221,13 +237,7 @@ crowd() {
 		) &
 		pids+=($!)
 	done
-	if [[ ${START_RELAYS:-0} == 1 ]]; then
-		for ((r = 1; r <= relays; r++)); do
-			url=$(wait_url "$work/relay$r.out" "${relay_pids[r - 1]}" "relay $r")
-			relay_urls+=("$url")
-		done
-		echo "  relays at ${relay_urls[*]}"
-	fi
+	if [[ ${START_RELAYS:-0} == 1 ]]; then wait_relay_urls; fi
 	echo "  $clients clients started; waiting (at most $client_timeout s each)..."
 	local deadline=$((SECONDS + client_timeout + 30)) done_n last_print=$SECONDS all_listed=-
 	while :; do
@@ -315,14 +325,26 @@ crowd() {
 	report[$v]="$total $ok $tmin $tmed $tmax $origin $served $got $peers $webs $httpb $p2p $all_listed"
 }
 
-# --- (a) cold: relays and clients start together right after the publish -------------------
+# --- (a) cold: the clients start right after the publish -----------------------------------
 
 echo
-echo "(a) cold: publish bench/crowd@a, then at once start $relays relays and $clients clients"
+if [[ $relays_with_crowd == 1 ]]; then
+	echo "(a) cold: publish bench/crowd@a, then at once start $relays relays and $clients clients"
+else
+	echo "(a) cold: start $relays relays (they register and hold nothing), publish bench/crowd@a, then at once start $clients clients"
+	start_relays
+	wait_relay_urls
+	t=$(now)
+	until (($(curl -fsS "$dir/api/v1/relays" | { grep -o '"status":"up"' || true; } | wc -l) == relays)); do
+		((SECONDS < fill_wait)) || die "the relays did not come up: $(curl -sS "$dir/api/v1/relays")"
+		sleep 0.2
+	done
+	echo "  relays up after $(since "$t") s"
+fi
 t=$(now)
 "$odi" publish --directory "$dir" --key "$work/pub.key" --catalog bench --name crowd --version a -q "$work/crowd-a.iso" >/dev/null
 echo "  published in $(since "$t") s"
-START_RELAYS=1 crowd a
+START_RELAYS=$relays_with_crowd crowd a
 echo "  relays listed as web seeds of crowd@a at the end: $(listed a) of $relays"
 
 # --- (b) warm: the relays hold it before the clients start ---------------------------------
