@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: all build demo test unit e2e lint fuzz bench-publish clean
+.PHONY: all build demo test unit e2e crowd lint fuzz bench-publish clean
 
 all: build
 
@@ -20,14 +20,20 @@ build:
 demo: build
 	./$(BIN) demo
 
-## test: lint, unit and integration tests, then the end-to-end script with real clients
-test: lint unit e2e
+## test: lint, unit and integration tests, then the end-to-end script with real clients and
+## a small flash crowd
+test: lint unit e2e crowd
 
 unit:
 	$(GO) test -tags $(TAGS) -count=1 ./...
 
 e2e: build
 	scripts/e2e.sh $(BIN)
+
+## crowd: a small mixed flash crowd (4 odi fetch, 2 aria2c, 2 curl on 32 MiB, 3 relays);
+## fails when a client does not finish or the origin sends more than the bench's targets
+crowd: build
+	CROWD=mixed CLIENTS=8 SIZE_MIB=32 CLIENT_TIMEOUT=300 FILL_WAIT=300 scripts/bench/flashcrowd.sh $(BIN)
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \

@@ -21,7 +21,8 @@ type LedgerConfig struct {
 	Window time.Duration `mapstructure:"window"`
 	// RelayFirst is how long, at most, anonymous clients wait while relays fill a
 	// torrent: from a relay's first request, and as long as relays keep asking (a
-	// request every RelayQuiet at least), the origin serves relays only. The relays then
+	// request every RelayQuiet at least), the origin serves relays only; once per
+	// torrent, until the ledger forgets it (a window without grants). The relays then
 	// hold it within seconds and the origin sends its clients there; meanwhile the
 	// clients take what the relays have over BitTorrent. 0 turns it off.
 	RelayFirst time.Duration `mapstructure:"relay_first"`
@@ -78,6 +79,9 @@ type Ask struct {
 	// file's end: a piece that spans files can only be asked for a part at a time there.
 	FileStart, FileEnd bool
 	Who                Requester
+	// RelaysDue says that relays are about to fill the torrent, before they have asked:
+	// an anonymous requester waits for them, as while they fill it.
+	RelaysDue bool
 }
 
 // Ledger rations what an origin web seed sends of each torrent while a swarm can carry
@@ -109,7 +113,8 @@ type Ledger struct {
 type pieceLog struct {
 	slots []slot
 	last  int64 // the latest grant, for sweeping
-	// The relay-first phase: the first and the latest relay request in it.
+	// The relay-first phase: its start (the first relay request) and the latest relay
+	// request.
 	relayFrom, relayLast int64
 }
 
@@ -179,12 +184,16 @@ func (l *Ledger) Grant(ih metainfo.Hash, a Ask) Grant {
 		l.torrents[ih] = pl
 	}
 	if a.Who.Relay {
-		if now-pl.relayLast >= int64(RelayQuiet) {
+		// One relay-first phase per torrent while the ledger keeps it: a relay asking on
+		// and off must not keep clients waiting for good.
+		if pl.relayFrom == 0 {
 			pl.relayFrom = now
 		}
 		pl.relayLast = now
 	} else if wait := l.relaysFirst(pl, now); wait > 0 {
 		return Grant{RetryAfter: time.Duration(wait)}
+	} else if a.RelaysDue && l.relayFirst > 0 && pl.relayFrom == 0 {
+		return Grant{RetryAfter: RelayQuiet}
 	}
 	g := Grant{l: l, ih: ih, off: a.Off, plen: a.PieceLength, N: a.N}
 	first, last := a.Off/a.PieceLength, (end-1)/a.PieceLength

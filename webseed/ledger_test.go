@@ -57,6 +57,7 @@ func TestLedgerGrant(t *testing.T) {
 	}
 	relay := func(a Ask) Ask { a.Who = Requester{Key: "relay-1", Relay: true}; return a }
 	files := func(a Ask, start, end bool) Ask { a.FileStart, a.FileEnd = start, end; return a }
+	due := func(a Ask) Ask { a.RelaysDue = true; return a }
 	// relayEvery9s: a relay asks for one of pieces 0-8 at 0 s and every 9 s after, n times more.
 	relayEvery9s := func(n int) []step {
 		steps := []step{{ask: relay(ask("", 0, P)), sent: -1, want: P}}
@@ -131,6 +132,21 @@ func TestLedgerGrant(t *testing.T) {
 			{ask: Ask{Length: testLength, PieceLength: P, Off: 0, N: P, Who: Requester{Key: "relay-2", Relay: true}}, want: 0, retry: 59 * time.Second},
 			{advance: RelayQuiet, ask: ask("a", P, P), sent: -1, want: P}, // the relays went quiet
 			{ask: ask("a", 0, P), want: 0, retry: 49 * time.Second},       // piece 0 went to a relay
+		}},
+		{"clients wait for relays that are due, until the relays have come", 1, []step{
+			{ask: due(ask("a", 0, P)), want: 0, retry: RelayQuiet},
+			{ask: relay(ask("", 0, P)), sent: -1, want: P},
+			{ask: due(ask("a", P, P)), want: 0, retry: RelayQuiet}, // the relays fill it
+			{advance: RelayQuiet, ask: due(ask("a", P, P)), sent: -1, want: P},
+		}},
+		{"relays come first within RelayFirst of their first request", 1, []step{
+			{ask: relay(ask("", 0, P)), sent: -1, want: P},
+			{advance: RelayQuiet, ask: ask("a", P, P), sent: -1, want: P}, // quiet: served
+			{ask: relay(ask("", 2*P, P)), sent: -1, want: P},
+			{ask: ask("a", 3*P, P), want: 0, retry: RelayQuiet}, // asking again: first again
+			{advance: 55 * time.Second, ask: relay(ask("", 4*P, P)), sent: -1, want: P},
+			{advance: 56 * time.Second, ask: relay(ask("", 5*P, P)), sent: -1, want: P}, // at 121 s
+			{ask: ask("a", 3*P, P), sent: -1, want: P},                                  // but not past RelayFirst
 		}},
 		{"relays come first for RelayFirst at most", 1, append(relayEvery9s(13),
 			step{ask: ask("a", 9*P, P/2), want: 0, retry: 3 * time.Second}, // at 117 s of 120
@@ -245,7 +261,9 @@ func TestHandlerRations(t *testing.T) {
 	// Requesters name themselves here; the directory tells them apart by address and
 	// relay token.
 	who := func(r *http.Request) Requester { return Requester{Key: r.Header.Get("Who")} }
-	h := New(offsetStore{path}, slog.New(slog.DiscardHandler)).Ration(clock.ledger(1), func(metainfo.Hash) bool { return crowded }, who)
+	h := New(offsetStore{path}, slog.New(slog.DiscardHandler)).Ration(Rationing{
+		Ledger: clock.ledger(1), Crowded: func(metainfo.Hash) bool { return crowded }, Who: who,
+	})
 	srv := httptest.NewServer(http.StripPrefix("/ws", h))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/ws/" + ih1 + "/pkg/f"

@@ -53,12 +53,10 @@ type Store interface {
 // Handler serves a Store's files. Mount it with the web-seed prefix stripped:
 // http.StripPrefix("/ws", h).
 type Handler struct {
-	store   Store
-	log     *slog.Logger
-	mirror  func(ih metainfo.Hash) string
-	ledger  *Ledger
-	crowded func(ih metainfo.Hash) bool
-	who     func(r *http.Request) Requester
+	store  Store
+	log    *slog.Logger
+	mirror func(ih metainfo.Hash) string
+	ration Rationing // Ledger nil: no rationing
 }
 
 // New returns a Handler serving store's files.
@@ -76,16 +74,28 @@ func (h *Handler) DeflectTo(mirror func(ih metainfo.Hash) string) *Handler {
 	return h
 }
 
-// Ration makes h send no piece of a torrent more often than l allows while crowded says
-// its swarm has peers to pass pieces on; who tells requesters apart (relays, and
-// clients by address). A GET whose first piece is someone else's gets 503 Service
-// Unavailable with Retry-After; one that runs into such a piece gets a 206 for what
-// comes before it, as its Content-Range says. GETs without a Range count as asking for
-// the whole file: BitTorrent clients send them for a file their request covers
-// (anacrolix does up to 64 MiB). Plain HTTP users, who have no peers to turn to, must
-// reach the bytes through a handler that does not ration (the directory's /dl/).
-func (h *Handler) Ration(l *Ledger, crowded func(ih metainfo.Hash) bool, who func(r *http.Request) Requester) *Handler {
-	h.ledger, h.crowded, h.who = l, crowded, who
+// Rationing is what a Handler that rations asks of its directory.
+type Rationing struct {
+	// Ledger counts the pieces sent.
+	Ledger *Ledger
+	// Crowded says whether to ration a torrent now: its swarm has peers to pass pieces on.
+	Crowded func(ih metainfo.Hash) bool
+	// Who tells requesters apart: relays, and clients by address.
+	Who func(r *http.Request) Requester
+	// RelaysDue, when set, says that relays are about to fill a torrent they have not
+	// asked for yet: anonymous clients then wait for them, as while relays fill it.
+	RelaysDue func(ih metainfo.Hash) bool
+}
+
+// Ration makes h send no piece of a torrent more often than r.Ledger allows while
+// r.Crowded says so. A GET whose first piece is someone else's gets 503 Service
+// Unavailable with Retry-After; one that runs into such a piece gets a 206 for what comes
+// before it, as its Content-Range says. GETs without a Range count as asking for the
+// whole file: BitTorrent clients send them for a file their request covers (anacrolix
+// does up to 64 MiB). Plain HTTP users, who have no peers to turn to, must reach the
+// bytes through a handler that does not ration (the directory's /dl/).
+func (h *Handler) Ration(r Rationing) *Handler {
+	h.ration = r
 	return h
 }
 
@@ -135,12 +145,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.SHA256 != "" {
 		w.Header().Set("ETag", `"`+f.SHA256+`"`)
 	}
-	if h.ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && f.PieceLength > 0 && size > 0 {
+	if h.ration.Ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && f.PieceLength > 0 && size > 0 {
 		start, n, ok := int64(0), size, true
 		if rng := r.Header.Get("Range"); rng != "" {
 			start, n, ok = singleRange(rng, size)
 		}
-		if ok && h.crowded(ih) {
+		if ok && h.ration.Crowded(ih) {
 			h.serveRationed(w, r, path, f, start, n, size, ih)
 			return
 		}
@@ -152,9 +162,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveRationed serves the part of the file's bytes [start, start+n) the ledger grants,
 // where the file is size bytes.
 func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path string, f File, start, n, size int64, ih metainfo.Hash) {
-	g := h.ledger.Grant(ih, Ask{
+	who := h.ration.Who(r)
+	g := h.ration.Ledger.Grant(ih, Ask{
 		Length: f.TorrentLength, PieceLength: f.PieceLength, Off: f.Offset + start, N: n,
-		FileStart: start == 0, FileEnd: start+n == size, Who: h.who(r),
+		FileStart: start == 0, FileEnd: start+n == size, Who: who,
+		RelaysDue: !who.Relay && h.ration.RelaysDue != nil && h.ration.RelaysDue(ih),
 	})
 	if g.N == 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(g.RetryAfter.Seconds()))), 10))

@@ -273,16 +273,21 @@ func (d *directory) handler() http.Handler {
 	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr}
 	if d.cfg.Origin.Serves > 0 {
 		ledger := webseed.NewLedger(d.cfg.Origin)
-		origin.Ration(ledger, d.crowded, d.requester)
+		// Relays about to take the artifact: so new that relays may not have heard of it
+		// yet (a release's crowd arrives with its publication, before the tracker has
+		// counted it, and is rationed from the first request), or filling it.
+		relaysDue := func(ih metainfo.Hash) bool { return d.cat.AwaitingRelays(ih, webseed.RelayQuiet) }
+		relaysComing := func(ih metainfo.Hash) bool { return ledger.RelaysFilling(ih) || relaysDue(ih) }
+		origin.Ration(webseed.Rationing{
+			Ledger:    ledger,
+			Crowded:   func(ih metainfo.Hash) bool { return d.crowded(ih) || relaysDue(ih) },
+			Who:       d.requester,
+			RelaysDue: relaysDue,
+		})
 		if d.cfg.Origin.RelayFirst > 0 {
 			// Plain HTTP users wait for the relays too, rather than take a copy each from
-			// the origin (which /dl/ does not ration): while relays fill the artifact, and
-			// while it is so new that relays may not have heard of it (the crowd of a
-			// release arrives with its publication).
-			opts.Hold = func(ih metainfo.Hash) bool {
-				return ledger.RelaysFilling(ih) || d.cat.AwaitingRelays(ih, webseed.RelayQuiet)
-			}
-			opts.MaxHold = d.cfg.Origin.RelayFirst
+			// the origin (which /dl/ does not ration).
+			opts.Hold, opts.MaxHold = relaysComing, d.cfg.Origin.RelayFirst
 		}
 	}
 	mux.Handle("/ws/", httpcount.Count(http.StripPrefix("/ws", origin), &d.originSent))
@@ -345,14 +350,19 @@ func (d *directory) crowded(ih metainfo.Hash) bool {
 }
 
 // requester tells the origin's requesters apart: a relay by its origin token, anyone else
-// by address (the tracker's rule: behind a trusted reverse proxy, X-Forwarded-For's).
-// Clients behind one address share its pieces; a client with many addresses gets no more
-// than as many clients would.
+// by address (the tracker's rule: behind a trusted reverse proxy, X-Forwarded-For's), an
+// IPv6 one by its /64, which is what one user is given. Clients behind one address share
+// its pieces; a client with many addresses gets no more than as many clients would.
 func (d *directory) requester(r *http.Request) webseed.Requester {
 	if id, ok := d.cat.RelayOfOrigin(r.Header.Get("Authorization")); ok {
 		return webseed.Requester{Key: "relay " + id, Relay: true}
 	}
-	return webseed.Requester{Key: d.tr.ClientAddr(r).String()}
+	ip := d.tr.ClientAddr(r)
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return webseed.Requester{Key: p.String()}
+	}
+	return webseed.Requester{Key: ip.String()}
 }
 
 // counterStore keeps the tracker's counters in the catalog's database.

@@ -84,7 +84,7 @@ func newFetchCmd(g *globals) *cobra.Command {
 	var bindHost string
 	cmd := &cobra.Command{
 		Use:   "fetch CATALOG/NAME[@VERSION] [-o DIR]",
-		Short: "Download an artifact over BitTorrent (falling back to HTTP) and verify it",
+		Short: "Download an artifact over BitTorrent (with HTTP when it stalls) and verify it",
 		Long: `Download the artifact CATALOG/NAME at VERSION (default: the newest published one) into
 DIR, and verify every file against the sha256 the publisher signed. CATALOG/NAME/VERSION
 (the id the API shows) works too, and @latest means the newest.
@@ -92,9 +92,10 @@ DIR, and verify every file against the sha256 the publisher signed. CATALOG/NAME
 odi asks the directory's catalog for the artifact, then downloads it over BitTorrent:
 from peers (relays and other users, found through the directory's tracker) and from
 every HTTP web seed the torrent lists (relays and the directory's origin copy). If
-BitTorrent makes no progress for --stall-timeout, odi continues over plain HTTP through
-the directory's redirector (/r/, which sends it to a relay or to the origin), keeping
-what it already has. Every piece is checked against the torrent's hashes as it arrives
+nothing arrives for --stall-timeout, odi also takes plain HTTP from where the directory's
+redirector sends it (/r/: a relay, or the origin), and keeps swarming; it gives up only
+when that brought nothing for another --stall-timeout. An origin that answers "busy"
+(503) in a crowd is no failure: its pieces are in the swarm. Every piece is checked against the torrent's hashes as it arrives
 and every file against the catalog's sha256 at the end; only then is the artifact
 renamed into place, so DIR/<root> only ever appears whole and verified. <root> is the
 torrent's name: the file's name, or the package's folder.
@@ -170,8 +171,8 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 	f.StringVarP(&o.out, "output", "o", ".", "folder to put the artifact in (created if needed)")
 	f.StringVar(&o.btListen, "bt-listen", "127.0.0.1:0", "BitTorrent TCP listen address for incoming peers (port 0: any free port; default <--bind>:0 with --bind)")
 	f.StringVar(&bindHost, "bind", "", "local IP address every connection leaves from: HTTP, trackers and peers (default: the system's choice)")
-	f.DurationVar(&o.stallTimeout, "stall-timeout", 20*time.Second, "fall back to HTTP after BitTorrent (or give up on an HTTP source after it) makes no progress for this long")
-	f.BoolVar(&o.torrentOnly, "torrent-only", false, "BitTorrent only: never fall back to HTTP (fail after --stall-timeout without progress)")
+	f.DurationVar(&o.stallTimeout, "stall-timeout", 20*time.Second, "add the redirector's HTTP source after nothing arrived for this long, and give up after as long again")
+	f.BoolVar(&o.torrentOnly, "torrent-only", false, "peers and the torrent's web seeds only: never the redirector (fail after --stall-timeout without progress)")
 	f.BoolVar(&o.httpOnly, "http-only", false, "plain HTTP only, through the redirector or the origin; no BitTorrent")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress or notes on stderr")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
