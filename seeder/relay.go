@@ -49,11 +49,11 @@ type Relay struct {
 	btLn     net.Listener
 
 	// Warm start (warmstart.go): its HTTP client, its worker slots, and what it did.
-	warmHTTP *http.Client
-	// origins: what the directories' origins are shown (origintoken.go).
-	origins                  originTokens
+	warmHTTP                 *http.Client
 	warmSlots                chan struct{}
 	warmPieces, warmRejected atomic.Int64
+	// origins are the tokens the directories' origins are shown (origintoken.go).
+	origins originTokens
 
 	mu    sync.Mutex
 	held  map[metainfo.Hash]*holding

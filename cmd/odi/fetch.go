@@ -95,10 +95,15 @@ every HTTP web seed the torrent lists (relays and the directory's origin copy). 
 nothing arrives for --stall-timeout, odi also takes plain HTTP from where the directory's
 redirector sends it (/r/: a relay, or the origin), and keeps swarming; it gives up only
 when that brought nothing for another --stall-timeout. An origin that answers "busy"
-(503) in a crowd is no failure: its pieces are in the swarm. Every piece is checked against the torrent's hashes as it arrives
-and every file against the catalog's sha256 at the end; only then is the artifact
-renamed into place, so DIR/<root> only ever appears whole and verified. <root> is the
-torrent's name: the file's name, or the package's folder.
+(503) in a crowd is no failure: its pieces are in the swarm. Every piece is checked
+against the torrent's hashes as it arrives and every file against the catalog's sha256
+at the end; only then is the artifact renamed into place, so DIR/<root> only ever
+appears whole and verified. <root> is the torrent's name: the file's name, or the
+package's folder.
+
+--bind gives odi its own address for every connection (and, unless --bt-listen says
+otherwise, for listening): on a machine with several addresses, the one the tracker
+should list.
 
 Until then the download lives in DIR/<root>.part/: the files, the pieces known good
 (.torrent.bolt.db) and odi-fetch.json naming the artifact. Interrupt it at any time

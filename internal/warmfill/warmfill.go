@@ -114,7 +114,7 @@ type Options struct {
 // ends, or no piece is left to try (see Options.Again); when it returns it writes nothing
 // to t any more. Call it after t has its info and is set to download.
 func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
-	if t.Complete().Bool() {
+	if (len(opts.Seeds) == 0 && opts.MoreSeeds == nil) || t.Complete().Bool() {
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
