@@ -67,7 +67,29 @@ func (h Host) Torrent(cfg *torrent.ClientConfig) torrent.NetworkDialer {
 	cfg.TrackerDialContext = d.DialContext
 	cfg.TrackerListenPacket = func(network, _ string) (net.PacketConn, error) {
 		var lc net.ListenConfig
-		return lc.ListenPacket(context.Background(), network, net.JoinHostPort(h.ip.String(), "0"))
+		return lc.ListenPacket(context.Background(), network, net.JoinHostPort(h.packetHost(network).String(), "0"))
 	}
+	// An address of one family reaches no peer of the other.
+	cfg.DisableIPv6, cfg.DisableIPv4 = h.ip.Is4(), h.ip.Is6()
 	return torrent.NetworkDialer{Network: "tcp", Dialer: d}
+}
+
+// packetHost is the address to bind a packet socket of network ("udp", "udp4" or
+// "udp6") to: h, or for the other family (anacrolix opens a UDP tracker socket of each
+// family, and panics if it cannot) that family's loopback when h is loopback, else its
+// unspecified address.
+func (h Host) packetHost(network string) netip.Addr {
+	other := (network == "udp6" && h.ip.Is4()) || (network == "udp4" && h.ip.Is6())
+	switch {
+	case !other:
+		return h.ip
+	case network == "udp6" && h.ip.IsLoopback():
+		return netip.IPv6Loopback()
+	case network == "udp6":
+		return netip.IPv6Unspecified()
+	case h.ip.IsLoopback():
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	default:
+		return netip.IPv4Unspecified()
+	}
 }
