@@ -177,7 +177,7 @@ func TestDirectoryRefusesUnreadableGeoIP(t *testing.T) {
 }
 
 func TestDirectoryRefusesBadOriginRation(t *testing.T) {
-	for _, origin := range []webseed.LedgerConfig{{Serves: -1, Window: time.Minute}, {Serves: 1, Window: time.Millisecond}} {
+	for _, origin := range []webseed.LedgerConfig{{Serves: -1, Window: time.Minute}, {Serves: 1, Window: time.Millisecond}, {Serves: 1, Window: time.Minute, RelayFirst: -time.Second}} {
 		cfg := defaultConfig().Directory
 		cfg.DataDir, cfg.Listen, cfg.MinFreeSpace = t.TempDir(), "127.0.0.1:0", 0
 		cfg.Origin = origin
