@@ -760,14 +760,17 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 			last, since = n, time.Now()
 			continue
 		}
+		if asking.Load() {
+			// The redirector holds the question until a relay has the artifact: the
+			// fallback's time starts with its answer.
+			since = time.Now()
+			continue
+		}
 		if time.Since(since) < f.opts.stallTimeout {
 			continue
 		}
-		if f.opts.torrentOnly || (fallback != nil && !asking.Load()) {
+		if f.opts.torrentOnly || fallback != nil {
 			return fmt.Errorf("bittorrent: %w for %s", errStalled, f.opts.stallTimeout)
-		}
-		if fallback != nil {
-			continue // the redirector holds the question until a relay has the artifact
 		}
 		fallback, since = make(chan struct{}), time.Now()
 		asking.Store(true)
