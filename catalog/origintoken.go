@@ -24,6 +24,10 @@ import (
 // directory restart invalidates every token until the next heartbeats; a revoked relay's
 // token is refused at once.
 
+// maxOriginToken is longer than any token minted here: a relay id (a key id, 16 hex
+// digits), an expiry and a 43-character MAC.
+const maxOriginToken = 256
+
 // errToken is returned (wrapped) for an origin token that is malformed, forged or expired.
 var errToken = errors.New("origin token")
 
@@ -88,8 +92,8 @@ func (c *Catalog) originToken(id string) string {
 // anything else, an absent header included.
 func (c *Catalog) RelayOfOrigin(auth string) (string, bool) {
 	tok, ok := strings.CutPrefix(auth, relayapi.OriginAuthScheme+" ")
-	if !ok {
-		return "", false
+	if !ok || len(tok) > maxOriginToken {
+		return "", false // a megabyte of header is not worth an HMAC per request
 	}
 	id, err := parseOriginToken(c.tokenKey, tok, c.now())
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opendist/odi/internal/relayapi"
 )
 
 func TestOriginToken(t *testing.T) {
@@ -33,6 +35,36 @@ func TestOriginToken(t *testing.T) {
 		id, err := parseOriginToken(key, tt.tok, tt.at)
 		if id != tt.want || (tt.want == "") != (err != nil) || (err != nil && !errors.Is(err, errToken)) {
 			t.Errorf("%s: parseOriginToken(%q) = %q, %v; want %q", tt.name, tt.tok, id, err, tt.want)
+		}
+	}
+}
+
+// RelayOfOrigin accepts a good token of an active relay only: not another scheme, not an
+// oversized header, not an unknown or revoked relay.
+func TestRelayOfOrigin(t *testing.T) {
+	c := testCatalog(t, t.TempDir())
+	c.relays.byID["AAAA"] = &Relay{ID: "AAAA", State: relayapi.StateActive}
+	c.relays.byID["BBBB"] = &Relay{ID: "BBBB", State: relayapi.StateRevoked}
+	long := strings.Repeat("L", maxOriginToken) // an active relay, but a token over the cap
+	c.relays.byID[long] = &Relay{ID: long, State: relayapi.StateActive}
+	scheme := relayapi.OriginAuthScheme + " "
+	good := c.originToken("AAAA")
+	tests := []struct {
+		auth string
+		want bool
+	}{
+		{scheme + good, true},
+		{"Bearer " + good, false},
+		{good, false},
+		{scheme + c.originToken(long), false},
+		{scheme + c.originToken("BBBB"), false},
+		{scheme + c.originToken("CCCC"), false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		id, ok := c.RelayOfOrigin(tt.auth)
+		if ok != tt.want || (ok && id != "AAAA") {
+			t.Errorf("RelayOfOrigin(%.40q) = %q, %v; want %v", tt.auth, id, ok, tt.want)
 		}
 	}
 }
