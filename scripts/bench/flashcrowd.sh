@@ -23,9 +23,13 @@
 #           BitTorrent), from web seeds (relays' and origin's /ws/) and over HTTP from the
 #           redirector's choice;
 #   aria2c  aria2c --interface=ADDR on the .torrent URL (peers and web seeds);
+#   qbittorrent  qBittorrent (libtorrent) on the .torrent URL, through qbt-get.sh beside
+#           this script: libtorrent does not follow a web seed's redirect, so it uses the
+#           relays named in the url-list;
 #   curl    curl -fsSL --interface ADDR through the redirector (/r/).
 # CROWD=odi (the default) makes every client odi fetch; CROWD=mixed half odi fetch and a
-# quarter each aria2c and curl (10, 5 and 5 of 20).
+# quarter each aria2c and curl (10, 5 and 5 of 20); CROWD=KIND:N,KIND:N,... any mix, the
+# counts adding up to CLIENTS (CROWD=odi:8,aria2c:4,qbittorrent:4,curl:4).
 #
 # Measured per scenario, from just before the start to the last client's end:
 #   - origin egress: odi_directory_origin_bytes_sent_total (the directory's /metrics),
@@ -46,18 +50,20 @@
 # Environment:
 #   SIZE_MIB        artifact size in MiB (default 256)
 #   CLIENTS         clients per scenario (default 20, at most 240)
-#   CROWD           odi or mixed (default odi)
+#   CROWD           odi, mixed or KIND:N,... (default odi)
 #   RELAYS_WITH_CROWD  1: in (a) the relays start with the clients (default 0)
 #   CLIENT_TIMEOUT  seconds a client may take before it is killed and counted failed
 #                   (default 1200)
 #   FILL_WAIT       seconds to wait in (b) for the relays to hold the artifact (default 600)
 # Only 127.0.0.0/8 is used; every process started is killed at exit and the work folder
-# (a mktemp -d) removed. Requires curl, sha256sum, timeout (and aria2c for CROWD=mixed).
+# (a mktemp -d) removed. Requires curl, sha256sum, timeout (and aria2c, qbittorrent-nox
+# for crowds that have them).
 set -euo pipefail
 # shellcheck source=scripts/bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 odi=${1:-bin/odi}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 size_mib=${SIZE_MIB:-256}
 clients=${CLIENTS:-20}
 client_timeout=${CLIENT_TIMEOUT:-1200}
@@ -70,13 +76,27 @@ relays=3
 [[ $clients =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive integer, not '$clients'"
 [[ $client_timeout =~ ^[1-9][0-9]*$ ]] || die "CLIENT_TIMEOUT must be seconds, not '$client_timeout'"
 [[ $fill_wait =~ ^[1-9][0-9]*$ ]] || die "FILL_WAIT must be seconds, not '$fill_wait'"
-[[ $crowd_kind == odi || $crowd_kind == mixed ]] || die "CROWD must be odi or mixed, not '$crowd_kind'"
 [[ $relays_with_crowd == 0 || $relays_with_crowd == 1 ]] || die "RELAYS_WITH_CROWD must be 0 or 1, not '$relays_with_crowd'"
 ((clients <= 240)) || die "CLIENTS must be at most 240 (each has its own 127.0.0.x address)"
 [[ -x $odi ]] || die "no odi binary at $odi: run 'make build' first (or pass the path to odi)"
 odi=$(cd "$(dirname "$odi")" && pwd)/$(basename "$odi")
+# kinds[C]: what client C (1-based) runs.
+kinds=(-)
+case $crowd_kind in
+odi) crowd_spec=odi:$clients ;;
+mixed) crowd_spec=odi:$((clients / 2)),aria2c:$((clients * 3 / 4 - clients / 2)),curl:$((clients - clients * 3 / 4)) ;;
+*) crowd_spec=$crowd_kind ;;
+esac
+IFS=, read -ra parts <<<"$crowd_spec"
+for part in "${parts[@]}"; do
+	[[ $part =~ ^(odi|aria2c|qbittorrent|curl):([0-9]+)$ ]] ||
+		die "CROWD must be odi, mixed or KIND:N,... with KIND odi, aria2c, qbittorrent or curl; '$part' is not"
+	for ((n = 0; n < BASH_REMATCH[2]; n++)); do kinds+=("${BASH_REMATCH[1]}"); done
+done
+((${#kinds[@]} - 1 == clients)) || die "CROWD '$crowd_kind' names $((${#kinds[@]} - 1)) clients, not CLIENTS=$clients"
 tools=(curl sha256sum timeout)
-[[ $crowd_kind == mixed ]] && tools+=(aria2c)
+[[ " ${kinds[*]} " == *" aria2c "* ]] && tools+=(aria2c)
+[[ " ${kinds[*]} " == *" qbittorrent "* ]] && tools+=(qbittorrent-nox)
 for tool in "${tools[@]}"; do
 	command -v "$tool" >/dev/null || die "$tool is missing"
 done
@@ -173,18 +193,9 @@ json_field() { sed -n "s/.*\"$2\": *\\([0-9]*\\).*/\\1/p" "$1" | head -n1; }
 # own: the origin hands each address its own pieces, and the tracker lists each peer.
 client_addr() { echo "127.0.$((($1 + 10) / 250)).$((($1 + 10) % 250 + 1))"; }
 
-# client_kind C: what client C runs: odi (odi fetch), aria2c (the .torrent) or curl (-L
-# through /r/). CROWD=mixed makes the first half odi fetch, then a quarter each aria2c
-# and curl; otherwise every client is odi fetch.
-client_kind() {
-	if [[ $crowd_kind != mixed ]] || (($1 <= clients / 2)); then
-		echo odi
-	elif (($1 <= clients * 3 / 4)); then
-		echo aria2c
-	else
-		echo curl
-	fi
-}
+# client_kind C: what client C runs: odi (odi fetch), aria2c or qbittorrent (the .torrent)
+# or curl (-L through /r/).
+client_kind() { echo "${kinds[$1]}"; }
 # client_file V C: where client C puts crowd@V.
 client_file() { echo "$work/$1/c$2/crowd-$1.iso"; }
 # start_client V C: runs client C on crowd@V, bound to its own address, writing its
@@ -203,6 +214,10 @@ start_client() {
 			--listen-port=$((20000 + c)) --console-log-level=warn --summary-interval=0 --bt-stop-timeout=300 \
 			-d "$work/$v/c$c" "$dir/t/bench/crowd/$v.torrent" >"$work/$v/c$c.log" 2>&1
 		;;
+	qbittorrent)
+		exec timeout "$client_timeout" "$here/qbt-get.sh" "$addr" $((20000 + 2 * c)) "$dir/t/bench/crowd/$v.torrent" \
+			"$work/$v/c$c" >"$work/$v/c$c.log" 2>&1
+		;;
 	curl)
 		mkdir -p "$work/$v/c$c"
 		exec timeout "$client_timeout" curl -fsSL --interface "$addr" -o "$(client_file "$v" "$c")" \
@@ -217,7 +232,7 @@ declare -A report=()
 # crowd V: starts the clients on bench/crowd@V together, waits for all, reports.
 # START_RELAYS=1 starts the relays in the same instant, just before the clients.
 crowd() {
-	local v=$1 c r url o0 s0 d0 t0 o1 s1 d1 total ok=0 peers=0 webs=0 httpb=0 want secs=()
+	local v=$1 c r url o0 s0 d0 t0 o1 s1 d1 total ok=0 peers=0 webs=0 httpb=0 others=0 want secs=()
 	want=$(cat "$work/crowd-$v.sha256")
 	mkdir -p "$work/$v"
 	o0=$(origin_sent)
@@ -279,6 +294,7 @@ crowd() {
 		ok=$((ok + 1))
 		secs+=("$t")
 		if [[ $(client_kind "$c") != odi ]]; then
+			others=$((others + size))
 			printf '    client %2d %7.2f s  %s\n' "$c" "$t" "$(client_kind "$c")" >>"$work/$v/clients.txt"
 			rm -rf "${work:?}/$v/c$c"
 			continue
@@ -303,7 +319,7 @@ crowd() {
 	local origin=$((o1 - o0)) served=$((s1 - s0)) rdp rdw got stats
 	rdp=$(($(cut -d' ' -f1 <<<"$d1") - $(cut -d' ' -f1 <<<"$d0")))
 	rdw=$(($(cut -d' ' -f2 <<<"$d1") - $(cut -d' ' -f2 <<<"$d0")))
-	got=$((peers + webs + httpb))
+	got=$((peers + webs + httpb + others))
 	stats=$(printf '%s\n' "${secs[@]}" | sort -g | awk -v m="$size_mib" '
 		{ v[NR] = m / $1 }
 		END {
@@ -317,7 +333,8 @@ crowd() {
 	echo "  per-client MiB/s: min $tmin, median $tmed, max $tmax"
 	echo "  origin egress: $(mib "$origin") MiB = $(awk -v o="$origin" -v s="$size" 'BEGIN { printf "%.2f", o / s }')x the artifact"
 	echo "  relays served: $(mib "$served") MiB (to clients and to each other); downloaded $(mib "$rdp") MiB from peers, $(mib "$rdw") MiB from web seeds"
-	echo "  clients got: $(mib "$got") MiB: peers $(mib "$peers") MiB, web seeds $(mib "$webs") MiB, HTTP fallback $(mib "$httpb") MiB"
+	echo "  clients got: $(mib "$got") MiB: odi fetch from peers $(mib "$peers") MiB, web seeds $(mib "$webs") MiB," \
+		"HTTP fallback $(mib "$httpb") MiB; other clients $(mib "$others") MiB (sources not known)"
 	# Bytes delivered to clients and relays, less what the origin and relays sent: what
 	# the clients sent each other (an estimate: duplicate and wasted requests blur it).
 	local delivered=$((got + rdp + rdw)) p2p
@@ -382,7 +399,7 @@ for v in a b; do
 done
 echo
 echo "origin x: origin egress / artifact size. relays: what the relays served (clients and each"
-echo "other), peers / webseeds / http: the clients' bytes by source, p2p est: what clients sent"
+echo "other), peers / webseeds / http: odi fetch clients' bytes by source, p2p est: what clients sent"
 echo "each other (estimate); all as shares of the bytes the clients received."
 echo "targets"
 missed=0 met=0
