@@ -50,8 +50,9 @@ $(STATICCHECK):
 ## that widened coverage are copied from the build cache into the package's testdata/fuzz,
 ## where `go test` replays them as seed corpus on every run.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := internal/names:FuzzSplitPath internal/manifest:FuzzDecode internal/sign:FuzzParseRequest \
-	tracker:FuzzParseAnnounceQuery tracker:FuzzParseUDP
+FUZZ_TARGETS := internal/names:FuzzSplitPath internal/names:FuzzCheckPaths internal/manifest:FuzzDecode \
+	internal/manifest:FuzzDecodeSizes internal/jsonstrict:FuzzDecode internal/sign:FuzzParseRequest \
+	tracker:FuzzParseAnnounceQuery tracker:FuzzParseUDP tracker:FuzzHandleUDP webseed:FuzzParseRef
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); \
 	for t in $(FUZZ_TARGETS); do \

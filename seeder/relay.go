@@ -567,16 +567,20 @@ func parseTorrent(rec record) (*metainfo.MetaInfo, error) {
 	if len(files) != len(rec.item.Files) {
 		return nil, fmt.Errorf("torrent of %s has %d files, the plan %d", rec.item.ID, len(files), len(rec.item.Files))
 	}
+	paths := make([]string, 0, len(files))
 	for i, f := range files {
 		want := rec.item.Files[i]
 		if strings.Join(f.Path, "/") != want.Path || f.Length != want.Size {
 			return nil, fmt.Errorf("torrent of %s: file %d differs from the plan", rec.item.ID, i)
 		}
 		if want.Path != "" {
-			if _, err := names.SplitPath(want.Path); err != nil {
-				return nil, fmt.Errorf("torrent of %s: %w", rec.item.ID, err)
-			}
+			paths = append(paths, want.Path)
 		}
+	}
+	// Each path alone and the set together: two paths that one file system would take
+	// for the same file must not overwrite each other on the relay's disk.
+	if err := names.CheckPaths(paths); err != nil {
+		return nil, fmt.Errorf("torrent of %s: %w", rec.item.ID, err)
 	}
 	return mi, nil
 }

@@ -13,6 +13,8 @@ type Config struct {
 	// over UDP. "off" disables the UDP tracker.
 	UDPListen string `mapstructure:"udp_listen"`
 	// Interval is how often clients should announce; MinInterval the least they must wait.
+	// Interval is also demand's window: a host adds to a swarm's demand at most once per
+	// window as a leecher and once as a completion, however often it announces.
 	Interval    time.Duration `mapstructure:"interval"`
 	MinInterval time.Duration `mapstructure:"min_interval"`
 	// PeerTTLIntervals is how many intervals a peer stays listed without announcing.
@@ -24,7 +26,13 @@ type Config struct {
 	// MaxScrape caps the infohashes of one scrape.
 	MaxScrape int `mapstructure:"max_scrape"`
 	// MaxPeersPerSwarm bounds memory: past it, new peers get peers but are not listed.
+	// It bounds the hosts a swarm remembers for demand too.
 	MaxPeersPerSwarm int `mapstructure:"max_peers_per_swarm"`
+	// MaxPeersPerAddress is how many entries one host (an IPv4 address, an IPv6 /64) may
+	// have in a swarm (1..64): a new one past it replaces the host's least recently
+	// announced entry, so one address with many ports cannot fill a swarm (an eclipse).
+	// Loopback is exempt (see hostOf).
+	MaxPeersPerAddress int `mapstructure:"max_peers_per_address"`
 	// FullScrape allows /scrape without info_hash to list every swarm.
 	FullScrape bool `mapstructure:"full_scrape"`
 	// TrustedProxies are CIDRs of reverse proxies whose X-Forwarded-For and ip= are
@@ -47,10 +55,13 @@ func DefaultConfig() Config {
 		MaxNumWant:       200,
 		MaxScrape:        64,
 		MaxPeersPerSwarm: 100_000,
-		FullScrape:       true,
-		TrustedProxies:   []string{},
-		DemandHalfLife:   24 * time.Hour,
-		FlushInterval:    30 * time.Second,
+		// Two: a client restarted on a new port while its old entry lives, or two users
+		// behind one NAT, stay listed; an address takes at most 2 of an answer's 50 peers.
+		MaxPeersPerAddress: 2,
+		FullScrape:         true,
+		TrustedProxies:     []string{},
+		DemandHalfLife:     24 * time.Hour,
+		FlushInterval:      30 * time.Second,
 	}
 }
 
@@ -78,6 +89,9 @@ func (c Config) Validate() error {
 	if c.MaxPeersPerSwarm < 1 {
 		errs = append(errs, fmt.Errorf("max_peers_per_swarm: must be at least 1, not %d", c.MaxPeersPerSwarm))
 	}
+	if c.MaxPeersPerAddress < 1 || c.MaxPeersPerAddress > maxPeersPerAddress {
+		errs = append(errs, fmt.Errorf("max_peers_per_address: must be 1..%d, not %d", maxPeersPerAddress, c.MaxPeersPerAddress))
+	}
 	if _, err := c.proxies(); err != nil {
 		errs = append(errs, err)
 	}
@@ -101,5 +115,9 @@ func (c Config) proxies() ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// maxPeersPerAddress bounds MaxPeersPerAddress: a host's entries are walked on every new
+// entry and expiry, which must stay O(1).
+const maxPeersPerAddress = 64
 
 func (c Config) peerTTL() time.Duration { return time.Duration(c.PeerTTLIntervals) * c.Interval }

@@ -7,5 +7,9 @@
 // The request parsers (announce query, UDP packets) are pure functions, fuzzed. Swarms
 // live in 256 shards keyed by the infohash's first byte, each with its own lock, so
 // announces for different swarms rarely contend. Peers are keyed by the address the
-// request came from, so no client can remove or impersonate another.
+// request came from, so no client can remove or impersonate another. What one host (an
+// IPv4 address, an IPv6 /64) can weigh is bounded: a few entries in a swarm
+// (Config.MaxPeersPerAddress) and one unit of demand per interval, however many ports,
+// peer ids and announces it uses. No UDP answer to a sender without a valid connection
+// id is longer than its request.
 package tracker

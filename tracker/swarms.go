@@ -34,8 +34,48 @@ func (k *peerKey) is4() bool {
 
 type peer struct {
 	id      [20]byte
-	expires int64 // unix seconds
+	next    peerKey // the next entry of the same host (see host)
+	expires uint32  // unix seconds: 32 bits last until 2106 and keep the maps small
 }
+
+// hostOf is the host a peer belongs to, the unit of the per-address cap and of demand:
+// its IPv4 address, or its IPv6 /64 (one network's prefix: a host picks any address in
+// it, RFC 4291 and 4941), without the port. On loopback each socket is a host of its own:
+// only the directory's own machine sends from there (the demo, tests, the benchmarks,
+// a relay beside the directory), where one address stands for many peers.
+func hostOf(k peerKey) peerKey {
+	switch {
+	case k.isLoopback():
+	case k.is4():
+		k[16], k[17] = 0, 0
+	default:
+		clear(k[8:])
+	}
+	return k
+}
+
+// isLoopback reports whether the key holds an address of 127.0.0.0/8 or ::1.
+func (k *peerKey) isLoopback() bool {
+	if k.is4() {
+		return k[12] == 127
+	}
+	return [16]byte(k[:16]) == [16]byte{15: 1}
+}
+
+// host is what a swarm keeps of one host: its entries, a list that starts at first and
+// runs through their peer values' next (newest first), and the demand windows in which
+// it last counted. A window is Config.Interval long, aligned to the clock, so a client
+// that announces every interval counts about once each time, and one that announces a
+// thousand times an interval from any number of ports counts once.
+type host struct {
+	first     peerKey
+	entries   uint8  // at most Config.MaxPeersPerAddress (64)
+	wanted    uint32 // the window of its last leecher announce counted as demand
+	completed uint32 // the window of its last completion counted
+}
+
+// idle reports whether h lists no entry and counted nothing in window w: it may go.
+func (h *host) idle(w uint32) bool { return h.entries == 0 && h.wanted != w && h.completed != w }
 
 // decayed is a count that halves every half-life: the demand signal. It is stored as
 // its value at a moment, and brought forward when read or added to.
@@ -63,8 +103,12 @@ func (d *decayed) add(now int64, halfLife time.Duration, x float64) {
 type swarm struct {
 	seeders  map[peerKey]peer
 	leechers map[peerKey]peer
-	// peak is the most peers the maps held since they were last allocated: Go maps do
-	// not shrink, so a swarm that had a flash crowd is rebuilt once it is small again.
+	// hosts holds every host with an entry, and those that counted in the current
+	// window; a sweep forgets the others. It holds at most 2 × maxPeers.
+	hosts map[peerKey]host
+	// peak is the most peers or hosts the maps held since they were last allocated: Go
+	// maps do not shrink, so a swarm that had a flash crowd is rebuilt once it is small
+	// again.
 	peak      int
 	completed int64
 	redirects int64
@@ -73,10 +117,76 @@ type swarm struct {
 }
 
 func newSwarm() *swarm {
-	return &swarm{seeders: map[peerKey]peer{}, leechers: map[peerKey]peer{}}
+	return &swarm{seeders: map[peerKey]peer{}, leechers: map[peerKey]peer{}, hosts: map[peerKey]host{}}
 }
 
-func (s *swarm) size() int { return len(s.seeders) + len(s.leechers) }
+func (sw *swarm) size() int { return len(sw.seeders) + len(sw.leechers) }
+
+func (sw *swarm) peers(seeders bool) map[peerKey]peer {
+	if seeders {
+		return sw.seeders
+	}
+	return sw.leechers
+}
+
+// lookup returns k's entry, whether it is listed, and whether as a seeder.
+func (sw *swarm) lookup(k peerKey) (p peer, listed, seeder bool) {
+	if p, ok := sw.leechers[k]; ok {
+		return p, true, false
+	}
+	p, ok := sw.seeders[k]
+	return p, ok, ok
+}
+
+// unlist removes k, a listed entry of h, from the swarm and from h's list.
+func (sw *swarm) unlist(k peerKey, h *host) {
+	p, _, seeder := sw.lookup(k)
+	delete(sw.peers(seeder), k)
+	h.entries--
+	if h.first == k {
+		h.first = p.next
+		return
+	}
+	prev := h.first
+	for range h.entries {
+		pp, _, ps := sw.lookup(prev)
+		if pp.next == k {
+			pp.next = p.next
+			sw.peers(ps)[prev] = pp
+			return
+		}
+		prev = pp.next
+	}
+}
+
+// oldest is the entry of h that announced least recently; of equals, the one listed
+// first.
+func (sw *swarm) oldest(h *host) peerKey {
+	k, oldest := h.first, h.first
+	var at uint32 = math.MaxUint32
+	for range h.entries {
+		p, _, _ := sw.lookup(k)
+		if p.expires <= at {
+			at, oldest = p.expires, k
+		}
+		k = p.next
+	}
+	return oldest
+}
+
+// expire removes the entries that expire before cutoff (unix seconds).
+func (sw *swarm) expire(cutoff uint32) {
+	for _, seeders := range [2]bool{true, false} {
+		for k, p := range sw.peers(seeders) {
+			if p.expires < cutoff {
+				hk := hostOf(k)
+				h := sw.hosts[hk]
+				sw.unlist(k, &h)
+				sw.hosts[hk] = h
+			}
+		}
+	}
+}
 
 type shard struct {
 	mu     sync.Mutex
@@ -85,13 +195,18 @@ type shard struct {
 
 // swarms holds every swarm, in shards by the infohash's first byte.
 type swarms struct {
-	shards   [256]shard
-	maxPeers int
-	halfLife time.Duration
+	shards     [256]shard
+	maxPeers   int
+	perHost    int
+	windowSecs int64 // the demand window, Config.Interval
+	halfLife   time.Duration
 }
 
-func newSwarms(maxPeers int, halfLife time.Duration) *swarms {
-	s := &swarms{maxPeers: maxPeers, halfLife: halfLife}
+func newSwarms(cfg Config) *swarms {
+	s := &swarms{
+		maxPeers: cfg.MaxPeersPerSwarm, perHost: cfg.MaxPeersPerAddress,
+		windowSecs: int64(cfg.Interval / time.Second), halfLife: cfg.DemandHalfLife,
+	}
 	for i := range s.shards {
 		s.shards[i].swarms = map[[20]byte]*swarm{}
 	}
@@ -99,6 +214,9 @@ func newSwarms(maxPeers int, halfLife time.Duration) *swarms {
 }
 
 func (s *swarms) shard(ih [20]byte) *shard { return &s.shards[ih[0]] }
+
+// window is the number of the demand window that now falls in.
+func (s *swarms) window(now time.Time) uint32 { return uint32(now.Unix() / s.windowSecs) }
 
 // chosen is one peer handed out in an announce answer.
 type chosen struct {
@@ -117,10 +235,12 @@ var relayPeerIDPrefix = []byte(relayapi.PeerIDPrefix)
 
 // announce records the announcing peer (or removes it, on stopped) and appends up to
 // numWant other peers to out: seeders get no seeders (save a magnet client's first
-// announce, see MayLackMetadata), and leechers get a mix.
+// announce, see MayLackMetadata), and leechers get a mix. A swarm never holds more than
+// perHost entries of one host, so no answer does either.
 // ttl is how long the peer stays without announcing again.
 func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl time.Duration, numWant int, out []chosen) (announceResult, []chosen) {
 	key := keyOf(from)
+	hk := hostOf(key)
 	sh := s.shard(a.InfoHash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -129,53 +249,82 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 		sw = newSwarm()
 		sh.swarms[a.InfoHash] = sw
 	}
-	nowNanos := now.UnixNano()
-	_, wasSeeder := sw.seeders[key]
-	_, wasLeecher := sw.leechers[key]
+	// A swarm remembers at most twice as many hosts as it may list peers (those listed,
+	// and as many that counted in this window and left): past that, a new host is
+	// neither listed nor counted until a sweep forgets idle ones. A swarm that large
+	// leads any ranking by demand anyway.
+	if h, known := sw.hosts[hk]; known || len(sw.hosts) < 2*s.maxPeers {
+		was := h
+		s.record(sw, &h, a, key, now, ttl)
+		switch {
+		case h == was: // a re-announce within the window: nothing to store
+		case !h.idle(s.window(now)):
+			sw.hosts[hk] = h
+			sw.peak = max(sw.peak, sw.size(), len(sw.hosts))
+		case known:
+			delete(sw.hosts, hk)
+		}
+	}
+	if a.Event == EventStopped {
+		return announceResult{len(sw.seeders), len(sw.leechers), sw.completed}, out
+	}
+	// Leechers get seeders first, but leave room for leechers: they trade pieces too.
+	if numWant > 0 && (!a.Seeder() || a.MayLackMetadata()) {
+		fromLeechers := min(len(sw.leechers)-1, numWant/2)
+		out = pick(out, sw.seeders, key, numWant-max(fromLeechers, 0))
+	}
+	out = pick(out, sw.leechers, key, numWant-len(out))
+	return announceResult{len(sw.seeders), len(sw.leechers), sw.completed}, out
+}
+
+// record applies a's announce from key, an address of host h, to sw: it counts demand
+// and completions once per host and window, and lists, moves or removes key's entry.
+func (s *swarms) record(sw *swarm, h *host, a *Announce, key peerKey, now time.Time, ttl time.Duration) {
+	w := s.window(now)
+	old, listed, wasSeeder := sw.lookup(key)
 	seeder := a.Seeder()
 	// Relays fetch what the placement gives them: their announces are not demand.
 	wants := !bytes.HasPrefix(a.PeerID[:], relayPeerIDPrefix)
 	// A completion is a completed event, or a listed leecher that now has everything:
 	// clients that stop right after finishing (aria2c --seed-time=0) send only
 	// "stopped" with left=0.
-	if !wasSeeder && (a.Event == EventCompleted || (wasLeecher && seeder)) {
+	if !wasSeeder && (a.Event == EventCompleted || (listed && seeder)) && h.completed != w {
+		h.completed = w
 		sw.completed++
 		if wants {
-			sw.demand.add(nowNanos, s.halfLife, 1)
+			sw.demand.add(now.UnixNano(), s.halfLife, 1)
 		}
 		sw.dirty = true
 	}
 	if a.Event == EventStopped {
-		delete(sw.seeders, key)
-		delete(sw.leechers, key)
-		return announceResult{len(sw.seeders), len(sw.leechers), sw.completed}, out
+		if listed {
+			sw.unlist(key, h)
+		}
+		return
 	}
-	if !seeder && wants {
-		sw.demand.add(nowNanos, s.halfLife, 1)
+	if !seeder && wants && h.wanted != w {
+		h.wanted = w
+		sw.demand.add(now.UnixNano(), s.halfLife, 1)
 		sw.dirty = true
 	}
-	p := peer{id: a.PeerID, expires: now.Add(ttl).Unix()}
-	mine, other := sw.leechers, sw.seeders
-	if seeder {
-		mine, other = other, mine
+	p := peer{id: a.PeerID, expires: uint32(now.Add(ttl).Unix())}
+	switch {
+	case listed:
+		p.next = old.next
+		if wasSeeder != seeder {
+			delete(sw.peers(wasSeeder), key)
+		}
+	case int(h.entries) < s.perHost && sw.size() >= s.maxPeers:
+		return // the swarm is full: the peer gets peers but is not listed
+	default:
+		// At its cap, a host's new entry takes the place of its stalest one.
+		if int(h.entries) >= s.perHost {
+			sw.unlist(sw.oldest(h), h)
+		}
+		p.next, h.first = h.first, key
+		h.entries++
 	}
-	_, known := mine[key]
-	if _, moving := other[key]; moving {
-		delete(other, key)
-		known = true
-	}
-	if known || sw.size() < s.maxPeers {
-		mine[key] = p
-		sw.peak = max(sw.peak, sw.size())
-	}
-
-	// Leechers get seeders first, but leave room for leechers: they trade pieces too.
-	if numWant > 0 && (!seeder || a.MayLackMetadata()) {
-		fromLeechers := min(len(sw.leechers)-1, numWant/2)
-		out = pick(out, sw.seeders, key, numWant-max(fromLeechers, 0))
-	}
-	out = pick(out, sw.leechers, key, numWant-len(out))
-	return announceResult{len(sw.seeders), len(sw.leechers), sw.completed}, out
+	sw.peers(seeder)[key] = p
 }
 
 // pick appends up to n peers of m other than self. Map iteration starts at a random
@@ -202,7 +351,7 @@ type Stats struct {
 	Leechers  int     `json:"leechers"`
 	Completed int64   `json:"completed"` // over the artifact's lifetime
 	Redirects int64   `json:"redirects"` // plain HTTP downloads sent to a copy, over the lifetime
-	Demand    float64 `json:"demand"`    // leecher announces, completions and redirects, decayed
+	Demand    float64 `json:"demand"`    // hosts leeching, completions and redirects, decayed (see host)
 }
 
 func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
@@ -220,7 +369,8 @@ func (s *swarms) stats(ih [20]byte, now time.Time) (Stats, bool) {
 }
 
 // redirected counts n plain HTTP downloads of ih as demand, like leechers' announces: a
-// user who never speaks BitTorrent still wants the artifact near them.
+// user who never speaks BitTorrent still wants the artifact near them. They count as
+// given (see Tracker.CountRedirects).
 func (s *swarms) redirected(ih [20]byte, n int64, now time.Time) {
 	sh := s.shard(ih)
 	sh.mu.Lock()
@@ -235,10 +385,11 @@ func (s *swarms) redirected(ih [20]byte, n int64, now time.Time) {
 	sw.dirty = true
 }
 
-// sweep removes expired peers and the swarms that may no longer be tracked, and
-// reallocates maps that shrank to a quarter of their peak. It returns the peers left.
+// sweep removes expired peers, hosts that are idle, and the swarms that may no longer be
+// tracked, and reallocates maps that shrank to a quarter of their peak. It returns the
+// peers left.
 func (s *swarms) sweep(now time.Time, trackable func([20]byte) bool) (peers int) {
-	cutoff := now.Unix()
+	cutoff, w := uint32(now.Unix()), s.window(now)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -247,16 +398,15 @@ func (s *swarms) sweep(now time.Time, trackable func([20]byte) bool) (peers int)
 				delete(sh.swarms, ih)
 				continue
 			}
-			for _, m := range []map[peerKey]peer{sw.seeders, sw.leechers} {
-				for k, p := range m {
-					if p.expires < cutoff {
-						delete(m, k)
-					}
+			sw.expire(cutoff)
+			for hk, h := range sw.hosts {
+				if h.idle(w) {
+					delete(sw.hosts, hk)
 				}
 			}
-			if sw.peak > 1024 && sw.size() < sw.peak/4 {
-				sw.seeders, sw.leechers = clone(sw.seeders), clone(sw.leechers)
-				sw.peak = sw.size()
+			if n := max(sw.size(), len(sw.hosts)); sw.peak > 1024 && n < sw.peak/4 {
+				sw.seeders, sw.leechers, sw.hosts = clone(sw.seeders), clone(sw.leechers), clone(sw.hosts)
+				sw.peak = n
 			}
 			peers += sw.size()
 		}
@@ -265,8 +415,9 @@ func (s *swarms) sweep(now time.Time, trackable func([20]byte) bool) (peers int)
 	return peers
 }
 
-func clone(m map[peerKey]peer) map[peerKey]peer {
-	c := make(map[peerKey]peer, len(m))
+// clone copies m into a map sized for what it holds now.
+func clone[V any](m map[peerKey]V) map[peerKey]V {
+	c := make(map[peerKey]V, len(m))
 	for k, v := range m {
 		c[k] = v
 	}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +30,15 @@ func ann(left int64, ev Event) *Announce {
 	return &Announce{InfoHash: testIH, PeerID: testPeer, Port: 1, Left: left, Event: ev, NumWant: -1, Compact: true}
 }
 
+// testSwarms returns swarms of the default config but for maxPeers and halfLife.
+func testSwarms(maxPeers int, halfLife time.Duration) *swarms {
+	cfg := DefaultConfig()
+	cfg.MaxPeersPerSwarm, cfg.DemandHalfLife = maxPeers, halfLife
+	return newSwarms(cfg)
+}
+
 func TestSwarmAnnounce(t *testing.T) {
-	s := newSwarms(1000, time.Hour)
+	s := testSwarms(1000, time.Hour)
 	// Three leechers and two seeders.
 	for i, a := range []string{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"} {
 		res, _ := s.announce(ann(100, EventStarted), addr(a), t0, ttl, 50, nil)
@@ -92,7 +103,7 @@ func TestSwarmAnnounce(t *testing.T) {
 }
 
 func TestSwarmExpiry(t *testing.T) {
-	s := newSwarms(1000, time.Hour)
+	s := testSwarms(1000, time.Hour)
 	s.announce(ann(10, EventStarted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(10, EventStarted), addr("10.0.0.2:1"), t0.Add(15*time.Minute), ttl, 0, nil)
 	all := func([20]byte) bool { return true }
@@ -114,7 +125,7 @@ func TestSwarmExpiry(t *testing.T) {
 }
 
 func TestSwarmCap(t *testing.T) {
-	s := newSwarms(3, time.Hour)
+	s := testSwarms(3, time.Hour)
 	for i := range 5 {
 		s.announce(ann(10, EventNone), netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 1), t0, ttl, 0, nil)
 	}
@@ -146,8 +157,9 @@ func TestDemandDecay(t *testing.T) {
 		t.Errorf("2 decayed + 1 = %v, want 3", got)
 	}
 
-	// Leecher announces and completions count; seeder re-announces and stops do not.
-	s := newSwarms(100, half)
+	// A host's leecher announces count once a window, and its completion once; seeder
+	// re-announces and stops do not count.
+	s := testSwarms(100, half)
 	s.announce(ann(10, EventStarted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(10, EventNone), addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.announce(ann(0, EventCompleted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
@@ -157,16 +169,16 @@ func TestDemandDecay(t *testing.T) {
 	// hands them on in batches.
 	s.redirected(testIH, 2, t0)
 	want := func(st Stats) bool {
-		return math.Abs(st.Demand-2.5) < 1e-9 && st.Completed == 1 && st.Redirects == 2
+		return math.Abs(st.Demand-2) < 1e-9 && st.Completed == 1 && st.Redirects == 2
 	}
 	if st, _ := s.stats(testIH, t0.Add(half)); !want(st) {
-		t.Fatalf("stats an hour later: %+v, want demand 2.5, completed 1, redirects 2", st)
+		t.Fatalf("stats an hour later: %+v, want demand 2, completed 1, redirects 2", st)
 	}
 	cs := s.dirtyCounters()
 	if len(cs) != 1 || cs[0].Completed != 1 || len(s.dirtyCounters()) != 0 {
 		t.Fatalf("dirty counters: %+v", cs)
 	}
-	r := newSwarms(100, half)
+	r := testSwarms(100, half)
 	r.restore(cs)
 	if st, _ := r.stats(testIH, t0.Add(half)); !want(st) {
 		t.Fatalf("restored: %+v", st)
@@ -180,7 +192,7 @@ func TestRelaysAreNotDemand(t *testing.T) {
 	var relayID, userID [20]byte
 	copy(relayID[:], relayapi.PeerIDPrefix+"relay")
 	copy(userID[:], "-GT0003-user")
-	s := newSwarms(100, time.Hour)
+	s := testSwarms(100, time.Hour)
 	fill := func(id [20]byte, from string) {
 		for _, a := range []*Announce{
 			{InfoHash: testIH, PeerID: id, Port: 1, Left: 100, Event: EventStarted, NumWant: -1, Compact: true},
@@ -195,8 +207,8 @@ func TestRelaysAreNotDemand(t *testing.T) {
 		t.Fatalf("after a relay's fill: %+v; want demand 0, completed 1, 1 seeder", st)
 	}
 	fill(userID, "10.0.0.2:1")
-	if st, _ := s.stats(testIH, t0); st.Demand != 3 || st.Completed != 2 || st.Seeders != 2 {
-		t.Fatalf("after a user's download: %+v; want demand 3 (2 announces leeching, 1 completion), completed 2, 2 seeders", st)
+	if st, _ := s.stats(testIH, t0); st.Demand != 2 || st.Completed != 2 || st.Seeders != 2 {
+		t.Fatalf("after a user's download: %+v; want demand 2 (a host leeching, a completion), completed 2, 2 seeders", st)
 	}
 }
 
@@ -206,7 +218,9 @@ func TestSoakMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak")
 	}
-	s := newSwarms(100_000, time.Hour)
+	cfg := DefaultConfig()
+	cfg.Interval, cfg.MinInterval = time.Minute, time.Minute
+	s := newSwarms(cfg)
 	all := func([20]byte) bool { return true }
 	const total, perMinute = 2_000_000, 50_000
 	heap := func() uint64 {
@@ -385,4 +399,263 @@ func FuzzParseUDP(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestHostOf(t *testing.T) {
+	tests := []struct{ a, b string }{
+		{"192.0.2.7:6881", "192.0.2.7:51413"},                      // one IPv4 host, two ports
+		{"[2001:db8:1:2::7]:6881", "[2001:db8:1:2:aaaa::9]:51413"}, // one /64
+		{"[::ffff:192.0.2.7]:1", "192.0.2.7:2"},                    // mapped or not
+	}
+	for _, tt := range tests {
+		if a, b := hostOf(keyOf(addr(tt.a))), hostOf(keyOf(addr(tt.b))); a != b {
+			t.Errorf("%s and %s are different hosts: %x, %x", tt.a, tt.b, a, b)
+		}
+	}
+	apart := []struct{ a, b string }{
+		{"192.0.2.7:6881", "192.0.2.8:6881"},
+		{"[2001:db8:1:2::7]:6881", "[2001:db8:1:3::7]:6881"}, // next /64
+		{"[::c000:207]:1", "192.0.2.7:1"},                    // IPv4-compatible is not IPv4
+		{"127.0.0.1:6881", "127.0.0.1:6882"},                 // loopback: one host per socket
+		{"[::1]:6881", "[::1]:6882"},
+	}
+	for _, tt := range apart {
+		if a, b := hostOf(keyOf(addr(tt.a))), hostOf(keyOf(addr(tt.b))); a == b {
+			t.Errorf("%s and %s are one host, %x", tt.a, tt.b, a)
+		}
+	}
+}
+
+// step is one announce of a table test: from an address, at an offset from t0.
+type step struct {
+	from   string
+	left   int64
+	event  Event
+	after  time.Duration
+	peerID byte
+}
+
+func (st step) announce(s *swarms) (announceResult, []chosen) {
+	a := ann(st.left, st.event)
+	a.PeerID[19] = st.peerID
+	return s.announce(a, addr(st.from), t0.Add(st.after), ttl, 50, nil)
+}
+
+// repeat is n announces from host, each from another port and peer id.
+func repeat(n int, host string, left int64) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = step{from: netip.AddrPortFrom(netip.MustParseAddr(host), uint16(1+i)).String(), left: left, peerID: byte(i)}
+	}
+	return out
+}
+
+// distinct is one leecher's announce from each of n IPv4 hosts.
+func distinct(n int) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = step{from: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 6881).String(), left: 10}
+	}
+	return out
+}
+
+// TestDemandPerHost checks that demand counts hosts, not announces: a host adds to
+// demand once per window (Config.Interval) as a leecher and once as a completion.
+func TestDemandPerHost(t *testing.T) {
+	const interval = 10 * time.Minute
+	tests := []struct {
+		name          string
+		steps         []step
+		demand        float64
+		completed     int64
+		listed, hosts int
+	}{
+		{"5,000 announces from one address, ports and peer ids varying", repeat(5000, "192.0.2.7", 10), 1, 0, 2, 1},
+		{"50 leechers", distinct(50), 50, 0, 50, 50},
+		{"one IPv6 /64", []step{{from: "[2001:db8::1]:1", left: 10}, {from: "[2001:db8::2]:1", left: 10}, {from: "[2001:db8::ffff:1]:7", left: 10}}, 1, 0, 2, 1},
+		{"two /64s", []step{{from: "[2001:db8::1]:1", left: 10}, {from: "[2001:db8:0:1::1]:1", left: 10}}, 2, 0, 2, 2},
+		{"loopback sockets count apart", repeat(3, "127.0.0.1", 10), 3, 0, 3, 3},
+		{"the next window counts again", []step{{from: "192.0.2.7:1", left: 10}, {from: "192.0.2.7:1", left: 10, after: interval}}, 2, 0, 1, 1},
+		{"stopped and back in the window", []step{{from: "192.0.2.7:1", left: 10}, {from: "192.0.2.7:1", left: 10, event: EventStopped}, {from: "192.0.2.7:1", left: 10}}, 1, 0, 1, 1},
+		{"a completion counts once per host", []step{
+			{from: "192.0.2.7:1", left: 10},
+			{from: "192.0.2.7:1", left: 0, event: EventCompleted},
+			{from: "192.0.2.7:2", left: 0, event: EventCompleted},
+			{from: "192.0.2.7:3", left: 10}, {from: "192.0.2.7:3", left: 0}, // a listed leecher now complete
+		}, 2, 1, 2, 1},
+		{"completions of two hosts", []step{{from: "192.0.2.7:1", event: EventCompleted}, {from: "192.0.2.8:1", event: EventCompleted}}, 2, 2, 2, 2},
+		{"a completion at stop, then again next window", []step{
+			{from: "192.0.2.7:1", left: 10}, {from: "192.0.2.7:1", left: 0, event: EventStopped},
+			{from: "192.0.2.7:1", left: 10, after: interval}, {from: "192.0.2.7:1", left: 0, event: EventStopped, after: interval},
+		}, 4, 2, 0, 1},
+		{"seeders are no demand", []step{{from: "192.0.2.7:1"}, {from: "192.0.2.8:1"}}, 0, 0, 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Interval = interval
+			s := newSwarms(cfg)
+			last := t0
+			for _, st := range tt.steps {
+				st.announce(s)
+				last = t0.Add(st.after)
+			}
+			got, _ := s.stats(testIH, last)
+			// Within a window demand hardly decays (24 h half-life); it counts whole hosts.
+			if math.Abs(got.Demand-tt.demand) > 0.01 || got.Completed != tt.completed || got.Seeders+got.Leechers != tt.listed {
+				t.Errorf("demand %v, completed %d, %d listed; want %v, %d, %d", got.Demand, got.Completed, got.Seeders+got.Leechers, tt.demand, tt.completed, tt.listed)
+			}
+			if n := len(s.shard(testIH).swarms[testIH].hosts); n != tt.hosts {
+				t.Errorf("%d hosts remembered, want %d", n, tt.hosts)
+			}
+		})
+	}
+}
+
+// TestFairDemandRanks replays the attack of issue 13: one peer's 5,000 announces must
+// not outrank an artifact that 50 leechers want.
+func TestFairDemandRanks(t *testing.T) {
+	s := newSwarms(DefaultConfig())
+	wanted, spammed := testIH, testIH
+	spammed[1] ^= 1
+	for i, st := range repeat(5000, "192.0.2.66", 10) {
+		a := ann(10, EventNone)
+		a.InfoHash, a.PeerID[19] = spammed, byte(i)
+		s.announce(a, addr(st.from), t0.Add(time.Duration(i)*time.Millisecond), ttl, 50, nil)
+	}
+	for _, st := range distinct(50) {
+		st.announce(s)
+	}
+	w, _ := s.stats(wanted, t0.Add(time.Minute))
+	sp, _ := s.stats(spammed, t0.Add(time.Minute))
+	if w.Demand <= sp.Demand {
+		t.Fatalf("50 leechers' artifact has demand %v, one peer's 5,000 announces %v", w.Demand, sp.Demand)
+	}
+}
+
+// TestPerAddressCap checks the eclipse defence: a host keeps at most MaxPeersPerAddress
+// entries in a swarm, its newest replacing its least recently announced one, and no
+// answer lists more than that of one host.
+func TestPerAddressCap(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxPeersPerSwarm, cfg.MaxPeersPerAddress = 10, 3
+	s := newSwarms(cfg)
+	at := func(d time.Duration, from string, left int64) []chosen {
+		_, peers := s.announce(ann(left, EventNone), addr(from), t0.Add(d), ttl, 50, nil)
+		return peers
+	}
+	at(0, "192.0.2.7:1", 10)
+	at(time.Second, "192.0.2.7:2", 10)
+	at(2*time.Second, "192.0.2.7:3", 10)
+	at(3*time.Second, "192.0.2.7:1", 10) // :1 announces again: :2 is now the stalest
+	at(4*time.Second, "192.0.2.7:4", 0)  // a seeder of the same host takes :2's place
+	var got []string
+	for _, p := range at(5*time.Second, "198.51.100.1:1", 10) {
+		got = append(got, p.addrPort().String())
+	}
+	slices.Sort(got)
+	if strings.Join(got, " ") != "192.0.2.7:1 192.0.2.7:3 192.0.2.7:4" {
+		t.Fatalf("an outsider was handed %v; want 192.0.2.7's :1, :3 and :4", got)
+	}
+
+	// 50 ports of one address and 50 addresses of one /64 leave three entries each, at
+	// the swarm's cap too.
+	for i := range 50 {
+		at(5*time.Second, netip.AddrPortFrom(netip.MustParseAddr("192.0.2.9"), uint16(1+i)).String(), 10)
+		at(5*time.Second, netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}), 1).String(), 10)
+	}
+	for i := range 10 {
+		at(6*time.Second, netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 1).String(), 10)
+	}
+	st, _ := s.stats(testIH, t0)
+	if st.Seeders+st.Leechers != 10 {
+		t.Fatalf("%d peers listed, cap 10", st.Seeders+st.Leechers)
+	}
+	perHost := map[peerKey]int{}
+	for _, p := range at(7*time.Second, "192.0.2.9:51", 10) {
+		perHost[hostOf(p.key)]++
+	}
+	for h, n := range perHost {
+		if n > cfg.MaxPeersPerAddress {
+			t.Errorf("an answer lists %d entries of host %x", n, h)
+		}
+	}
+	// The host at its cap got :51 in, in place of its stalest entry.
+	if _, listed, _ := s.shard(testIH).swarms[testIH].lookup(keyOf(addr("192.0.2.9:51"))); !listed {
+		t.Error("a host at its cap could not replace its own entry in a full swarm")
+	}
+	checkSwarm(t, s.shard(testIH).swarms[testIH], cfg)
+}
+
+// checkSwarm checks what a swarm promises whatever it was sent: each host's list holds
+// exactly its listed entries, at most MaxPeersPerAddress of them, and the swarm holds
+// at most its caps.
+func checkSwarm(t *testing.T, sw *swarm, cfg Config) {
+	t.Helper()
+	if sw.size() > cfg.MaxPeersPerSwarm || len(sw.hosts) > 2*cfg.MaxPeersPerSwarm {
+		t.Fatalf("%d peers and %d hosts, caps %d and %d", sw.size(), len(sw.hosts), cfg.MaxPeersPerSwarm, 2*cfg.MaxPeersPerSwarm)
+	}
+	listed := map[peerKey]int{}
+	for _, m := range []map[peerKey]peer{sw.seeders, sw.leechers} {
+		for k := range m {
+			listed[hostOf(k)]++
+		}
+	}
+	for _, k := range slices.Collect(maps.Keys(sw.seeders)) {
+		if _, ok := sw.leechers[k]; ok {
+			t.Fatalf("%x is both a seeder and a leecher", k)
+		}
+	}
+	for hk, h := range sw.hosts {
+		if int(h.entries) != listed[hk] || int(h.entries) > cfg.MaxPeersPerAddress {
+			t.Fatalf("host %x counts %d entries, %d listed, cap %d", hk, h.entries, listed[hk], cfg.MaxPeersPerAddress)
+		}
+		seen := map[peerKey]bool{}
+		k := h.first
+		for range h.entries {
+			p, ok, _ := sw.lookup(k)
+			if !ok || hostOf(k) != hk || seen[k] {
+				t.Fatalf("host %x's list runs into %x (listed %v, seen %v)", hk, k, ok, seen[k])
+			}
+			seen[k] = true
+			k = p.next
+		}
+		delete(listed, hk)
+	}
+	if len(listed) > 0 {
+		t.Fatalf("entries of hosts the swarm does not know: %v", listed)
+	}
+}
+
+// TestSwarmInvariants sends random announces from a few crowded hosts, with random
+// events, ports and clock steps, and sweeps between them, and checks the swarm's
+// promises after each.
+func TestSwarmInvariants(t *testing.T) {
+	for _, perHost := range []int{1, 2, 5} {
+		cfg := DefaultConfig()
+		cfg.MaxPeersPerSwarm, cfg.MaxPeersPerAddress, cfg.Interval, cfg.MinInterval = 12, perHost, time.Minute, time.Minute
+		s := newSwarms(cfg)
+		rng := rand.New(rand.NewPCG(1, uint64(perHost)))
+		hosts := []string{"192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2", "2001:db8:1::1", "127.0.0.1", "198.51.100.1", "198.51.100.2"}
+		now := t0
+		for i := range 20_000 {
+			a := ann(int64(rng.IntN(3)), Event(rng.IntN(4)))
+			from := netip.AddrPortFrom(netip.MustParseAddr(hosts[rng.IntN(len(hosts))]), uint16(1+rng.IntN(8)))
+			_, peers := s.announce(a, from, now, 2*time.Minute, 1+rng.IntN(20), nil)
+			count := map[peerKey]int{}
+			for _, p := range peers {
+				if count[hostOf(p.key)]++; count[hostOf(p.key)] > perHost || p.key == keyOf(from) {
+					t.Fatalf("per host %d, announce %d: answer lists %x again", perHost, i, p.key)
+				}
+			}
+			if rng.IntN(50) == 0 {
+				now = now.Add(time.Duration(rng.IntN(90)) * time.Second)
+				s.sweep(now, func([20]byte) bool { return true })
+			}
+			checkSwarm(t, s.shard(testIH).swarms[testIH], cfg)
+		}
+		if s.sweep(now.Add(time.Hour), func([20]byte) bool { return true }); len(s.shard(testIH).swarms[testIH].hosts) != 0 {
+			t.Fatalf("per host %d: idle hosts outlive their window", perHost)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,10 @@ type Tracker struct {
 	proxies []netip.Prefix
 	connKey [32]byte // keys UDP connection ids
 	metrics *metrics
+
+	fullMu sync.Mutex // guards full and fullAt: the last full scrape's answer
+	full   []byte
+	fullAt time.Time
 }
 
 // New returns a tracker and restores its saved counters.
@@ -52,7 +57,7 @@ func New(ctx context.Context, cfg Config, catalog Catalog, store CounterStore, r
 		store:   store,
 		log:     log,
 		now:     time.Now,
-		swarms:  newSwarms(cfg.MaxPeersPerSwarm, cfg.DemandHalfLife),
+		swarms:  newSwarms(cfg),
 		proxies: proxies,
 		metrics: newMetrics(reg),
 	}
@@ -78,7 +83,9 @@ func (t *Tracker) Stats(ih [20]byte) Stats {
 }
 
 // CountRedirects adds n plain HTTP downloads of ih, sent to a copy by the directory's
-// redirector, to the swarm's demand. Only catalog swarms count.
+// redirector, to the swarm's demand. Only catalog swarms count. Unlike announces, which
+// count once per host and interval, each redirect counts: the redirector answers one per
+// request, and bounding what one client may ask of it is the HTTP edge's job.
 func (t *Tracker) CountRedirects(ih [20]byte, n int64) {
 	if n > 0 && t.catalog.Trackable(ih) == nil {
 		t.swarms.redirected(ih, n, t.now())
@@ -176,7 +183,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "odi", Subsystem: "tracker", Name: "announces_total",
-			Help: "Announces by transport and result (ok, refused, bad_request).",
+			Help: "Announces by transport and result (ok, refused, bad_request; UDP: rate_limited packets).",
 		}, []string{"transport", "result"}),
 		scrapes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "odi", Subsystem: "tracker", Name: "scrapes_total",

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/anacrolix/torrent/tracker/udp"
 )
@@ -120,13 +121,15 @@ func (t *Tracker) validConnID(id uint64, ip netip.Addr, now time.Time) bool {
 }
 
 // ServeUDP answers BEP 15 requests on conn until ctx ends, with one reader per CPU.
-func (t *Tracker) ServeUDP(ctx context.Context, conn *net.UDPConn) error {
+// A packet whose sender allow refuses (a rate per address; nil allows all) is dropped
+// unanswered: an answer would be traffic sent to a maybe forged source.
+func (t *Tracker) ServeUDP(ctx context.Context, conn *net.UDPConn, allow func(netip.Addr) bool) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, runtime.GOMAXPROCS(0))
 	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() { errs <- t.udpLoop(conn) })
+		wg.Go(func() { errs <- t.udpLoop(conn, allow) })
 	}
 	wg.Wait()
 	close(errs)
@@ -136,7 +139,7 @@ func (t *Tracker) ServeUDP(ctx context.Context, conn *net.UDPConn) error {
 	return <-errs
 }
 
-func (t *Tracker) udpLoop(conn *net.UDPConn) error {
+func (t *Tracker) udpLoop(conn *net.UDPConn, allow func(netip.Addr) bool) error {
 	in := make([]byte, 2048)
 	var out []byte
 	var peers []chosen
@@ -147,6 +150,10 @@ func (t *Tracker) udpLoop(conn *net.UDPConn) error {
 				return err
 			}
 			continue // a transient read error (e.g. ICMP unreachable) is not fatal
+		}
+		if allow != nil && !allow(from.Addr()) {
+			t.metrics.announces.WithLabelValues("udp", "rate_limited").Inc()
+			continue
 		}
 		out, peers = t.handleUDP(in[:n], from, out[:0], peers[:0])
 		if len(out) > 0 {
@@ -165,7 +172,7 @@ func (t *Tracker) handleUDP(b []byte, from netip.AddrPort, out []byte, peers []c
 	now := t.now()
 	if req.Action == udp.ActionConnect {
 		if req.ConnectionID != udp.ConnectRequestConnectionId {
-			return udpError(out, req, errors.New("connect needs the BEP 15 protocol id")), peers
+			return udpError(out, req, len(b), errors.New("connect needs the BEP 15 protocol id")), peers
 		}
 		out = appendU32(appendU32(out, uint32(udp.ActionConnect)), req.TransactionID)
 		w := now.Unix() / int64(connIDWindow/time.Second)
@@ -173,19 +180,19 @@ func (t *Tracker) handleUDP(b []byte, from netip.AddrPort, out []byte, peers []c
 	}
 	if !t.validConnID(req.ConnectionID, from.Addr(), now) {
 		t.metrics.announces.WithLabelValues("udp", "bad_request").Inc()
-		return udpError(out, req, errors.New("unknown or expired connection id; connect again")), peers
+		return udpError(out, req, len(b), errors.New("unknown or expired connection id; connect again")), peers
 	}
 	switch req.Action {
 	case udp.ActionAnnounce:
 		a, err := ParseUDPAnnounce(b)
 		if err != nil {
 			t.metrics.announces.WithLabelValues("udp", "bad_request").Inc()
-			return udpError(out, req, err), peers
+			return udpError(out, req, len(b), err), peers
 		}
 		ans, err := t.announce(&a, netip.AddrPortFrom(from.Addr(), a.Port), peers)
 		if err != nil {
 			t.metrics.announces.WithLabelValues("udp", "refused").Inc()
-			return udpError(out, req, err), peers
+			return udpError(out, req, len(b), err), peers
 		}
 		t.metrics.announces.WithLabelValues("udp", "ok").Inc()
 		out = appendU32(appendU32(out, uint32(udp.ActionAnnounce)), req.TransactionID)
@@ -206,7 +213,7 @@ func (t *Tracker) handleUDP(b []byte, from netip.AddrPort, out []byte, peers []c
 	case udp.ActionScrape:
 		ihs, err := ParseUDPScrape(b)
 		if err != nil {
-			return udpError(out, req, err), peers
+			return udpError(out, req, len(b), err), peers
 		}
 		t.metrics.scrapes.WithLabelValues("udp").Inc()
 		out = appendU32(appendU32(out, uint32(udp.ActionScrape)), req.TransactionID)
@@ -215,12 +222,29 @@ func (t *Tracker) handleUDP(b []byte, from netip.AddrPort, out []byte, peers []c
 		}
 		return out, peers
 	}
-	return udpError(out, req, fmt.Errorf("unknown action %d", req.Action)), peers
+	return udpError(out, req, len(b), fmt.Errorf("unknown action %d", req.Action)), peers
 }
 
-func udpError(out []byte, req UDPRequest, err error) []byte {
+// udpErrorHeader is an error answer's action and transaction id.
+const udpErrorHeader = 8
+
+// udpError appends an error answer to req, a request of reqLen bytes, to out, its
+// message cut (at a character's start) so that the answer is no longer than the request.
+// A request without a valid connection id may come from a forged address, and a longer
+// answer would let anyone amplify traffic at a victim through us (BEP 15's reason for
+// connection ids); every error answer is cut alike, so no path can forget to. An
+// announce still leaves 90 bytes of reason. The connect answer (16 bytes, the shortest
+// request) is the only other answer a sender gets before it holds a valid id.
+func udpError(out []byte, req UDPRequest, reqLen int, err error) []byte {
 	out = appendU32(appendU32(out, uint32(udp.ActionError)), req.TransactionID)
-	return append(out, err.Error()...)
+	msg := err.Error()
+	if room := max(reqLen-udpErrorHeader, 0); len(msg) > room {
+		for room > 0 && !utf8.RuneStart(msg[room]) {
+			room--
+		}
+		msg = msg[:room]
+	}
+	return append(out, msg...)
 }
 
 func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }

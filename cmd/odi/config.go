@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/tracker"
 	"github.com/opendist/odi/webseed"
@@ -42,8 +43,42 @@ type DirectoryConfig struct {
 	// one, users are sent to relays in their country or continent first. "" for none.
 	GeoIP string `mapstructure:"geoip"`
 	// Origin rations the origin copy's web seed in a crowd (see webseed.Ledger).
-	Origin         webseed.LedgerConfig `mapstructure:"origin"`
+	Origin webseed.LedgerConfig `mapstructure:"origin"`
+	// Limits bound connections, and requests per client address.
+	Limits         DirectoryLimits `mapstructure:"limits"`
 	catalog.Config `mapstructure:",squash"`
+}
+
+// DirectoryLimits bound what one client address, or all together, can take from the
+// directory (internal/limit). A request counts against the address the tracker believes:
+// behind a trusted proxy, X-Forwarded-For's. The origin's /ws/ and /dl/ bytes have no
+// request rate (a web seed asks for a piece at a time, hundreds a second); the origin's
+// ration and the connection caps bound them.
+type DirectoryLimits struct {
+	limit.Config `mapstructure:",squash"`
+	// Requests: the API, /r/, /m/, /t/ and the rest, per address.
+	Requests limit.Rate `mapstructure:"requests"`
+	// Tracker: announces and scrapes, HTTP and UDP (connects count), per address.
+	Tracker limit.Rate `mapstructure:"tracker"`
+	// Registrations: relay registrations per address, on top of Requests.
+	Registrations limit.Rate `mapstructure:"registrations"`
+}
+
+// defaultDirectoryLimits suit a public directory: an address may be a NAT with many
+// users, each announcing a few torrents every half hour and fetching now and then.
+func defaultDirectoryLimits() DirectoryLimits {
+	return DirectoryLimits{
+		Config:        limit.DefaultConfig(),
+		Requests:      limit.Rate{PerSecond: 50, Burst: 200},
+		Tracker:       limit.Rate{PerSecond: 50, Burst: 200},
+		Registrations: limit.Rate{PerSecond: 1.0 / 60, Burst: 10},
+	}
+}
+
+// Validate reports every invalid limit.
+func (l DirectoryLimits) Validate() error {
+	return errors.Join(l.Config.Validate(), l.Requests.Validate("requests"), l.Tracker.Validate("tracker"),
+		l.Registrations.Validate("registrations"))
 }
 
 // ClientConfig is what commands that talk to a directory need (publish, admin).
@@ -57,9 +92,9 @@ func defaultConfig() Config {
 		Log: LogConfig{Level: "info", Format: "text"},
 		Directory: DirectoryConfig{
 			Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Origin: webseed.DefaultLedgerConfig(),
-			Config: catalog.DefaultConfig(),
+			Limits: defaultDirectoryLimits(), Config: catalog.DefaultConfig(),
 		},
-		Relay: RelayConfig{Listen: "127.0.0.1:8081", Config: seeder.DefaultConfig()},
+		Relay: RelayConfig{Listen: "127.0.0.1:8081", Limits: limit.DefaultConfig(), Config: seeder.DefaultConfig()},
 	}
 	cfg.Directory.CreatedBy = "odi/" + buildVersion()
 	return cfg

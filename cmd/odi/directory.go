@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/geo"
 	"github.com/opendist/odi/internal/httpcount"
+	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/tracker"
 	"github.com/opendist/odi/webseed"
 )
@@ -163,6 +165,9 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	if err := cfg.Origin.Validate(); err != nil {
 		return nil, usageError("origin: %v", err)
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, usageError("limits: %v", err)
+	}
 	var deps catalog.Deps
 	var loc *geo.Locator
 	if cfg.GeoIP != "" {
@@ -187,15 +192,22 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.Tracker.TrustedProxies { // checked by tracker.New
+		proxies = append(proxies, netip.MustParsePrefix(p))
+	}
+	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
+	registerLimitMetrics(reg, "directory", limited)
 	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, redirects: newRedirectTargets(cat, tr), geo: loc, reg: reg,
-		ln: ln, udp: udp, done: make(chan error, 1)}
+		ln: limited, udp: udp, done: make(chan error, 1)}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "odi_directory_origin_bytes_sent_total",
 		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
 	}, func() float64 { return float64(d.originSent.Load()) }))
 	d.srv = &http.Server{
 		Handler:           d.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.Limits.HeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go func() { d.done <- d.run(ctx) }()
@@ -221,7 +233,9 @@ func (d *directory) run(ctx context.Context) error {
 	g.Go(func() error { return d.tr.Run(trackerCtx) })
 	g.Go(func() error { return d.redirects.Run(ctx) })
 	if d.udp != nil {
-		g.Go(func() error { return d.tr.ServeUDP(ctx, d.udp) })
+		udpRates := limit.NewRates(d.cfg.Limits.Tracker, maxRateAddrs)
+		allow := func(a netip.Addr) bool { ok, _ := udpRates.Allow(a, time.Now()); return ok }
+		g.Go(func() error { return d.tr.ServeUDP(ctx, d.udp, allow) })
 	}
 	g.Go(func() error {
 		if err := d.srv.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -301,19 +315,27 @@ func (d *directory) handler() http.Handler {
 		opts.Locator = d.geo
 	}
 	rd := webseed.NewRedirector(d.redirects, opts, d.log)
-	mux.Handle("/m/", http.StripPrefix("/m", rd.Metalink()))
-	trackerHandler := d.tr.HTTPHandler()
+	// Rates per client address; a bucket set is shared by the paths it names.
+	requests := limit.NewRates(d.cfg.Limits.Requests, maxRateAddrs)
+	limited := func(rs *limit.Rates, h http.Handler) http.Handler { return limit.Handler(rs, d.tr.ClientAddr, h) }
+	mux.Handle("/m/", limited(requests, http.StripPrefix("/m", rd.Metalink())))
+	trackerHandler := limited(limit.NewRates(d.cfg.Limits.Tracker, maxRateAddrs), d.tr.HTTPHandler())
 	mux.Handle("/announce", trackerHandler)
 	mux.Handle("/scrape", trackerHandler)
-	mux.Handle("/", e)
-	return redirectsFirst{rd: rd, mux: mux}
+	api := limited(requests, e)
+	mux.Handle("/", api)
+	mux.Handle("POST /api/v1/relays/register", limited(limit.NewRates(d.cfg.Limits.Registrations, maxRateAddrs), api))
+	return redirectsFirst{rd: limited(requests, rd), mux: mux}
 }
+
+// maxRateAddrs bounds the addresses a set of rate buckets tracks at once; more share one.
+const maxRateAddrs = 1 << 16
 
 // redirectsFirst hands /r/ to the redirector before ServeMux, whose pattern matching was
 // 2-3% of the directory's CPU time under scripts/bench/redirect.sh (its busiest path).
 // The redirector checks every segment itself, so it needs none of ServeMux's cleaning.
 type redirectsFirst struct {
-	rd  *webseed.Redirector
+	rd  http.Handler
 	mux *http.ServeMux
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
@@ -101,7 +102,9 @@ func collectFiles(id manifest.Manifest, path string) (*localFiles, error) {
 		return nil, err
 	}
 	decl := id
-	decl.Root = filepath.Base(path)
+	// Names go out in NFC, as manifests require; some file systems (macOS HFS+) hand
+	// back NFD. The disk paths stay as the file system spells them.
+	decl.Root = norm.NFC.String(filepath.Base(path))
 	decl.Files = nil
 	lf := &localFiles{decl: &decl}
 	if fi.Mode().IsRegular() {
@@ -123,7 +126,7 @@ func collectFiles(id manifest.Manifest, path string) (*localFiles, error) {
 				return err
 			}
 			rel, _ := filepath.Rel(path, p)
-			decl.Files = append(decl.Files, manifest.File{Path: filepath.ToSlash(rel), Size: info.Size()})
+			decl.Files = append(decl.Files, manifest.File{Path: norm.NFC.String(filepath.ToSlash(rel)), Size: info.Size()})
 			lf.paths = append(lf.paths, p)
 			return nil
 		})

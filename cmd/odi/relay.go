@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/webseed"
 )
@@ -22,7 +23,9 @@ import (
 // RelayConfig is `odi relay`'s configuration.
 type RelayConfig struct {
 	// Listen is the HTTP listen address (web seeds, health, metrics).
-	Listen        string `mapstructure:"listen"`
+	Listen string `mapstructure:"listen"`
+	// Limits bound the HTTP server's connections (web seeds are bytes: no request rate).
+	Limits        limit.Config `mapstructure:"limits"`
 	seeder.Config `mapstructure:",squash"`
 }
 
@@ -92,6 +95,9 @@ type relayProc struct {
 // startRelay listens, starts the relay, and serves until ctx ends; Wait returns when it
 // has stopped. PublicURL defaults to the bound HTTP address.
 func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayProc, error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, usageError("limits: %v", err)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -107,6 +113,10 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerRelayMetrics(reg, r)
+	// Inside the bandwidth shaping, so that a write's stall deadline starts once the
+	// shaper lets it go.
+	limited := limit.NewListener(ln, cfg.Limits, nil)
+	registerLimitMetrics(reg, "relay", limited)
 	mux := http.NewServeMux()
 	mux.Handle("/ws/", r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -119,10 +129,11 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	p := &relayProc{cfg: cfg, relay: r, ln: ln, done: make(chan error, 1)}
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		serveErr := make(chan error, 1)
-		go func() { serveErr <- p.srv.Serve(r.WrapListener(ln)) }()
+		go func() { serveErr <- p.srv.Serve(r.WrapListener(limited)) }()
 		runErr := r.Run(ctx) // returns once ctx ends, after closing the client
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -173,4 +184,25 @@ func registerRelayMetrics(reg *prometheus.Registry, r *seeder.Relay) {
 		func() float64 { p, _ := r.Downloaded(); return float64(p) })
 	gauge("downloaded_bytes", "Bytes the current holdings downloaded since start, by source.", prometheus.Labels{"source": "webseeds"},
 		func() float64 { _, w := r.Downloaded(); return float64(w) })
+}
+
+// registerLimitMetrics exposes a server's connections and the ones its caps refused.
+func registerLimitMetrics(reg *prometheus.Registry, subsystem string, l *limit.Listener) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "odi", Subsystem: subsystem, Name: "http_connections_open",
+		Help: "HTTP connections open now.",
+	}, func() float64 { return float64(l.Open()) }))
+	for _, reason := range []string{"server_full", "per_address"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "odi", Subsystem: subsystem, Name: "http_connections_refused_total",
+			Help:        "HTTP connections refused at once: the server's cap or the per-address cap was reached.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 {
+			full, perAddr := l.Refusals()
+			if reason == "server_full" {
+				return float64(full)
+			}
+			return float64(perAddr)
+		}))
+	}
 }

@@ -1,21 +1,14 @@
-// Package manifest defines what a publisher vouches for: an artifact's identity
-// (<catalog>/<name>/<version>) and every file in it with its size and sha256. The
-// publisher signs it, the directory checks every received byte against it, and the same
-// shape is what catalogs list, so a client can verify a download end to end.
-//
-// The files of a manifest are in the order of the torrent's files and of the upload
-// stream: sorted by path, so the same content always makes the same torrent.
 package manifest
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
+	"github.com/opendist/odi/internal/jsonstrict"
 	"github.com/opendist/odi/internal/names"
 )
 
@@ -23,6 +16,14 @@ import (
 const (
 	MaxFiles = 100_000
 	MaxBytes = 32 << 20 // encoded size
+
+	// MaxTotalSize bounds an artifact's bytes, and so each file's: 1 PiB, beyond any
+	// artifact volunteer relays could carry (the largest open data sets are terabytes),
+	// and 2^13 times below int64's limit, so that sums over an artifact and over many
+	// (piece counts, stream offsets, the bytes a directory reserves for its uploads) stay
+	// far from overflow. A directory takes far less (catalog's max_artifact_size); this
+	// is the format's bound, which every reader of a manifest can rely on.
+	MaxTotalSize = 1 << 50
 )
 
 // ErrInvalid is returned (wrapped, with the reason) for a manifest that cannot be accepted.
@@ -52,10 +53,16 @@ func (m *Manifest) ID() string { return m.Catalog + "/" + m.Name + "/" + m.Versi
 // SingleFile reports whether the artifact is one file (a single-file torrent).
 func (m *Manifest) SingleFile() bool { return len(m.Files) == 1 && m.Files[0].Path == "" }
 
-// TotalSize is the sum of the files' sizes.
+// TotalSize is the sum of the files' sizes. Validate guarantees it is at most
+// MaxTotalSize; for a manifest Validate would refuse for its sizes (a negative one, or
+// a sum past MaxTotalSize) it is math.MaxInt64, never a wrapped sum, so that a caller
+// comparing it with a limit refuses such a manifest too.
 func (m *Manifest) TotalSize() int64 {
 	var n int64
 	for _, f := range m.Files {
+		if f.Size < 0 || f.Size > MaxTotalSize-n {
+			return math.MaxInt64
+		}
 		n += f.Size
 	}
 	return n
@@ -80,7 +87,8 @@ func (m *Manifest) Declaration() *Manifest {
 }
 
 // Validate checks names, paths, sizes and order; with digests it also requires every
-// file's sha256, without it refuses them (a declaration).
+// file's sha256, without it refuses them (a declaration). The paths are checked together
+// by names.CheckPaths, so no two of them are one file on any user's system.
 func (m *Manifest) Validate(digests bool) error {
 	for _, s := range []struct{ kind, v string }{{"catalog", m.Catalog}, {"name", m.Name}, {"version", m.Version}} {
 		if err := names.CheckSegment(s.kind, s.v); err != nil {
@@ -95,16 +103,17 @@ func (m *Manifest) Validate(digests bool) error {
 		return fmt.Errorf("%w: no files", ErrInvalid)
 	case len(m.Files) > MaxFiles:
 		return fmt.Errorf("%w: more than %d files", ErrInvalid, MaxFiles)
-	case len(m.Files) > 1 && m.Files[0].Path == "":
-		return fmt.Errorf("%w: a file with an empty path must be the only one", ErrInvalid)
 	}
 	var total int64
-	fileSet := make(map[string]bool, len(m.Files))
-	dirSet := map[string]bool{}
-	folded := make(map[string]string, len(m.Files))
 	for i, f := range m.Files {
-		if f.Size < 0 || f.Size > 1<<50 {
-			return fmt.Errorf("%w: file %q has size %d", ErrInvalid, f.Path, f.Size)
+		// total <= MaxTotalSize here, so MaxTotalSize-total cannot overflow.
+		switch {
+		case f.Size < 0:
+			return fmt.Errorf("%w: file %q has a negative size, %d", ErrInvalid, f.Path, f.Size)
+		case f.Size > MaxTotalSize:
+			return fmt.Errorf("%w: file %q has %d bytes, more than %d", ErrInvalid, f.Path, f.Size, int64(MaxTotalSize))
+		case f.Size > MaxTotalSize-total:
+			return fmt.Errorf("%w: the files up to %q add up to more than %d bytes", ErrInvalid, f.Path, int64(MaxTotalSize))
 		}
 		total += f.Size
 		if digests {
@@ -114,38 +123,32 @@ func (m *Manifest) Validate(digests bool) error {
 		} else if f.SHA256 != "" {
 			return fmt.Errorf("%w: file %q: a declaration carries no sha256", ErrInvalid, f.Path)
 		}
-		if f.Path == "" {
-			continue
-		}
-		parts, err := names.SplitPath(f.Path)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		if i > 0 && m.Files[i-1].Path >= f.Path {
+		switch {
+		case f.Path == "" && len(m.Files) > 1:
+			return fmt.Errorf("%w: a file with an empty path must be the only one", ErrInvalid)
+		case i > 0 && m.Files[i-1].Path >= f.Path:
 			return fmt.Errorf("%w: files must be sorted by path without repeats (%q after %q)", ErrInvalid, f.Path, m.Files[i-1].Path)
-		}
-		// Clients on case-insensitive file systems would write two such files into one.
-		if other, ok := folded[strings.ToLower(f.Path)]; ok {
-			return fmt.Errorf("%w: paths %q and %q differ only in case", ErrInvalid, other, f.Path)
-		}
-		folded[strings.ToLower(f.Path)] = f.Path
-		fileSet[f.Path] = true
-		for j := 1; j < len(parts); j++ {
-			dirSet[strings.Join(parts[:j], "/")] = true
-		}
-	}
-	for d := range dirSet {
-		if fileSet[d] {
-			return fmt.Errorf("%w: %q is both a file and a folder", ErrInvalid, d)
 		}
 	}
 	if total == 0 {
 		return fmt.Errorf("%w: the artifact is empty", ErrInvalid)
 	}
+	if m.SingleFile() {
+		return nil
+	}
+	paths := make([]string, len(m.Files))
+	for i, f := range m.Files {
+		paths[i] = f.Path
+	}
+	if err := names.CheckPaths(paths); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	return nil
 }
 
-// Decode reads a JSON manifest strictly (unknown fields are errors) and validates it.
+// Decode reads a JSON manifest strictly (jsonstrict: no unknown fields, no duplicate
+// keys, one spelling of each field name, so that the bytes a publisher signs mean one
+// manifest to every reader) and validates it.
 func Decode(r io.Reader, digests bool) (*Manifest, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
 	if err != nil {
@@ -154,14 +157,9 @@ func Decode(r io.Reader, digests bool) (*Manifest, error) {
 	if len(data) > MaxBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalid, MaxBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var m Manifest
-	if err := dec.Decode(&m); err != nil {
+	if err := jsonstrict.Decode(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the manifest", ErrInvalid)
 	}
 	if err := m.Validate(digests); err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // ErrInvalid is returned (wrapped, with the reason) when a name or path is not acceptable.
@@ -53,30 +51,24 @@ func CheckSegment(kind, s string) error {
 	return nil
 }
 
-// CheckComponent checks one component of a file path inside an artifact, or a torrent's
-// name. It refuses what would escape a folder or mean different things on different
-// systems: "", ".", "..", separators, control characters and invalid UTF-8.
-func CheckComponent(c string) error {
-	switch {
-	case c == "":
-		return fmt.Errorf("%w: empty path component", ErrInvalid)
-	case c == "." || c == "..":
-		return fmt.Errorf("%w: path component %q", ErrInvalid, c)
-	case len(c) > MaxComponentLen:
-		return fmt.Errorf("%w: path component longer than %d bytes", ErrInvalid, MaxComponentLen)
-	case !utf8.ValidString(c):
-		return fmt.Errorf("%w: path component %q is not valid UTF-8", ErrInvalid, c)
+// SplitPath checks a slash-separated relative path, each component as CheckComponent
+// does, and returns its components. The paths of one artifact are checked together by
+// CheckPaths.
+func SplitPath(p string) ([]string, error) {
+	parts, err := splitPath(p)
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range c {
-		if r == '/' || r == '\\' || unicode.IsControl(r) {
-			return fmt.Errorf("%w: path component %q contains %q", ErrInvalid, c, r)
+	for _, c := range parts {
+		if err := CheckComponent(c); err != nil {
+			return nil, fmt.Errorf("path %q: %w", p, err)
 		}
 	}
-	return nil
+	return parts, nil
 }
 
-// SplitPath checks a slash-separated relative path and returns its components.
-func SplitPath(p string) ([]string, error) {
+// splitPath is SplitPath without checking the components.
+func splitPath(p string) ([]string, error) {
 	if len(p) > MaxPathLen {
 		return nil, fmt.Errorf("%w: path longer than %d bytes", ErrInvalid, MaxPathLen)
 	}
@@ -86,11 +78,6 @@ func SplitPath(p string) ([]string, error) {
 	parts := strings.Split(p, "/")
 	if len(parts) > MaxPathDepth {
 		return nil, fmt.Errorf("%w: path %q is deeper than %d", ErrInvalid, p, MaxPathDepth)
-	}
-	for _, c := range parts {
-		if err := CheckComponent(c); err != nil {
-			return nil, fmt.Errorf("path %q: %w", p, err)
-		}
 	}
 	return parts, nil
 }

@@ -1,0 +1,222 @@
+package limit
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Listener caps the connections it accepts (Config.MaxConns in all, MaxConnsPerAddr per
+// address) and gives each a stall deadline (Config.StallTimeout): a read or write that
+// moves nothing for that long fails, and the server closes the connection.
+type Listener struct {
+	net.Listener
+	cfg Config
+	// proxies have no per-address cap: a trusted reverse proxy carries many clients.
+	proxies []netip.Prefix
+
+	mu     sync.Mutex
+	open   int
+	byAddr map[netip.Addr]int
+
+	refusedFull, refusedAddr atomic.Int64
+}
+
+// NewListener wraps ln; cfg must be valid. Connections from proxies count against
+// MaxConns only.
+func NewListener(ln net.Listener, cfg Config, proxies []netip.Prefix) *Listener {
+	return &Listener{Listener: ln, cfg: cfg, proxies: proxies, byAddr: map[netip.Addr]int{}}
+}
+
+// Refusals reached at the server's cap in all and at the per-address cap: for metrics.
+func (l *Listener) Refusals() (full, perAddr int64) {
+	return l.refusedFull.Load(), l.refusedAddr.Load()
+}
+
+// Open is the number of connections open now.
+func (l *Listener) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open
+}
+
+// Canned answers for a refused connection: the server has not read the request and will
+// not, so they close the connection; HTTP clients show the status instead of a reset.
+var (
+	answerFull = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n" +
+		"Connection: close\r\nContent-Length: 32\r\n\r\nserver at its connection limit\r\n")
+	answerAddr = []byte("HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n" +
+		"Connection: close\r\nContent-Length: 42\r\n\r\ntoo many connections from your address\r\n")
+)
+
+// Accept returns the next connection within the caps; the ones beyond are answered and
+// closed here, so a flood from one address never reaches the server's goroutines.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := connAddr(c)
+		key := AddrKey(ip)
+		if l.isProxy(ip) {
+			key = netip.Addr{} // the proxies' connections share an entry with no cap
+		}
+		l.mu.Lock()
+		var refusal []byte
+		switch {
+		case l.open >= l.cfg.MaxConns:
+			refusal = answerFull
+			l.refusedFull.Add(1)
+		case key.IsValid() && l.byAddr[key] >= l.cfg.MaxConnsPerAddr:
+			refusal = answerAddr
+			l.refusedAddr.Add(1)
+		default:
+			l.open++
+			l.byAddr[key]++
+		}
+		l.mu.Unlock()
+		if refusal == nil {
+			return &conn{Conn: c, l: l, key: key, stall: l.cfg.StallTimeout}, nil
+		}
+		// A fresh socket's send buffer takes the few bytes at once; the deadline only
+		// guards against a kernel that says otherwise.
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Write(refusal)
+		_ = c.Close()
+	}
+}
+
+func (l *Listener) isProxy(ip netip.Addr) bool {
+	for _, p := range l.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Listener) release(key netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if n := l.byAddr[key] - 1; n > 0 {
+		l.byAddr[key] = n
+	} else {
+		delete(l.byAddr, key)
+	}
+}
+
+// conn applies the stall deadline under the deadlines its user sets: each read or write
+// gets the sooner of the two. The mutexes make "compute and set" atomic against a
+// concurrent Set*Deadline (net/http sets a past read deadline to abort a pending
+// background read, which must not be overwritten by a later one).
+type conn struct {
+	net.Conn
+	l     *Listener
+	key   netip.Addr
+	stall time.Duration
+	once  sync.Once
+
+	rmu, wmu     sync.Mutex
+	rUser, wUser time.Time // deadlines set by the user; zero: none
+}
+
+func sooner(user time.Time, stall time.Duration) time.Time {
+	d := time.Now().Add(stall)
+	if !user.IsZero() && user.Before(d) {
+		return user
+	}
+	return d
+}
+
+func (c *conn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	err := c.Conn.SetReadDeadline(sooner(c.rUser, c.stall))
+	c.rmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	err := c.Conn.SetWriteDeadline(sooner(c.wUser, c.stall))
+	c.wmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// readFromChunk is how much ReadFrom sends under one stall deadline: small enough that a
+// slow but moving client (1 MiB/min is 17 KiB/s) never meets the deadline.
+const readFromChunk = 1 << 20
+
+// ReadFrom keeps the kernel's sendfile/splice path (http.ServeContent reaches the socket
+// through it) while renewing the stall deadline every chunk. A *io.LimitedReader is
+// narrowed in place rather than wrapped, as the kernel path looks through one level only.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
+	outer, limited := r.(*io.LimitedReader)
+	var total int64
+	for {
+		chunk := &io.LimitedReader{R: r, N: readFromChunk}
+		if limited {
+			chunk.R, chunk.N = outer.R, min(outer.N, readFromChunk)
+			if chunk.N <= 0 {
+				return total, nil
+			}
+		}
+		want := chunk.N
+		c.wmu.Lock()
+		err := c.Conn.SetWriteDeadline(sooner(c.wUser, c.stall))
+		c.wmu.Unlock()
+		if err != nil {
+			return total, err
+		}
+		n, err := rf.ReadFrom(chunk)
+		total += n
+		if limited {
+			outer.N -= n
+		}
+		if err != nil || n < want {
+			return total, err
+		}
+	}
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	c.rmu.Lock()
+	c.wmu.Lock()
+	defer c.rmu.Unlock()
+	defer c.wmu.Unlock()
+	c.rUser, c.wUser = t, t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rUser = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wUser = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *conn) Close() error {
+	c.once.Do(func() { c.l.release(c.key) })
+	return c.Conn.Close()
+}
