@@ -92,7 +92,7 @@ func (c Config) Validate() error {
 	if c.MaxPeersPerAddress < 1 || c.MaxPeersPerAddress > maxPeersPerAddress {
 		errs = append(errs, fmt.Errorf("max_peers_per_address: must be 1..%d, not %d", maxPeersPerAddress, c.MaxPeersPerAddress))
 	}
-	if _, err := c.proxies(); err != nil {
+	if _, err := c.Proxies(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.DemandHalfLife < time.Minute {
@@ -104,7 +104,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) proxies() ([]netip.Prefix, error) {
+// Proxies parses TrustedProxies.
+func (c Config) Proxies() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range c.TrustedProxies {
 		p, err := netip.ParsePrefix(s)

@@ -8,7 +8,7 @@ import (
 func TestClientAddr(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.TrustedProxies = []string{"10.0.0.0/8", "::1/128"}
-	proxies, err := cfg.proxies()
+	proxies, err := cfg.Proxies()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config, catalog Catalog, store CounterStore, r
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("tracker config: %w", err)
 	}
-	proxies, _ := cfg.proxies()
+	proxies, _ := cfg.Proxies()
 	t := &Tracker{
 		cfg:     cfg,
 		catalog: catalog,

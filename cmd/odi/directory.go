@@ -192,10 +192,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
-	var proxies []netip.Prefix
-	for _, p := range cfg.Tracker.TrustedProxies { // checked by tracker.New
-		proxies = append(proxies, netip.MustParsePrefix(p))
-	}
+	proxies, _ := cfg.Tracker.Proxies() // checked by tracker.New
 	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
 	registerLimitMetrics(reg, "directory", limited)
 	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, redirects: newRedirectTargets(cat, tr), geo: loc, reg: reg,
@@ -205,7 +202,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
 	}, func() float64 { return float64(d.originSent.Load()) }))
 	d.srv = &http.Server{
-		Handler:           d.handler(),
+		Handler:           limit.StallBodies(cfg.Limits.StallTimeout, d.handler()),
 		ReadHeaderTimeout: cfg.Limits.HeaderTimeout,
 		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -379,12 +376,7 @@ func (d *directory) requester(r *http.Request) webseed.Requester {
 	if id, ok := d.cat.RelayOfOrigin(r.Header.Get("Authorization")); ok {
 		return webseed.Requester{Key: "relay " + id, Relay: true}
 	}
-	ip := d.tr.ClientAddr(r)
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return webseed.Requester{Key: p.String()}
-	}
-	return webseed.Requester{Key: ip.String()}
+	return webseed.Requester{Key: limit.AddrKey(d.tr.ClientAddr(r)).String()}
 }
 
 // counterStore keeps the tracker's counters in the catalog's database.

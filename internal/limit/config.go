@@ -18,8 +18,8 @@ type Config struct {
 	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
 	// IdleTimeout closes a keep-alive connection that has no request for this long.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// StallTimeout closes a connection that moves no byte, either way, for this long in
-	// the middle of a request: a download may take hours, but not a minute without a byte.
+	// StallTimeout cuts off an answer, or a request body, that moves no byte for this
+	// long: a download may take hours, but not a minute without a byte.
 	StallTimeout time.Duration `mapstructure:"stall_timeout"`
 }
 

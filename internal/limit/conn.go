@@ -10,7 +10,7 @@ import (
 )
 
 // Listener caps the connections it accepts (Config.MaxConns in all, MaxConnsPerAddr per
-// address) and gives each a stall deadline (Config.StallTimeout): a read or write that
+// address) and gives each a stall deadline on writes (Config.StallTimeout): a write that
 // moves nothing for that long fails, and the server closes the connection.
 type Listener struct {
 	net.Listener
@@ -110,10 +110,12 @@ func (l *Listener) release(key netip.Addr) {
 	}
 }
 
-// conn applies the stall deadline under the deadlines its user sets: each read or write
-// gets the sooner of the two. The mutexes make "compute and set" atomic against a
-// concurrent Set*Deadline (net/http sets a past read deadline to abort a pending
-// background read, which must not be overwritten by a later one).
+// conn applies the stall deadline to writes, under the write deadline its user sets: each
+// write gets the sooner of the two. The mutex makes "compute and set" atomic against a
+// concurrent SetWriteDeadline. Reads get none here: net/http keeps a read pending while a
+// handler runs and cancels the request's context when it fails, so a deadline on it would
+// cut off every client that waits quietly for a long answer; request bodies get theirs
+// from StallBodies.
 type conn struct {
 	net.Conn
 	l     *Listener
@@ -121,33 +123,22 @@ type conn struct {
 	stall time.Duration
 	once  sync.Once
 
-	rmu, wmu     sync.Mutex
-	rUser, wUser time.Time // deadlines set by the user; zero: none
+	wmu   sync.Mutex
+	wUser time.Time // the write deadline set by the user; zero: none
 }
 
-func sooner(user time.Time, stall time.Duration) time.Time {
-	d := time.Now().Add(stall)
-	if !user.IsZero() && user.Before(d) {
-		return user
+func (c *conn) stallWrites() error {
+	d := time.Now().Add(c.stall)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.wUser.IsZero() && c.wUser.Before(d) {
+		d = c.wUser
 	}
-	return d
-}
-
-func (c *conn) Read(b []byte) (int, error) {
-	c.rmu.Lock()
-	err := c.Conn.SetReadDeadline(sooner(c.rUser, c.stall))
-	c.rmu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	return c.Conn.Read(b)
+	return c.Conn.SetWriteDeadline(d)
 }
 
 func (c *conn) Write(b []byte) (int, error) {
-	c.wmu.Lock()
-	err := c.Conn.SetWriteDeadline(sooner(c.wUser, c.stall))
-	c.wmu.Unlock()
-	if err != nil {
+	if err := c.stallWrites(); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(b)
@@ -176,10 +167,7 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 			}
 		}
 		want := chunk.N
-		c.wmu.Lock()
-		err := c.Conn.SetWriteDeadline(sooner(c.wUser, c.stall))
-		c.wmu.Unlock()
-		if err != nil {
+		if err := c.stallWrites(); err != nil {
 			return total, err
 		}
 		n, err := rf.ReadFrom(chunk)
@@ -194,19 +182,10 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (c *conn) SetDeadline(t time.Time) error {
-	c.rmu.Lock()
 	c.wmu.Lock()
-	defer c.rmu.Unlock()
 	defer c.wmu.Unlock()
-	c.rUser, c.wUser = t, t
+	c.wUser = t
 	return c.Conn.SetDeadline(t)
-}
-
-func (c *conn) SetReadDeadline(t time.Time) error {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	c.rUser = t
-	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *conn) SetWriteDeadline(t time.Time) error {

@@ -1,7 +1,7 @@
 // Package limit bounds what one client address, or all of them together, can take from a
 // server that faces the internet: connections (a cap in all and per address, IPv6 by /64),
-// time (a connection that moves no byte either way for a while is closed, so idle and
-// stalled sockets give their file descriptors back), and requests (a token bucket per
+// time (an answer or a request body that moves no byte for a while is cut off, so stalled
+// sockets give their file descriptors back; idle ones go at the server's idle timeout), and requests (a token bucket per
 // address, golang.org/x/time/rate, answered 429 with Retry-After, RFC 6585 section 4, and an
 // RFC 9457 problem body when empty).
 //

@@ -2,6 +2,7 @@ package limit
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -30,4 +31,32 @@ func TooMany(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(http.StatusTooManyRequests)
 	fmt.Fprintf(w, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"too many requests from your address; retry in %d s"}`+"\n", secs)
+}
+
+// StallBodies gives every request body a stall deadline: a read that brings nothing for
+// stall fails (and the handler answers or drops the request), so a client cannot hold a
+// handler by sending its body a byte at a time. The deadline goes when the body ends,
+// before net/http's own read for the next request. Requests without a body cost nothing.
+func StallBodies(stall time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &stallBody{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: stall}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type stallBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.stall)) // ErrNotSupported: no deadline, as before
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

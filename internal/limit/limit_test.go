@@ -314,3 +314,73 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerQuietClientKeepsContext: a client that sends nothing while its answer is
+// prepared (a held redirect, a long download) is not a stalled one: net/http's background
+// read must not time out and cancel the request's context.
+func TestListenerQuietClientKeepsContext(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StallTimeout = 200 * time.Millisecond
+	addr, _ := serve(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			http.Error(w, "context cancelled", http.StatusServiceUnavailable)
+		case <-time.After(4 * cfg.StallTimeout):
+			io.WriteString(w, "ok")
+		}
+	}))
+	if s := status(t, dialFrom(t, "127.0.0.2", addr)); s != "HTTP/1.1 200 OK" {
+		t.Fatalf("a quiet client's request: %q, want 200 (its context was cancelled)", s)
+	}
+}
+
+// TestStallBodies: a body that stops arriving fails the handler's read at the stall
+// deadline; a whole body reads as it is.
+func TestStallBodies(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StallTimeout = 200 * time.Millisecond
+	readErr := make(chan error, 2)
+	addr, _ := serve(t, cfg, StallBodies(cfg.StallTimeout, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		readErr <- err
+		if err == nil {
+			w.Write(b)
+		}
+	})))
+	c := dialFrom(t, "127.0.0.2", addr)
+	io.WriteString(c, "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789") // and no more
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("a body that stopped after 10 of 100 bytes read without error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the read of a stalled body never failed")
+	}
+	resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader("whole"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "whole" || <-readErr != nil {
+		t.Fatalf("a whole body: %q", got)
+	}
+}
+
+// BenchmarkRatesAllow is what the rate check adds to a request (an announce or a
+// redirect): many addresses, in parallel, as a busy directory sees them.
+func BenchmarkRatesAllow(b *testing.B) {
+	rs := NewRates(Rate{PerSecond: 50, Burst: 200}, 1<<16)
+	addrs := make([]netip.Addr, 10_000)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			rs.Allow(addrs[i%len(addrs)], time.Now())
+			i++
+		}
+	})
+}

@@ -131,6 +131,11 @@ echo "building bare302..."
 export ODI_DIRECTORY_RELAYS_HEARTBEAT_INTERVAL=$heartbeat ODI_DIRECTORY_RELAYS_PROBE_INTERVAL=$heartbeat
 
 "$odi" keygen --out "$work/pub.key" >/dev/null
+# All the load comes from 127.0.0.1, which the directory's per-address limits would
+# (rightly) answer with 429s: they are off here, so the run measures real answers. What a
+# request's rate check costs is BenchmarkRatesAllow in internal/limit.
+export ODI_DIRECTORY_LIMITS_TRACKER_PER_SECOND=0 ODI_DIRECTORY_LIMITS_REQUESTS_PER_SECOND=0 \
+	ODI_DIRECTORY_LIMITS_MAX_CONNS_PER_ADDR=16384
 "${on_server[@]}" "$odi" directory --data "$work/dir" --listen 127.0.0.1:0 --udp-listen off \
 	--publisher-key "bench=$work/pub.key.pub" --relay-policy open --allow-private-relay-urls \
 	>"$work/dir.out" 2>"$work/dir.log" &
