@@ -83,6 +83,27 @@ func (c *Catalog) AwaitingRelays(ih metainfo.Hash, start time.Duration) bool {
 	return false
 }
 
+// RelaysFetching reports whether a relay users could be sent to is on its way to serving
+// ih: its heartbeats show the artifact growing (within the last three intervals), or
+// complete and waiting for the directory's range check. Unlike AwaitingRelays it needs no
+// guess at how long a relay takes to start: a relay slowed down (a busy machine, a slow
+// link) still counts while it makes progress, and one stuck no longer does.
+func (c *Catalog) RelaysFetching(ih metainfo.Hash) bool {
+	now := c.now()
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	for _, r := range c.relays.byID {
+		h := r.held[ih]
+		if h == nil || h.Checked || (!h.Verified && now.Sub(h.grewAt) > 3*c.cfg.Relays.HeartbeatInterval) {
+			continue
+		}
+		if st, _ := c.status(r, now); st == StatusUp || st == StatusTesting {
+			return true
+		}
+	}
+	return false
+}
+
 // Latest returns the newest published version of catalog/name.
 func (c *Catalog) Latest(catalog, name string) (*Artifact, error) {
 	a := c.view.Load().latest[catalog+"/"+name]

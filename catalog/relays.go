@@ -149,6 +149,8 @@ type RelayHolding struct {
 	Checked bool `json:"checked"`
 
 	seed string // the relay's BEP 19 base URL for it, built once: redirects read it often
+	// grewAt is the heartbeat that first reported it, or last reported more of it.
+	grewAt time.Time
 }
 
 // relays is the directory's registry of relays, in memory and in SQLite.
@@ -268,6 +270,10 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		}
 		if old != nil && old.Verified && h.Verified {
 			h.Checked = old.Checked
+		}
+		h.grewAt = now
+		if old != nil && h.BytesComplete <= old.BytesComplete {
+			h.grewAt = old.grewAt
 		}
 		if h.Verified && !h.Checked {
 			toCheck = append(toCheck, ih)

@@ -288,7 +288,9 @@ func (d *directory) handler() http.Handler {
 		// yet (a release's crowd arrives with its publication, before the tracker has
 		// counted it, and is rationed from the first request), or filling it.
 		relaysDue := func(ih metainfo.Hash) bool { return d.cat.AwaitingRelays(ih, webseed.RelayQuiet) }
-		relaysComing := func(ih metainfo.Hash) bool { return ledger.RelaysFilling(ih) || relaysDue(ih) }
+		relaysComing := func(ih metainfo.Hash) bool {
+			return ledger.RelaysFilling(ih) || relaysDue(ih) || d.cat.RelaysFetching(ih)
+		}
 		origin.Ration(webseed.Rationing{
 			Ledger:    ledger,
 			Crowded:   func(ih metainfo.Hash) bool { return d.crowded(ih) || relaysDue(ih) },
