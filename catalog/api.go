@@ -3,15 +3,18 @@ package catalog
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/opendist/odi/internal/jsonstrict"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
@@ -32,31 +35,46 @@ import (
 //	POST /api/v1/admin/publishers/NAME/revoke
 //	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
 //	POST /api/v1/relays/register, /api/v1/relays/heartbeat   (relay-signed, internal/relayapi)
-//	GET  /api/v1/relays                                 relays, their state and holdings
+//	GET  /api/v1/relays[?after=ID&limit=N]              relays, their state and holdings,
+//	     a page at a time (RelayPage)
 //	POST /api/v1/admin/relays/ID/approve, .../revoke, .../clear (admin-signed; clear
 //	     lifts a quarantine)
 //
-// pop, if not nil, adds each artifact's swarm counters to the JSON.
+// Signed requests are checked before their bodies are read, and each endpoint caps its
+// body (readSigned). A refusal for a limit that frees up with time is 503 with
+// Retry-After. pop, if not nil, adds each artifact's swarm counters to the JSON.
 func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
 	c.pop = pop
 	e.GET("/api/v1/artifacts", c.handleList)
 	e.GET("/api/v1/artifacts/:catalog/:name/:version", c.handleGet)
 	e.GET("/api/v1/artifacts/:catalog/:name/:version/SHA256SUMS", c.handleSums)
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/t/:catalog/:name/:file", c.handleTorrent)
-	e.POST("/api/v1/uploads", c.handleDeclare)
+	e.POST("/api/v1/uploads", c.handleDeclare, retryAfter)
 	e.PUT("/api/v1/uploads/:id", c.handleReceive)
-	e.POST("/api/v1/uploads/:id/commit", c.handleCommit)
+	e.POST("/api/v1/uploads/:id/commit", c.handleCommit, retryAfter)
 	e.DELETE("/api/v1/uploads/:id", c.handleAbort)
-	e.GET("/api/v1/admin/publishers", c.handleListPublishers)
-	e.POST("/api/v1/admin/publishers", c.handleAddPublisher)
-	e.POST("/api/v1/admin/publishers/:name/revoke", c.handleRevokePublisher)
-	e.POST("/api/v1/admin/expunge", c.handleExpunge)
-	e.POST("/api/v1/relays/register", c.handleRegister)
-	e.POST("/api/v1/relays/heartbeat", c.handleHeartbeat)
+	e.GET("/api/v1/admin/publishers", c.handleListPublishers, retryAfter)
+	e.POST("/api/v1/admin/publishers", c.handleAddPublisher, retryAfter)
+	e.POST("/api/v1/admin/publishers/:name/revoke", c.handleRevokePublisher, retryAfter)
+	e.POST("/api/v1/admin/expunge", c.handleExpunge, retryAfter)
+	e.POST("/api/v1/relays/register", c.handleRegister, retryAfter)
+	e.POST("/api/v1/relays/heartbeat", c.handleHeartbeat, retryAfter)
 	e.GET("/api/v1/relays", c.handleListRelays)
-	e.POST("/api/v1/admin/relays/:id/approve", c.handleRelayState(relayapi.StateActive))
-	e.POST("/api/v1/admin/relays/:id/revoke", c.handleRelayState(relayapi.StateRevoked))
-	e.POST("/api/v1/admin/relays/:id/clear", c.handleClearRelay)
+	e.POST("/api/v1/admin/relays/:id/approve", c.handleRelayState(relayapi.StateActive), retryAfter)
+	e.POST("/api/v1/admin/relays/:id/revoke", c.handleRelayState(relayapi.StateRevoked), retryAfter)
+	e.POST("/api/v1/admin/relays/:id/clear", c.handleClearRelay, retryAfter)
+}
+
+// retryAfter tells a client refused for a limit that frees up with time (a *RetryLater)
+// when to try again: the directory's error handler keeps the headers set before it.
+func retryAfter(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ctx echo.Context) error {
+		err := next(ctx)
+		if rl, ok := errors.AsType[*RetryLater](err); ok {
+			ctx.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(rl.After.Seconds())))))
+		}
+		return err
+	}
 }
 
 // ArtifactJSON is an artifact as the API shows it.
@@ -171,15 +189,15 @@ func (c *Catalog) handleTorrent(ctx echo.Context) error {
 }
 
 func (c *Catalog) handleDeclare(ctx echo.Context) error {
-	p, body, err := c.readSigned(ctx.Request(), c.adminOrPublisher)
-	if err != nil {
-		return apiError(err)
-	}
-	decl, err := manifest.Decode(bytes.NewReader(body), false)
-	if err != nil {
-		return apiError(err)
-	}
-	up, err := c.declare(p, decl)
+	var up *Upload
+	err := c.readSigned(ctx.Request(), manifest.MaxBytes, c.adminOrPublisher, func(p *principal, body []byte) error {
+		decl, err := manifest.Decode(bytes.NewReader(body), false)
+		if err != nil {
+			return err
+		}
+		up, err = c.declare(p, decl)
+		return err
+	})
 	if err != nil {
 		return apiError(err)
 	}
@@ -201,7 +219,22 @@ func (c *Catalog) handleReceive(ctx echo.Context) error {
 		return err
 	}
 	r := ctx.Request()
-	up, err := c.receive(r.Context(), id, r.Body, r.ContentLength)
+	// A cancelled upload (its publisher revoked) fails a read waiting for bytes by the
+	// connection's read deadline, until the handler is done with the connection.
+	rc := http.NewResponseController(ctx.Response())
+	var mu sync.Mutex
+	done := false
+	interrupt := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			_ = rc.SetReadDeadline(time.Now())
+		}
+	}
+	up, err := c.receive(r.Context(), id, r.Body, r.ContentLength, interrupt)
+	mu.Lock()
+	done = true
+	mu.Unlock()
 	if err != nil {
 		return apiError(err)
 	}
@@ -213,11 +246,11 @@ func (c *Catalog) handleCommit(ctx echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, body, err := c.readSigned(ctx.Request(), c.adminOrPublisher)
-	if err != nil {
-		return apiError(err)
-	}
-	a, err := c.commit(ctx.Request().Context(), p, id, body)
+	var a *Artifact
+	err = c.readSigned(ctx.Request(), manifest.MaxBytes, c.adminOrPublisher, func(p *principal, body []byte) error {
+		a, err = c.commit(ctx.Request().Context(), p, id, body)
+		return err
+	})
 	if err != nil {
 		return apiError(err)
 	}
@@ -238,17 +271,16 @@ func (c *Catalog) handleAbort(ctx echo.Context) error {
 
 // readAdmin reads an admin-signed request and decodes its JSON body into v (if not nil).
 func (c *Catalog) readAdmin(ctx echo.Context, v any) error {
-	p, body, err := c.readSigned(ctx.Request(), c.adminOrPublisher)
+	err := c.readSigned(ctx.Request(), smallBodyMax, c.adminOrPublisher, func(p *principal, body []byte) error {
+		if !p.admin {
+			return fmt.Errorf("%w: key %s is not an admin key", ErrForbidden, p.keyID)
+		}
+		if v == nil {
+			return nil
+		}
+		return decodeStrict(body, v)
+	})
 	if err != nil {
-		return apiError(err)
-	}
-	if !p.admin {
-		return apiError(fmt.Errorf("%w: key %s is not an admin key", ErrForbidden, p.keyID))
-	}
-	if v == nil {
-		return nil
-	}
-	if err := decodeStrict(body, v); err != nil {
 		return apiError(err)
 	}
 	return nil
@@ -313,15 +345,16 @@ func (c *Catalog) handleExpunge(ctx echo.Context) error {
 }
 
 func (c *Catalog) handleRegister(ctx echo.Context) error {
-	p, body, err := c.readSigned(ctx.Request(), c.registeringRelay)
-	if err != nil {
-		return apiError(err)
-	}
-	var reg relayapi.Register
-	if err := decodeStrict(body, &reg); err != nil {
-		return apiError(err)
-	}
-	out, err := c.register(ctx.Request().Context(), p, &reg)
+	var out *relayapi.Registered
+	err := c.readSigned(ctx.Request(), smallBodyMax, c.registeringRelay, func(p *principal, body []byte) error {
+		var reg relayapi.Register
+		if err := decodeStrict(body, &reg); err != nil {
+			return err
+		}
+		var err error
+		out, err = c.register(ctx.Request().Context(), p, &reg)
+		return err
+	})
 	if err != nil {
 		return apiError(err)
 	}
@@ -329,15 +362,16 @@ func (c *Catalog) handleRegister(ctx echo.Context) error {
 }
 
 func (c *Catalog) handleHeartbeat(ctx echo.Context) error {
-	p, body, err := c.readSigned(ctx.Request(), c.relayByKey)
-	if err != nil {
-		return apiError(err)
-	}
-	var hb relayapi.Heartbeat
-	if err := decodeStrict(body, &hb); err != nil {
-		return apiError(err)
-	}
-	plan, err := c.heartbeat(ctx.Request().Context(), p, &hb)
+	var plan *relayapi.Plan
+	err := c.readSigned(ctx.Request(), c.cfg.Relays.heartbeatBodyMax(), c.relayByKey, func(p *principal, body []byte) error {
+		var hb relayapi.Heartbeat
+		if err := decodeStrict(body, &hb); err != nil {
+			return err
+		}
+		var err error
+		plan, err = c.heartbeat(ctx.Request().Context(), p, &hb)
+		return err
+	})
 	if err != nil {
 		return apiError(err)
 	}
@@ -345,7 +379,15 @@ func (c *Catalog) handleHeartbeat(ctx echo.Context) error {
 }
 
 func (c *Catalog) handleListRelays(ctx echo.Context) error {
-	return ctx.JSON(http.StatusOK, map[string]any{"relays": c.Relays()})
+	limit := DefaultRelayPage
+	if q := ctx.QueryParam("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > MaxRelayPage {
+			return apiError(fmt.Errorf("%w: limit %q is not 1 to %d", ErrInvalid, q, MaxRelayPage))
+		}
+		limit = n
+	}
+	return ctx.JSON(http.StatusOK, c.Relays(ctx.QueryParam("after"), limit))
 }
 
 func (c *Catalog) handleRelayState(state string) echo.HandlerFunc {
@@ -372,11 +414,10 @@ func (c *Catalog) handleClearRelay(ctx echo.Context) error {
 	return ctx.JSON(http.StatusOK, r)
 }
 
-// decodeStrict decodes a JSON body, refusing unknown fields.
+// decodeStrict decodes a JSON body, refusing unknown fields, duplicate keys and anything
+// else two JSON readers could read two ways (internal/jsonstrict).
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonstrict.Decode(body, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil

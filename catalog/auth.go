@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"aead.dev/minisign"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/sign"
@@ -22,8 +23,8 @@ import (
 // Publisher is a key allowed to publish.
 type Publisher struct {
 	Name      string    `json:"name"`
-	KeyID     string    `json:"key_id"`
-	PublicKey string    `json:"public_key"`
+	KeyID     string    `json:"key_id"`             // shown; keys are looked up by PublicKey
+	PublicKey string    `json:"public_key"`         // minisign public key line: the identity
 	Catalogs  []string  `json:"catalogs,omitempty"` // empty: any catalog
 	AddedAt   time.Time `json:"added_at"`
 	Revoked   bool      `json:"revoked"`
@@ -39,134 +40,244 @@ func (p *Publisher) mayPublishTo(catalog string) bool {
 type principal struct {
 	admin     bool
 	publisher *Publisher // set for publishers
-	relay     *Relay     // set for relays
-	keyID     string
-	claims    sign.Claims
-	uri       string
+	relay     *Relay     // set for known relays
+	// key is the signing key, named by fingerprint (its identity) and keyID (shown).
+	key         minisign.PublicKey
+	fingerprint string
+	keyID       string
+	claims      sign.Claims
+	uri         string
 }
 
-// maxSignedBody bounds the body of signed requests held in memory (manifests included).
-const maxSignedBody = 32 << 20
+// smallBodyMax caps the bodies of admin requests and relay registrations: a few fields.
+// Manifests (declare, commit) take up to manifest.MaxBytes, heartbeats heartbeatBodyMax.
+const smallBodyMax = 64 << 10
 
-// resolver finds the public key a request claims to be signed by, and fills in who the
-// signer is. A non-nil deny is the refusal to give once the signature has verified (for
-// example a revoked key), so that a forger learns nothing.
-type resolver func(ctx context.Context, p *principal, body []byte) (key minisign.PublicKey, deny error, err error)
+// holdingJSONMax is what one holding takes in a heartbeat's JSON, with room to spare:
+// {"infohash":"<40 hex digits>","bytes_complete":<19 digits>,"verified":false} is 89.
+const holdingJSONMax = 160
 
-// readSigned reads a signed request's body (bounded), checks its digest, signature, date
-// and nonce, and returns the signer and the body.
-func (c *Catalog) readSigned(r *http.Request, resolve resolver) (*principal, []byte, error) {
+// heartbeatBodyMax caps a heartbeat's body: MaxHoldings holdings and a few fields.
+func (c RelaysConfig) heartbeatBodyMax() int64 {
+	return smallBodyMax + int64(c.MaxHoldings)*holdingJSONMax
+}
+
+// bodyWait is how long a signed request waits for room for its body before it is
+// answered 503: long enough to ride out a burst, short enough that holding the
+// connection is worse than the client's retry.
+const bodyWait = 2 * time.Second
+
+// bodyMemory bounds the memory that signed bodies hold at once, across all requests.
+type bodyMemory struct {
+	sem  *semaphore.Weighted
+	wait time.Duration
+}
+
+func newBodyMemory(size int64) *bodyMemory {
+	return &bodyMemory{sem: semaphore.NewWeighted(size), wait: bodyWait}
+}
+
+// read reads r's body, at most maxBody bytes, once it has taken their memory: the
+// Content-Length, or maxBody when the length is unknown. release gives it back.
+func (m *bodyMemory) read(ctx context.Context, r *http.Request, maxBody int64) (body []byte, release func(), err error) {
+	if r.ContentLength > maxBody {
+		return nil, nil, fmt.Errorf("%w: a body of %d bytes; this request takes at most %d", ErrTooLarge, r.ContentLength, maxBody)
+	}
+	n := maxBody
+	if r.ContentLength >= 0 {
+		n = r.ContentLength
+	}
+	wait, cancel := context.WithTimeout(ctx, m.wait)
+	defer cancel()
+	if err := m.sem.Acquire(wait, n); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("read body: %w", ctx.Err())
+		}
+		return nil, nil, busy(m.wait, "request bodies fill the memory this directory gives them (max_body_memory)")
+	}
+	release = func() { m.sem.Release(n) }
+	if r.ContentLength >= 0 {
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else if body, err = io.ReadAll(io.LimitReader(r.Body, n+1)); err == nil && int64(len(body)) > n {
+		err = fmt.Errorf("%w: a body of more than %d bytes; this request takes at most %d", ErrTooLarge, n, n)
+	}
+	if err != nil {
+		release()
+		if !errors.Is(err, ErrTooLarge) {
+			err = fmt.Errorf("%w: read body: %w", ErrInvalid, err)
+		}
+		return nil, nil, err
+	}
+	return body, release, nil
+}
+
+// resolver finds who holds the key a request names (p.key) and fills it in on p. An
+// unknown key is err, given before the signature is checked (public keys are no secret)
+// and before any byte of the body is read. A non-nil deny is the refusal to give once
+// the signature has verified (for example a revoked key), so that a forger learns
+// nothing.
+type resolver func(ctx context.Context, p *principal) (deny, err error)
+
+// readSigned checks a signed request and hands fn its signer and body. Everything that
+// needs no body is checked before it is read, cheapest first: the headers' form, the
+// date, the key (an unknown one is refused at once), the signature (for this directory's
+// origin, over the digest the headers claim), the nonce. Then the body: its size against
+// maxBody (Content-Length first), room for it in MaxBodyMemory, and its digest. fn runs
+// while the body's memory is held.
+func (c *Catalog) readSigned(r *http.Request, maxBody int64, resolve resolver, fn func(p *principal, body []byte) error) error {
 	claims, err := sign.ParseRequest(r.Header)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxSignedBody+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: read body: %w", ErrInvalid, err)
-	}
-	if len(body) > maxSignedBody {
-		return nil, nil, fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, maxSignedBody)
-	}
-	if err := claims.CheckContent(sha256.Sum256(body)); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	}
-	ctx := r.Context()
-	p := &principal{keyID: sign.KeyID(claims.KeyID), claims: claims, uri: r.URL.RequestURI()}
-	key, deny, err := resolve(ctx, p, body)
-	if err != nil {
-		return nil, nil, err
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	now := c.now()
-	if err := claims.Verify(key, r.Method, p.uri, now, c.cfg.MaxClockSkew); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	if err := claims.Fresh(now, c.cfg.MaxClockSkew); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	ctx := r.Context()
+	p := &principal{key: claims.PublicKey, fingerprint: sign.Fingerprint(claims.PublicKey), keyID: sign.KeyID(claims.KeyID),
+		claims: claims, uri: r.URL.RequestURI()}
+	deny, err := resolve(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := claims.Verify(p.key, c.origin, r.Method, p.uri); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	if deny != nil {
-		return nil, nil, deny
+		return deny
 	}
-	if err := c.db.spendNonce(ctx, p.keyID, claims.Nonce, now, now.Add(c.cfg.MaxClockSkew*2)); err != nil {
-		return nil, nil, err
+	if err := c.db.spendNonce(ctx, p.fingerprint, claims.Nonce, now, now.Add(c.cfg.MaxClockSkew*2)); err != nil {
+		return err
 	}
-	return p, body, nil
+	body, release, err := c.bodies.read(ctx, r, maxBody)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := claims.CheckContent(sha256.Sum256(body)); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	return fn(p, body)
 }
 
 // adminOrPublisher resolves admin keys (from the config) and publisher keys.
-func (c *Catalog) adminOrPublisher(ctx context.Context, p *principal, _ []byte) (minisign.PublicKey, error, error) {
-	if k, ok := c.admins[p.claims.KeyID]; ok {
+func (c *Catalog) adminOrPublisher(ctx context.Context, p *principal) (deny, err error) {
+	if _, ok := c.admins[p.fingerprint]; ok {
 		p.admin = true
-		return k, nil, nil
+		return nil, nil
 	}
-	pub, err := c.publisher(ctx, p.keyID)
+	pub, err := c.publisher(ctx, p.key)
 	if err != nil {
-		return minisign.PublicKey{}, nil, err
-	}
-	var key minisign.PublicKey
-	if err := key.UnmarshalText([]byte(pub.PublicKey)); err != nil {
-		return key, nil, fmt.Errorf("publisher %s: stored key: %w", pub.Name, err)
+		return nil, err
 	}
 	p.publisher = pub
 	if pub.Revoked {
-		return key, fmt.Errorf("%w: publisher %s is revoked", ErrForbidden, pub.Name), nil
+		return fmt.Errorf("%w: publisher %s is revoked", ErrForbidden, pub.Name), nil
 	}
-	return key, nil, nil
+	return nil, nil
 }
 
-// publisher finds a publisher by key id, static ones first.
-func (c *Catalog) publisher(ctx context.Context, keyID string) (*Publisher, error) {
+// publisher finds a publisher by its whole public key, static ones first.
+func (c *Catalog) publisher(ctx context.Context, key minisign.PublicKey) (*Publisher, error) {
+	text := key.String()
 	for i := range c.static {
-		if c.static[i].KeyID == keyID {
+		if c.static[i].PublicKey == text {
 			return &c.static[i], nil
 		}
 	}
-	p, err := c.db.publisherByKeyID(ctx, keyID)
+	p, err := c.db.publisherByKey(ctx, text)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: key %s is not a known publisher or admin", ErrUnauthorized, keyID)
+		return nil, fmt.Errorf("%w: key %s (%s) is not a known publisher or admin", ErrUnauthorized, sign.KeyID(key.ID()), sign.Fingerprint(key))
 	}
 	return p, err
 }
 
-// loadKeys reads the configured admin and publisher keys.
-func loadKeys(cfg Config) (map[uint64]minisign.PublicKey, []Publisher, error) {
-	admins := map[uint64]minisign.PublicKey{}
+// publisherRef is one entry of Config.Publishers, parsed.
+type publisherRef struct {
+	name     string
+	catalogs []string // nil: any
+	key      string   // a .pub file or a key line
+}
+
+// parsePublisherRef reads "[NAME[:SCOPE]=]KEY". A config key is scoped like any other:
+// without SCOPE it publishes to the catalog NAME only, so "debian=KEY" cannot publish
+// into ubuntu; SCOPE lists catalogs ("ubuntu,kubuntu"), or is "*" for any. Without
+// NAME, the name is the .pub file's (a key line needs a NAME).
+func parsePublisherRef(ref string) (publisherRef, error) {
+	label, key, named := strings.Cut(ref, "=")
+	if !named {
+		key = ref
+		if sign.IsPublicKeyText(key) {
+			return publisherRef{}, fmt.Errorf("%q: a key given as its base64 line needs a NAME= (NAME[:SCOPE]=KEY)", ref)
+		}
+		label = strings.TrimSuffix(filepath.Base(key), ".pub")
+	}
+	if key == "" {
+		return publisherRef{}, fmt.Errorf("%q is not [NAME[:SCOPE]=]KEY", ref)
+	}
+	name, scope, scoped := strings.Cut(label, ":")
+	if err := names.CheckSegment("publisher name", name); err != nil {
+		return publisherRef{}, fmt.Errorf("%q: %w", ref, err)
+	}
+	out := publisherRef{name: name, key: key, catalogs: []string{name}}
+	switch {
+	case !scoped:
+	case scope == "*":
+		out.catalogs = nil
+	default:
+		out.catalogs = strings.Split(scope, ",")
+		for _, cat := range out.catalogs {
+			if err := names.CheckSegment("catalog", cat); err != nil {
+				return publisherRef{}, fmt.Errorf("%q: scope: %w", ref, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// loadKeys reads the configured admin keys (by fingerprint) and publisher keys.
+func loadKeys(cfg Config) (map[string]minisign.PublicKey, []Publisher, error) {
+	admins := map[string]minisign.PublicKey{}
 	for _, ref := range cfg.AdminKeys {
 		k, err := sign.ParsePublicKey(ref)
 		if err != nil {
 			return nil, nil, fmt.Errorf("admin_keys: %w", err)
 		}
-		admins[k.ID()] = k
+		admins[sign.Fingerprint(k)] = k
 	}
 	var pubs []Publisher
 	for _, ref := range cfg.Publishers {
-		name, keyRef, named := strings.Cut(ref, "=")
-		if !named {
-			keyRef = ref
-			name = strings.TrimSuffix(filepath.Base(ref), ".pub")
-		}
-		k, err := sign.ParsePublicKey(keyRef)
+		pr, err := parsePublisherRef(ref)
 		if err != nil {
 			return nil, nil, fmt.Errorf("publishers: %w", err)
 		}
-		if !named && strings.HasPrefix(keyRef, "RW") {
-			name = sign.KeyID(k.ID())
-		}
-		if err := names.CheckSegment("publisher name", name); err != nil {
+		k, err := sign.ParsePublicKey(pr.key)
+		if err != nil {
 			return nil, nil, fmt.Errorf("publishers: %w", err)
 		}
-		if _, isAdmin := admins[k.ID()]; isAdmin {
+		if _, isAdmin := admins[sign.Fingerprint(k)]; isAdmin {
 			return nil, nil, fmt.Errorf("publishers: key %s is also an admin key; use separate keys", sign.KeyID(k.ID()))
 		}
-		pubs = append(pubs, Publisher{Name: name, KeyID: sign.KeyID(k.ID()), PublicKey: k.String(), Static: true})
+		for _, p := range pubs {
+			if p.Name == pr.name || p.PublicKey == k.String() {
+				return nil, nil, fmt.Errorf("publishers: %s and %s: one name or key twice", p.Name, pr.name)
+			}
+		}
+		pubs = append(pubs, Publisher{Name: pr.name, KeyID: sign.KeyID(k.ID()), PublicKey: k.String(), Catalogs: pr.catalogs, Static: true})
 	}
 	return admins, pubs, nil
 }
 
-// spendNonce records a nonce, refusing one already seen for the key. Expired nonces are
-// purged in the same transaction, so the table holds one skew window of requests.
-func (s *store) spendNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) error {
+// spendNonce records a nonce, refusing one already seen for the key (by fingerprint).
+// Expired nonces are purged in the same transaction, so the table holds one skew window
+// of requests.
+func (s *store) spendNonce(ctx context.Context, key, nonce string, now, expires time.Time) error {
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, now.Unix()); err != nil {
 			return fmt.Errorf("purge nonces: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)`, keyID, nonce, expires.Unix())
+		_, err := tx.ExecContext(ctx, `INSERT INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)`, key, nonce, expires.Unix())
 		if isUnique(err) {
 			return fmt.Errorf("%w: replayed request (nonce already used)", ErrUnauthorized)
 		}
@@ -195,8 +306,8 @@ func scanPublisher(row interface{ Scan(...any) error }) (*Publisher, error) {
 	return &p, nil
 }
 
-func (s *store) publisherByKeyID(ctx context.Context, keyID string) (*Publisher, error) {
-	p, err := scanPublisher(s.r.QueryRowContext(ctx, `SELECT `+publisherColumns+` FROM publishers WHERE key_id = ?`, keyID))
+func (s *store) publisherByKey(ctx context.Context, publicKey string) (*Publisher, error) {
+	p, err := scanPublisher(s.r.QueryRowContext(ctx, `SELECT `+publisherColumns+` FROM publishers WHERE public_key = ?`, publicKey))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +27,13 @@ type Catalog struct {
 	log    *slog.Logger
 	db     *store
 	now    func() time.Time
-	admins map[uint64]minisign.PublicKey
+	admins map[string]minisign.PublicKey // by fingerprint
 	static []Publisher
+	// origin is this directory's identity in signatures: its public URL's scheme and host
+	// (sign.Origin). Requests signed for another origin are refused.
+	origin string
+	// bodies bounds the memory signed request bodies hold at once (MaxBodyMemory).
+	bodies *bodyMemory
 
 	// view is replaced whole under mu; readers load it without locking.
 	view atomic.Pointer[view]
@@ -56,6 +62,14 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 	if err != nil {
 		return nil, fmt.Errorf("catalog config: %w", err)
 	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("catalog config: public_url: %w", err)
+	}
+	origin, err := sign.Origin(u)
+	if err != nil {
+		return nil, fmt.Errorf("catalog config: public_url: %w", err)
+	}
 	c := &Catalog{
 		cfg:        cfg,
 		deps:       deps,
@@ -63,6 +77,8 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 		now:        time.Now,
 		admins:     admins,
 		static:     static,
+		origin:     origin,
+		bodies:     newBodyMemory(int64(cfg.MaxBodyMemory)),
 		originDir:  filepath.Join(cfg.DataDir, "origin"),
 		stagingDir: filepath.Join(cfg.DataDir, "staging"),
 		trashDir:   filepath.Join(cfg.DataDir, "trash"),
@@ -84,7 +100,7 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 		return nil, err
 	}
 	c.view.Store(newView(arts))
-	if c.relays.byID, err = c.db.loadRelays(ctx); err != nil {
+	if c.relays.byID, err = c.db.loadRelays(ctx, c.log); err != nil {
 		c.db.close()
 		return nil, err
 	}
@@ -248,11 +264,11 @@ func (c *Catalog) AddPublisher(ctx context.Context, name, publicKey string, cata
 		}
 	}
 	keyID := sign.KeyID(key.ID())
-	if _, ok := c.admins[key.ID()]; ok {
+	if _, ok := c.admins[sign.Fingerprint(key)]; ok {
 		return nil, fmt.Errorf("%w: key %s is an admin key; use a separate publisher key", ErrInvalid, keyID)
 	}
 	for _, s := range c.static {
-		if s.KeyID == keyID || s.Name == name {
+		if s.PublicKey == key.String() || s.Name == name {
 			return nil, fmt.Errorf("publisher %s (key %s) is in the directory's config: %w", s.Name, s.KeyID, ErrExists)
 		}
 	}
@@ -264,7 +280,8 @@ func (c *Catalog) AddPublisher(ctx context.Context, name, publicKey string, cata
 	return &p, nil
 }
 
-// RevokePublisher stops a publisher's key from publishing. Its artifacts stay.
+// RevokePublisher stops a publisher's key from publishing, and aborts its uploads in
+// progress at once, freeing their slots. Its artifacts stay.
 func (c *Catalog) RevokePublisher(ctx context.Context, name string) error {
 	for _, s := range c.static {
 		if s.Name == name {
@@ -274,7 +291,9 @@ func (c *Catalog) RevokePublisher(ctx context.Context, name string) error {
 	if err := c.db.revokePublisher(ctx, name, c.now()); err != nil {
 		return err
 	}
-	c.log.Info("publisher revoked", "name", name)
+	n := c.cancelUploads(func(up *upload) bool { return up.publisher.Name == name },
+		fmt.Errorf("%w: publisher %s was revoked", ErrForbidden, name))
+	c.log.Info("publisher revoked", "name", name, "uploads_aborted", n)
 	return nil
 }
 

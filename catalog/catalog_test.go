@@ -18,8 +18,8 @@ import (
 	"github.com/opendist/odi/internal/sign"
 )
 
-// testCatalog opens a catalog in dir with one static publisher, "pub", whose key is in
-// dir/../pub.key.
+// testCatalog opens a catalog in dir with one static publisher, "pub", scoped to catalog
+// "test", whose key is in dir/../pub.key.
 func testCatalog(t *testing.T, dir string) *Catalog {
 	t.Helper()
 	keyPath := filepath.Join(filepath.Dir(dir), "pub.key")
@@ -31,7 +31,7 @@ func testCatalog(t *testing.T, dir string) *Catalog {
 	cfg := DefaultConfig()
 	cfg.DataDir = dir
 	cfg.PublicURL = "http://127.0.0.1:1"
-	cfg.Publishers = []string{"pub=" + keyPath + ".pub"}
+	cfg.Publishers = []string{"pub:test=" + keyPath + ".pub"}
 	cfg.MinFreeSpace = 0
 	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -47,7 +47,7 @@ func (c *Catalog) testPrincipal() *principal {
 	if err != nil {
 		panic(err)
 	}
-	req := httptest.NewRequest("POST", "/api/v1/uploads/x/commit", nil)
+	req := httptest.NewRequest("POST", c.cfg.PublicURL+"/api/v1/uploads/x/commit", nil)
 	if err := sign.NewSigner(key, nil).SignBody(req, nil); err != nil {
 		panic(err)
 	}
@@ -55,7 +55,8 @@ func (c *Catalog) testPrincipal() *principal {
 	if err != nil {
 		panic(err)
 	}
-	return &principal{publisher: &c.static[0], keyID: c.static[0].KeyID, claims: claims, uri: req.URL.RequestURI()}
+	return &principal{publisher: &c.static[0], key: claims.PublicKey, fingerprint: sign.Fingerprint(claims.PublicKey),
+		keyID: c.static[0].KeyID, claims: claims, uri: req.URL.RequestURI()}
 }
 
 // testArtifact returns a manifest and the bytes of its files.
@@ -93,7 +94,7 @@ func tryPublish(c *Catalog, m *manifest.Manifest, data [][]byte) (*Artifact, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.receive(ctx, up.ID, bytes.NewReader(bytes.Join(data, nil)), -1); err != nil {
+	if _, err := c.receive(ctx, up.ID, bytes.NewReader(bytes.Join(data, nil)), -1, nil); err != nil {
 		return nil, err
 	}
 	signed, _ := json.Marshal(m)
@@ -141,7 +142,7 @@ func TestNothingVisibleBeforeCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.receive(context.Background(), up.ID, bytes.NewReader(data[0]), int64(len(data[0]))); err != nil {
+	if _, err := c.receive(context.Background(), up.ID, bytes.NewReader(data[0]), int64(len(data[0])), nil); err != nil {
 		t.Fatal(err)
 	}
 	if arts := c.Artifacts("", ""); len(arts) != 0 {
@@ -179,12 +180,12 @@ func TestReceiveTruncatedLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.receive(context.Background(), up.ID, bytes.NewReader(data[0][:4]), -1)
+	_, err = c.receive(context.Background(), up.ID, bytes.NewReader(data[0][:4]), -1, nil)
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("receive = %v, want ErrInvalid", err)
 	}
 	assertEmpty(t, filepath.Join(dir, "staging"))
-	if _, err := c.receive(context.Background(), up.ID, bytes.NewReader(data[0]), -1); !errors.Is(err, ErrNotFound) {
+	if _, err := c.receive(context.Background(), up.ID, bytes.NewReader(data[0]), -1, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("receive after failure = %v, want ErrNotFound", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opendist/odi/catalog/placement"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/manifest"
 )
 
 // Config is the catalog's part of a directory's configuration.
@@ -18,8 +19,11 @@ type Config struct {
 	// PublicURL is where clients reach this directory, e.g. https://dir.example.org; the
 	// torrents' announce and web-seed URLs are built from it.
 	PublicURL string `mapstructure:"public_url"`
-	// Publishers are publisher keys trusted from the configuration, each "[NAME=]KEY"
-	// where KEY is a .pub file or the key's base64 line; NAME defaults to the file's name.
+	// Publishers are publisher keys trusted from the configuration, each
+	// "[NAME[:SCOPE]=]KEY" where KEY is a .pub file or the key's base64 line. NAME
+	// defaults to the file's name (a key line needs one). SCOPE is the catalogs the key
+	// may publish to, comma-separated, or "*" for any; without one, the key publishes to
+	// the catalog NAME only (see parsePublisherRef).
 	Publishers []string `mapstructure:"publishers"`
 	// AdminKeys are the public keys (files or base64 lines) whose signed requests may
 	// manage publishers and expunge artifacts.
@@ -28,10 +32,19 @@ type Config struct {
 	MaxArtifactSize bytesize.Size `mapstructure:"max_artifact_size"`
 	// MinFreeSpace is disk space an upload must leave free on the data dir's file system.
 	MinFreeSpace bytesize.Size `mapstructure:"min_free_space"`
-	// MaxUploads bounds uploads in progress at once.
-	MaxUploads int `mapstructure:"max_uploads"`
-	// UploadTTL is how long an upload may sit idle before it is dropped.
+	// MaxUploads bounds uploads in progress at once, MaxUploadsPerPublisher those of one
+	// publisher key, so that one key cannot hold every slot.
+	MaxUploads             int `mapstructure:"max_uploads"`
+	MaxUploadsPerPublisher int `mapstructure:"max_uploads_per_publisher"`
+	// UploadTTL is how long an upload may wait for its next step (its bytes, its commit)
+	// before it is dropped with its bytes and its slot freed. Bytes that stall while they
+	// stream are the HTTP server's to cut (cmd/odi's limits.stall_timeout).
 	UploadTTL time.Duration `mapstructure:"upload_ttl"`
+	// MaxBodyMemory bounds the memory that signed request bodies (manifests, heartbeats,
+	// admin and relay requests) hold at once, across all requests. A body takes its
+	// Content-Length from it (its endpoint's cap when the length is unknown) before a byte
+	// is read; one that finds no room within a moment is answered 503 with Retry-After.
+	MaxBodyMemory bytesize.Size `mapstructure:"max_body_memory"`
 	// MaxClockSkew is how far a signed request's date may be from this clock.
 	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 	// Relays is how relays are admitted and checked.
@@ -50,13 +63,18 @@ func DefaultConfig() Config {
 		MaxArtifactSize: 64 << 30,
 		MinFreeSpace:    1 << 30,
 		MaxUploads:      4,
-		UploadTTL:       time.Hour,
-		MaxClockSkew:    5 * time.Minute,
-		CreatedBy:       "odi",
-		Publishers:      []string{},
-		AdminKeys:       []string{},
-		Relays:          defaultRelaysConfig(),
-		Placement:       defaultPlacementConfig(),
+		// Two: a publisher may start the next publish while one finishes.
+		MaxUploadsPerPublisher: 2,
+		UploadTTL:              10 * time.Minute,
+		// Twice the largest manifest (manifest.MaxBytes), so that two of them fit: the
+		// attack this bounds held 16 bodies of 32 MiB for 880 MiB of RSS.
+		MaxBodyMemory: 2 * manifest.MaxBytes,
+		MaxClockSkew:  5 * time.Minute,
+		CreatedBy:     "odi",
+		Publishers:    []string{},
+		AdminKeys:     []string{},
+		Relays:        defaultRelaysConfig(),
+		Placement:     defaultPlacementConfig(),
 	}
 }
 
@@ -100,11 +118,20 @@ func (c Config) Validate() error {
 	if c.MaxUploads < 1 {
 		errs = append(errs, fmt.Errorf("max_uploads: must be at least 1, not %d", c.MaxUploads))
 	}
+	if c.MaxUploadsPerPublisher < 1 || c.MaxUploadsPerPublisher > c.MaxUploads {
+		errs = append(errs, fmt.Errorf("max_uploads_per_publisher: must be 1 to max_uploads (%d), not %d", c.MaxUploads, c.MaxUploadsPerPublisher))
+	}
 	if c.UploadTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("upload_ttl: must be at least 1m, not %s", c.UploadTTL))
 	}
 	if c.MaxClockSkew < time.Second || c.MaxClockSkew > time.Hour {
 		errs = append(errs, fmt.Errorf("max_clock_skew: must be between 1s and 1h, not %s", c.MaxClockSkew))
+	}
+	if c.MaxBodyMemory < manifest.MaxBytes {
+		errs = append(errs, fmt.Errorf("max_body_memory: must be at least %s (the largest manifest), not %s", bytesize.Size(manifest.MaxBytes), c.MaxBodyMemory))
+	} else if hb := c.Relays.heartbeatBodyMax(); hb > int64(c.MaxBodyMemory) {
+		errs = append(errs, fmt.Errorf("relays.max_holdings: %d holdings make heartbeats of up to %s, more than max_body_memory (%s)",
+			c.Relays.MaxHoldings, bytesize.Size(hb), c.MaxBodyMemory))
 	}
 	if err := c.Relays.validate(); err != nil {
 		errs = append(errs, err)
@@ -113,8 +140,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("placement: %w", err))
 	}
 	for _, p := range c.Publishers {
-		if name, key, ok := strings.Cut(p, "="); ok && (name == "" || key == "") {
-			errs = append(errs, fmt.Errorf("publishers: %q is not [NAME=]KEY", p))
+		if _, err := parsePublisherRef(p); err != nil {
+			errs = append(errs, fmt.Errorf("publishers: %w", err))
 		}
 	}
 	return errors.Join(errs...)

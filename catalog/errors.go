@@ -1,6 +1,10 @@
 package catalog
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Errors of the catalog. The HTTP API maps each to one status code (see api.go).
 var (
@@ -24,10 +28,27 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrDigestMismatch is returned when uploaded bytes differ from the signed manifest.
 	ErrDigestMismatch = errors.New("uploaded bytes differ from the signed manifest")
-	// ErrTooLarge is returned when an artifact exceeds the directory's size limit.
-	ErrTooLarge = errors.New("artifact too large")
+	// ErrTooLarge is returned when an artifact, a signed request's body or a heartbeat's
+	// holdings exceed the directory's limits.
+	ErrTooLarge = errors.New("too large")
 	// ErrNoSpace is returned when the directory's disk cannot hold an artifact.
 	ErrNoSpace = errors.New("not enough disk space")
-	// ErrBusy is returned when the directory runs as many uploads as it allows.
-	ErrBusy = errors.New("too many uploads in progress")
+	// ErrBusy is returned when the directory is at a limit that frees up with time:
+	// uploads in progress, memory for request bodies, relays waiting for approval. It
+	// comes as a *RetryLater when the directory knows when to try again.
+	ErrBusy = errors.New("busy")
 )
+
+// RetryLater is an ErrBusy that says when to try again; the API sends it as Retry-After.
+type RetryLater struct {
+	After  time.Duration
+	reason string
+}
+
+func (e *RetryLater) Error() string { return ErrBusy.Error() + ": " + e.reason }
+func (e *RetryLater) Unwrap() error { return ErrBusy }
+
+// busy returns an ErrBusy to retry after d.
+func busy(d time.Duration, format string, args ...any) error {
+	return &RetryLater{After: d, reason: fmt.Sprintf(format, args...)}
+}

@@ -24,8 +24,8 @@ import (
 // directory restart invalidates every token until the next heartbeats; a revoked relay's
 // token is refused at once.
 
-// maxOriginToken is longer than any token minted here: a relay id (a key id, 16 hex
-// digits), an expiry and a 43-character MAC.
+// maxOriginToken is longer than any token minted here: a relay id (a key fingerprint,
+// 32 hex digits), an expiry and a 43-character MAC.
 const maxOriginToken = 256
 
 // errToken is returned (wrapped) for an origin token that is malformed, forged or expired.

@@ -31,6 +31,9 @@ import (
 //     sending; if it matches every received byte, the staging folder becomes the origin
 //     copy and then the row lands. Until the row lands nothing is visible, and a restart
 //     removes whatever a crash left in staging.
+//
+// An upload holds a slot (MaxUploads in all, MaxUploadsPerPublisher per key) until it is
+// committed, fails, waits UploadTTL for its next step, or its publisher is revoked.
 
 type uploadState int
 
@@ -45,8 +48,13 @@ type upload struct {
 	id        string
 	decl      *manifest.Manifest
 	publisher *Publisher
-	keyID     string
+	keyID     string // shown
+	key       string // the declaring key's fingerprint: only it may commit
 	dir       string
+	// ctx ends when the upload is cancelled (its publisher revoked, aborted, expired),
+	// with the reason as its cause; the request working on it then fails and drops it.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 
 	mu      sync.Mutex
 	state   uploadState
@@ -107,7 +115,17 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 		return nil, fmt.Errorf("a publish of %s is in progress: %w", decl.ID(), ErrExists)
 	}
 	if len(c.uploads.byID) >= c.cfg.MaxUploads {
-		return nil, fmt.Errorf("%w (%d); retry later", ErrBusy, c.cfg.MaxUploads)
+		return nil, busy(uploadRetry, "%d uploads in progress, as many as this directory runs at once (max_uploads)", c.cfg.MaxUploads)
+	}
+	mine := 0
+	for _, up := range c.uploads.byID {
+		if up.key == p.fingerprint {
+			mine++
+		}
+	}
+	if mine >= c.cfg.MaxUploadsPerPublisher {
+		return nil, busy(uploadRetry, "publisher %s has %d uploads in progress, as many as one publisher may (max_uploads_per_publisher)",
+			p.publisher.Name, mine)
 	}
 	if free, err := fsutil.FreeBytes(c.stagingDir); err == nil {
 		if need := total + c.uploads.reserved() + int64(c.cfg.MinFreeSpace); need > free {
@@ -121,8 +139,10 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 		decl:      decl,
 		publisher: p.publisher,
 		keyID:     p.keyID,
+		key:       p.fingerprint,
 		expires:   c.now().Add(c.cfg.UploadTTL),
 	}
+	up.ctx, up.cancel = context.WithCancelCause(context.Background())
 	up.dir = filepath.Join(c.stagingDir, up.id)
 	if err := os.Mkdir(up.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("declare %s: %w", decl.ID(), err)
@@ -133,8 +153,13 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 	return &Upload{ID: up.id, Expires: up.expires}, nil
 }
 
+// uploadRetry is the Retry-After of a publish refused for want of a slot: slots free up
+// as publishes finish, which takes minutes for large artifacts.
+const uploadRetry = time.Minute
+
 // take finds an upload in the given state and moves it to next, so that two requests
-// cannot work on one upload at once.
+// cannot work on one upload at once. A cancelled upload is not taken (cancel drops
+// those no request works on).
 func (c *Catalog) take(id string, want, next uploadState) (*upload, error) {
 	c.uploads.mu.Lock()
 	up := c.uploads.byID[id]
@@ -144,6 +169,9 @@ func (c *Catalog) take(id string, want, next uploadState) (*upload, error) {
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	if err := context.Cause(up.ctx); err != nil {
+		return nil, fmt.Errorf("upload %s: %w", id, err)
+	}
 	if up.state != want {
 		return nil, fmt.Errorf("upload %s is not waiting for this step: %w", id, ErrExists)
 	}
@@ -153,12 +181,25 @@ func (c *Catalog) take(id string, want, next uploadState) (*upload, error) {
 }
 
 // receive reads an upload's bytes; on any failure the upload is dropped with its files.
-func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, contentLength int64) (_ *Upload, err error) {
+// interrupt, if not nil, makes a read of body that is waiting for bytes fail at once: a
+// cancelled upload calls it, as no context reaches a read blocked on a connection.
+func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, contentLength int64, interrupt func()) (_ *Upload, err error) {
 	up, err := c.take(id, declared, receiving)
 	if err != nil {
 		return nil, err
 	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	defer context.AfterFunc(up.ctx, func() {
+		stop(context.Cause(up.ctx))
+		if interrupt != nil {
+			interrupt()
+		}
+	})()
 	defer func() {
+		if cause := context.Cause(up.ctx); err != nil && cause != nil {
+			err = fmt.Errorf("upload %s: %w", id, cause) // why the read failed
+		}
 		if err != nil {
 			c.drop(up, err)
 		}
@@ -191,7 +232,12 @@ func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, conten
 
 	up.mu.Lock()
 	up.state = received
+	up.expires = c.now().Add(c.cfg.UploadTTL) // the commit's wait starts now, however long the bytes took
+	cancelled := context.Cause(up.ctx)
 	up.mu.Unlock()
+	if cancelled != nil {
+		return nil, cancelled // cancel saw it receiving: it is this request's to drop
+	}
 	elapsed := c.now().Sub(start)
 	c.log.Info("publish received", "artifact", up.decl.ID(), "infohash", up.ih.HexString(), "bytes", total,
 		"seconds", elapsed.Seconds(), "MBps", float64(total)/1e6/max(elapsed.Seconds(), 1e-9))
@@ -208,11 +254,15 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 	if err != nil {
 		return nil, err
 	}
-	if p.keyID != up.keyID {
+	if p.fingerprint != up.key {
 		up.mu.Lock()
 		up.state = received
+		cancelled := context.Cause(up.ctx)
 		up.mu.Unlock()
-		return nil, fmt.Errorf("%w: upload %s was declared by key %s, not %s", ErrForbidden, id, up.keyID, p.keyID)
+		if cancelled != nil {
+			c.drop(up, cancelled)
+		}
+		return nil, fmt.Errorf("%w: upload %s was declared by key %s (%s), not this one", ErrForbidden, id, up.keyID, up.key)
 	}
 	defer func() {
 		if err != nil {
@@ -225,6 +275,9 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 	}
 	if !m.Declaration().Equal(up.decl) {
 		return nil, fmt.Errorf("%w: the manifest names other files than were declared", ErrInvalid)
+	}
+	if !p.publisher.mayPublishTo(m.Catalog) {
+		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, m.Catalog)
 	}
 	for i, f := range m.Files {
 		if f.SHA256 != up.sums[i] {
@@ -256,10 +309,14 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 	return a, nil
 }
 
-// publish makes the staged bytes the origin copy, durably, then lands the row.
+// publish makes the staged bytes the origin copy, durably, then lands the row, unless
+// the upload was cancelled first (its publisher revoked while it committed).
 func (c *Catalog) publish(ctx context.Context, up *upload, a *Artifact) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := context.Cause(up.ctx); err != nil {
+		return fmt.Errorf("upload %s: %w", up.id, err)
+	}
 	v := c.view.Load()
 	if other := v.byHash[a.InfoHash]; other != nil {
 		return fmt.Errorf("%w: %s has the same infohash %s", ErrDuplicateContent, other.ID(), a.InfoHash.HexString())
@@ -281,7 +338,7 @@ func (c *Catalog) publish(ctx context.Context, up *upload, a *Artifact) error {
 	return nil
 }
 
-// abort drops an upload at its publisher's request.
+// abort cancels an upload at its publisher's request.
 func (c *Catalog) abort(id string) error {
 	c.uploads.mu.Lock()
 	up := c.uploads.byID[id]
@@ -289,8 +346,37 @@ func (c *Catalog) abort(id string) error {
 	if up == nil {
 		return fmt.Errorf("upload %s: %w", id, ErrNotFound)
 	}
-	c.drop(up, errors.New("aborted by the publisher"))
+	c.cancel(up, errors.New("aborted by the publisher"))
 	return nil
+}
+
+// cancelUploads cancels every upload match selects, and returns how many.
+func (c *Catalog) cancelUploads(match func(*upload) bool, why error) int {
+	c.uploads.mu.Lock()
+	var hit []*upload
+	for _, up := range c.uploads.byID {
+		if match(up) {
+			hit = append(hit, up)
+		}
+	}
+	c.uploads.mu.Unlock()
+	for _, up := range hit {
+		c.cancel(up, why)
+	}
+	return len(hit)
+}
+
+// cancel ends an upload at once. One waiting for its next step is dropped here; one
+// receiving or committing is dropped by the request working on it, which fails now
+// (its reads are interrupted, and a commit checks before it lands).
+func (c *Catalog) cancel(up *upload, why error) {
+	up.cancel(why)
+	up.mu.Lock()
+	working := up.state == receiving || up.state == committing
+	up.mu.Unlock()
+	if !working {
+		c.drop(up, why)
+	}
 }
 
 // drop forgets an upload and removes its staging folder.
@@ -307,22 +393,14 @@ func (c *Catalog) drop(up *upload, why error) {
 	c.log.Warn("publish failed", "artifact", up.decl.ID(), "upload", up.id, "err", why)
 }
 
-// expireUploads drops uploads idle past their TTL.
+// expireUploads cancels uploads that waited for their next step past UploadTTL.
 func (c *Catalog) expireUploads() {
 	now := c.now()
-	c.uploads.mu.Lock()
-	var stale []*upload
-	for _, up := range c.uploads.byID {
+	c.cancelUploads(func(up *upload) bool {
 		up.mu.Lock()
-		if up.state != receiving && up.state != committing && now.After(up.expires) {
-			stale = append(stale, up)
-		}
-		up.mu.Unlock()
-	}
-	c.uploads.mu.Unlock()
-	for _, up := range stale {
-		c.drop(up, errors.New("upload expired"))
-	}
+		defer up.mu.Unlock()
+		return up.state != receiving && up.state != committing && now.After(up.expires)
+	}, fmt.Errorf("%w: no request for %s (upload_ttl)", ErrNotFound, c.cfg.UploadTTL))
 }
 
 // Run does the catalog's housekeeping until ctx ends.
@@ -336,13 +414,21 @@ func (c *Catalog) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			c.expireUploads()
+			if err := c.expirePending(ctx); err != nil {
+				c.log.Error("expiring pending relays", "err", err)
+			}
 		}
 	}
 }
 
-// infoDict builds the BEP 3 info dict of a manifest's files.
+// infoDict builds the BEP 3 info dict of a manifest's files. Its "source" is the catalog
+// (the key private trackers set for the same reason): the same bytes published into two
+// catalogs are two torrents, so a publisher of one catalog can neither squat another's
+// content nor, by an expunge there, take it down here. Within a catalog, the infohash is
+// the content's identity: a second name or version of the same bytes is refused, for
+// good once the first is expunged.
 func infoDict(m *manifest.Manifest, pieceLength int64, pieces []byte) ([]byte, error) {
-	info := metainfo.Info{PieceLength: pieceLength, Pieces: pieces, Name: m.Root}
+	info := metainfo.Info{PieceLength: pieceLength, Pieces: pieces, Name: m.Root, Source: m.Catalog}
 	if m.SingleFile() {
 		info.Length = m.Files[0].Size
 	} else {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/sha1"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -49,6 +49,15 @@ type RelaysConfig struct {
 	// passes bring it back.
 	ProbeFailures int `mapstructure:"probe_failures"`
 	ProbePasses   int `mapstructure:"probe_passes"`
+	// MaxPending bounds the relays waiting for an operator's approval (policy approve):
+	// past it, registrations of new keys are answered 503 until one is approved, revoked
+	// or expires. PendingTTL is how long a relay may wait before it is forgotten; one
+	// still running registers again and waits anew.
+	MaxPending int           `mapstructure:"max_pending"`
+	PendingTTL time.Duration `mapstructure:"pending_ttl"`
+	// MaxHoldings bounds the holdings one heartbeat may report; a heartbeat with more is
+	// refused (413). It also sizes the heartbeat's body cap.
+	MaxHoldings int `mapstructure:"max_holdings"`
 }
 
 // Relay policies.
@@ -61,6 +70,11 @@ func defaultRelaysConfig() RelaysConfig {
 	return RelaysConfig{
 		Policy: PolicyApprove, HeartbeatInterval: 30 * time.Second, MissedHeartbeats: 3,
 		ProbeTimeout: 5 * time.Second, ProbeInterval: time.Minute, ProbeFailures: 3, ProbePasses: 2,
+		// An operator approves a handful of relays a day; 3,000 pending registrations
+		// took 2.7 s to make.
+		MaxPending: 256, PendingTTL: 24 * time.Hour,
+		// A relay with a large disk holds a few thousand artifacts.
+		MaxHoldings: 10_000,
 	}
 }
 
@@ -84,6 +98,15 @@ func (c RelaysConfig) validate() error {
 	if c.ProbeFailures < 1 || c.ProbePasses < 1 {
 		errs = append(errs, fmt.Errorf("relays.probe_failures and relays.probe_passes: must be at least 1"))
 	}
+	if c.MaxPending < 1 {
+		errs = append(errs, fmt.Errorf("relays.max_pending: must be at least 1, not %d", c.MaxPending))
+	}
+	if c.PendingTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("relays.pending_ttl: must be at least 1m, not %s", c.PendingTTL))
+	}
+	if c.MaxHoldings < 1 {
+		errs = append(errs, fmt.Errorf("relays.max_holdings: must be at least 1, not %d", c.MaxHoldings))
+	}
 	return errors.Join(errs...)
 }
 
@@ -95,7 +118,10 @@ const (
 
 // Relay is a relay as the directory knows it.
 type Relay struct {
-	ID            string   `json:"id"` // the relay key's id
+	// ID is the fingerprint of the relay's public key (sign.Fingerprint): a key made with
+	// another relay's key id is another relay, and cannot displace or block it.
+	ID            string   `json:"id"`
+	KeyID         string   `json:"key_id"` // the key's minisign id, shown
 	PublicKey     string   `json:"public_key"`
 	PublicURL     string   `json:"public_url"`
 	Quota         int64    `json:"quota_bytes"`
@@ -175,13 +201,43 @@ func (c *Catalog) up(r *Relay, now time.Time) bool {
 // webSeed is the relay's BEP 19 base URL for the artifact with hex infohash ih.
 func (r *Relay) webSeed(ih string) string { return r.PublicURL + "/ws/" + ih + "/" }
 
-// Relays lists every relay with its holdings.
-func (c *Catalog) Relays() []Relay {
+// RelayPage is one page of the relay registry, in id order.
+type RelayPage struct {
+	Relays []Relay `json:"relays"`
+	// Next is the id to list after for the next page (?after=); "" on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// Pages of GET /api/v1/relays: at most limit relays (DefaultRelayPage unless asked,
+// MaxRelayPage at most), ending early once they list maxPageHoldings holdings, so that
+// a page stays a few megabytes whatever relays report (a relay may report
+// relays.max_holdings; a pending one reports none that are kept).
+const (
+	DefaultRelayPage = 100
+	MaxRelayPage     = 1000
+	maxPageHoldings  = 20_000
+)
+
+// Relays lists up to limit relays whose ids sort after after, with their holdings.
+func (c *Catalog) Relays(after string, limit int) RelayPage {
 	now := c.now()
 	c.relays.mu.RLock()
 	defer c.relays.mu.RUnlock()
-	out := make([]Relay, 0, len(c.relays.byID))
-	for _, r := range c.relays.byID {
+	ids := make([]string, 0, len(c.relays.byID))
+	for id := range c.relays.byID {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	page := RelayPage{Relays: []Relay{}}
+	holdings := 0
+	for i, id := range ids {
+		if i == limit || (i > 0 && holdings >= maxPageHoldings) {
+			page.Next = page.Relays[i-1].ID
+			break
+		}
+		r := c.relays.byID[id]
 		cp := *r
 		cp.Status, cp.Reason = c.status(r, now)
 		cp.Up = cp.Status == StatusUp
@@ -190,10 +246,10 @@ func (c *Catalog) Relays() []Relay {
 			cp.Holdings = append(cp.Holdings, *h)
 		}
 		slices.SortFunc(cp.Holdings, func(a, b RelayHolding) int { return strings.Compare(a.InfoHash, b.InfoHash) })
-		out = append(out, cp)
+		holdings += len(cp.Holdings)
+		page.Relays = append(page.Relays, cp)
 	}
-	slices.SortFunc(out, func(a, b Relay) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	return page
 }
 
 // register admits or updates a relay from its signed Register.
@@ -207,11 +263,18 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	country, continent := c.locate(ctx, reg.PublicURL)
 	now := c.now().UTC().Truncate(time.Second)
 	c.relays.mu.Lock()
-	r := c.relays.byID[p.keyID]
+	r := c.relays.byID[p.fingerprint]
+	if r != nil && r.State == relayapi.StatePending && now.Sub(r.RegisteredAt) >= c.cfg.Relays.PendingTTL {
+		r = nil // its wait is over, and expirePending would forget it: it waits anew
+	}
 	if r == nil {
-		r = &Relay{ID: p.keyID, PublicKey: reg.PublicKey, RegisteredAt: now, State: relayapi.StatePending, held: map[metainfo.Hash]*RelayHolding{}}
+		r = &Relay{ID: p.fingerprint, KeyID: p.keyID, PublicKey: p.key.String(), RegisteredAt: now, State: relayapi.StatePending,
+			held: map[metainfo.Hash]*RelayHolding{}}
 		if c.cfg.Relays.Policy == PolicyOpen {
 			r.State = relayapi.StateActive
+		} else if err := c.roomForPending(now); err != nil {
+			c.relays.mu.Unlock()
+			return nil, err
 		}
 		c.relays.byID[r.ID] = r
 	}
@@ -246,8 +309,71 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	return &relayapi.Registered{RelayID: r.ID, State: snapshot.State, HeartbeatInterval: c.cfg.Relays.HeartbeatInterval, Message: msg}, nil
 }
 
-// heartbeat records a relay's report and answers with its plan.
+// roomForPending refuses a new pending relay when relays.max_pending wait already
+// (caller holds the lock). Those past relays.pending_ttl do not count: the next
+// expirePending forgets them. Refusing the newcomer, rather than forgetting the oldest,
+// keeps a flood of registrations from pushing out the relays an operator is about to
+// approve; the flood's own entries expire within pending_ttl.
+func (c *Catalog) roomForPending(now time.Time) error {
+	ttl := c.cfg.Relays.PendingTTL
+	waiting := 0
+	var oldest time.Time
+	for _, r := range c.relays.byID {
+		if r.State != relayapi.StatePending || now.Sub(r.RegisteredAt) >= ttl {
+			continue
+		}
+		waiting++
+		if oldest.IsZero() || r.RegisteredAt.Before(oldest) {
+			oldest = r.RegisteredAt
+		}
+	}
+	if waiting < c.cfg.Relays.MaxPending {
+		return nil
+	}
+	return busy(oldest.Add(ttl).Sub(now), "%d relays are waiting for an operator's approval, as many as this directory keeps (relays.max_pending)", waiting)
+}
+
+// expirePending forgets the relays that waited for approval longer than
+// relays.pending_ttl, with their rows.
+func (c *Catalog) expirePending(ctx context.Context) error {
+	now := c.now()
+	c.relays.mu.Lock()
+	var stale []*Relay
+	for id, r := range c.relays.byID {
+		if r.State == relayapi.StatePending && now.Sub(r.RegisteredAt) >= c.cfg.Relays.PendingTTL {
+			stale = append(stale, r)
+			delete(c.relays.byID, id)
+		}
+	}
+	c.relays.mu.Unlock()
+	for _, r := range stale {
+		if err := c.db.deletePending(ctx, r.ID, r.RegisteredAt); err != nil {
+			return err
+		}
+		c.log.Info("pending relay expired: never approved", "relay", r.ID, "url", r.PublicURL, "registered", r.RegisteredAt)
+	}
+	return nil
+}
+
+// heartbeat records a relay's report and answers with its plan. A pending relay is
+// placed nowhere, so its holdings are neither kept nor written: its heartbeat costs no
+// write at all, and shows in the registry as a relay holding nothing.
 func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Heartbeat) (*relayapi.Plan, error) {
+	if n, most := len(hb.Holdings), c.cfg.Relays.MaxHoldings; n > most {
+		return nil, fmt.Errorf("%w: the heartbeat reports %d holdings; this directory takes at most %d (relays.max_holdings)", ErrTooLarge, n, most)
+	}
+	plan := &relayapi.Plan{State: relayapi.StatePending, Interval: c.cfg.Relays.HeartbeatInterval,
+		Fetch: []relayapi.Item{}, Keep: []relayapi.Item{}, Drop: []string{}, Expunged: []string{}}
+	now := c.now().UTC()
+	r := p.relay
+	c.relays.mu.Lock()
+	if r.State == relayapi.StatePending {
+		r.Free, r.Degraded, r.LastSeen = hb.FreeBytes, hb.Degraded, now
+		c.noteStatus(r, now)
+		c.relays.mu.Unlock()
+		return plan, nil
+	}
+	c.relays.mu.Unlock()
 	held := make(map[metainfo.Hash]*RelayHolding, len(hb.Holdings))
 	for _, h := range hb.Holdings {
 		var ih metainfo.Hash
@@ -256,9 +382,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		}
 		held[ih] = &RelayHolding{InfoHash: ih.HexString(), BytesComplete: h.BytesComplete, Verified: h.Verified}
 	}
-	now := c.now().UTC()
 	c.relays.mu.Lock()
-	r := p.relay
 	// Holdings are rewritten only when they changed: a relay carrying thousands of
 	// artifacts would otherwise cost a transaction of thousands of rows per heartbeat.
 	changed := len(held) != len(r.held)
@@ -308,7 +432,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	for _, ih := range toCheck {
 		go c.checkHolding(r.ID, ih)
 	}
-	plan := &relayapi.Plan{State: snapshot.State, Interval: c.cfg.Relays.HeartbeatInterval, Fetch: []relayapi.Item{}, Keep: []relayapi.Item{}, Drop: []string{}, Expunged: []string{}}
+	plan.State = snapshot.State
 	if snapshot.State != relayapi.StateActive {
 		return plan, nil
 	}
@@ -351,53 +475,34 @@ func (c *Catalog) setRelayState(ctx context.Context, id, state string) (*Relay, 
 	return &snapshot, nil
 }
 
-// relayByKey resolves a registered relay's signing key.
-func (c *Catalog) relayByKey(_ context.Context, p *principal, _ []byte) (minisign.PublicKey, error, error) {
+// relayByKey resolves a registered relay by its whole key.
+func (c *Catalog) relayByKey(_ context.Context, p *principal) (deny, err error) {
 	c.relays.mu.RLock()
-	r := c.relays.byID[p.keyID]
+	r := c.relays.byID[p.fingerprint]
 	c.relays.mu.RUnlock()
-	var key minisign.PublicKey
 	if r == nil {
-		return key, nil, fmt.Errorf("relay %s: %w (register first)", p.keyID, ErrNotFound)
-	}
-	if err := key.UnmarshalText([]byte(r.PublicKey)); err != nil {
-		return key, nil, fmt.Errorf("relay %s: stored key: %w", r.ID, err)
+		return nil, fmt.Errorf("relay %s: %w (register first)", p.fingerprint, ErrNotFound)
 	}
 	p.relay = r
 	if r.State == relayapi.StateRevoked {
-		return key, fmt.Errorf("%w: relay %s is revoked", ErrForbidden, r.ID), nil
+		return fmt.Errorf("%w: relay %s is revoked", ErrForbidden, r.ID), nil
 	}
-	return key, nil, nil
+	return nil, nil
 }
 
-// registeringRelay resolves the key a Register carries, which must match a known relay's.
-func (c *Catalog) registeringRelay(ctx context.Context, p *principal, body []byte) (minisign.PublicKey, error, error) {
-	var reg relayapi.Register
-	var key minisign.PublicKey
-	if err := json.Unmarshal(body, &reg); err != nil {
-		return key, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if err := key.UnmarshalText([]byte(reg.PublicKey)); err != nil {
-		return key, nil, fmt.Errorf("%w: public_key: %w", ErrInvalid, err)
-	}
-	if sign.KeyID(key.ID()) != p.keyID {
-		return key, nil, fmt.Errorf("%w: public_key is not the signing key", ErrUnauthorized)
-	}
-	if _, admin := c.admins[key.ID()]; admin {
-		return key, nil, fmt.Errorf("%w: an admin key cannot be a relay key", ErrForbidden)
+// registeringRelay resolves the key a registration is signed with: any key but an
+// admin's may register, and a known relay's comes back as that relay.
+func (c *Catalog) registeringRelay(_ context.Context, p *principal) (deny, err error) {
+	if _, admin := c.admins[p.fingerprint]; admin {
+		return nil, fmt.Errorf("%w: an admin key cannot be a relay key", ErrForbidden)
 	}
 	c.relays.mu.RLock()
-	r := c.relays.byID[p.keyID]
+	r := c.relays.byID[p.fingerprint]
 	c.relays.mu.RUnlock()
-	if r != nil {
-		if r.PublicKey != key.String() {
-			return key, nil, fmt.Errorf("%w: key id %s is registered with another key", ErrUnauthorized, p.keyID)
-		}
-		if r.State == relayapi.StateRevoked {
-			return key, fmt.Errorf("%w: relay %s is revoked", ErrForbidden, r.ID), nil
-		}
+	if r != nil && r.State == relayapi.StateRevoked {
+		return fmt.Errorf("%w: relay %s is revoked", ErrForbidden, r.ID), nil
 	}
-	return key, nil, nil
+	return nil, nil
 }
 
 // checkRelayURL refuses URLs users could not or should not be sent to.
@@ -592,10 +697,14 @@ func (c *Catalog) fetchRange(base string, a *Artifact, file int, from, to int64,
 	return nil
 }
 
-// loadRelays reads the registry.
-func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
+// loadRelays reads the registry, re-keying first the relays that migration 00005 left
+// under their key ids.
+func (s *store) loadRelays(ctx context.Context, log *slog.Logger) (map[string]*Relay, error) {
+	if err := s.rekeyRelays(ctx, log); err != nil {
+		return nil, err
+	}
 	rows, err := s.r.QueryContext(ctx, `
-		SELECT key_id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
+		SELECT id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
 		       state, registered_at, last_seen, bytes_served, quarantine FROM relays`)
 	if err != nil {
 		return nil, fmt.Errorf("load relays: %w", err)
@@ -610,6 +719,11 @@ func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
 			&catalogs, &r.State, &registered, &seen, &r.BytesServed, &r.Quarantine); err != nil {
 			return nil, fmt.Errorf("load relays: %w", err)
 		}
+		var key minisign.PublicKey
+		if err := key.UnmarshalText([]byte(r.PublicKey)); err != nil {
+			return nil, fmt.Errorf("load relay %s: %w", r.ID, err)
+		}
+		r.KeyID = sign.KeyID(key.ID())
 		r.Catalogs = strings.Fields(catalogs)
 		r.RegisteredAt, r.LastSeen = time.Unix(registered, 0).UTC(), time.Unix(seen, 0).UTC()
 		out[r.ID] = r
@@ -617,7 +731,7 @@ func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load relays: %w", err)
 	}
-	hrows, err := s.r.QueryContext(ctx, `SELECT key_id, infohash, bytes_complete, verified FROM relay_holdings`)
+	hrows, err := s.r.QueryContext(ctx, `SELECT relay_id, infohash, bytes_complete, verified FROM relay_holdings`)
 	if err != nil {
 		return nil, fmt.Errorf("load relay holdings: %w", err)
 	}
@@ -636,17 +750,61 @@ func (s *store) loadRelays(ctx context.Context) (map[string]*Relay, error) {
 	return out, hrows.Err()
 }
 
+// rekeyRelays gives the relays whose id is not their key's fingerprint (registered before
+// migration 00005, when the key id was the id) their fingerprint, which SQL cannot
+// compute. Their holdings are dropped: the next heartbeat reports them again.
+func (s *store) rekeyRelays(ctx context.Context, log *slog.Logger) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, public_key FROM relays`)
+	if err != nil {
+		return fmt.Errorf("re-key relays: %w", err)
+	}
+	defer rows.Close()
+	rekey := map[string]string{}
+	for rows.Next() {
+		var id, text string
+		if err := rows.Scan(&id, &text); err != nil {
+			return fmt.Errorf("re-key relays: %w", err)
+		}
+		var key minisign.PublicKey
+		if err := key.UnmarshalText([]byte(text)); err != nil {
+			return fmt.Errorf("re-key relay %s: %w", id, err)
+		}
+		if fp := sign.Fingerprint(key); fp != id {
+			rekey[id] = fp
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("re-key relays: %w", err)
+	}
+	rows.Close()
+	if len(rekey) == 0 {
+		return nil
+	}
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		for old, fp := range rekey {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM relay_holdings WHERE relay_id = ?`, old); err != nil {
+				return fmt.Errorf("re-key relay %s: %w", old, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE relays SET id = ? WHERE id = ?`, fp, old); err != nil {
+				return fmt.Errorf("re-key relay %s: %w", old, err)
+			}
+			log.Info("relay re-keyed by its key's fingerprint", "key_id", old, "relay", fp)
+		}
+		return nil
+	})
+}
+
 // saveRelay writes a relay's row and, if held is not nil, replaces its holdings.
 func (s *store) saveRelay(ctx context.Context, r *Relay, held map[metainfo.Hash]*RelayHolding) error {
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO relays (key_id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
+			INSERT INTO relays (id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,
 				state, registered_at, last_seen, bytes_served, quarantine)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (key_id) DO UPDATE SET public_url = excluded.public_url, quota = excluded.quota,
+			ON CONFLICT (id) DO UPDATE SET public_url = excluded.public_url, quota = excluded.quota,
 				free = excluded.free, upload_limit = excluded.upload_limit, download_limit = excluded.download_limit,
-				catalogs = excluded.catalogs, state = excluded.state, last_seen = excluded.last_seen,
-				bytes_served = excluded.bytes_served, quarantine = excluded.quarantine`,
+				catalogs = excluded.catalogs, state = excluded.state, registered_at = excluded.registered_at,
+				last_seen = excluded.last_seen, bytes_served = excluded.bytes_served, quarantine = excluded.quarantine`,
 			r.ID, r.PublicKey, r.PublicURL, r.Quota, r.Free, r.UploadLimit, r.DownloadLimit, strings.Join(r.Catalogs, " "),
 			r.State, r.RegisteredAt.Unix(), r.LastSeen.Unix(), r.BytesServed, r.Quarantine)
 		if err != nil {
@@ -655,14 +813,34 @@ func (s *store) saveRelay(ctx context.Context, r *Relay, held map[metainfo.Hash]
 		if held == nil {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM relay_holdings WHERE key_id = ?`, r.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM relay_holdings WHERE relay_id = ?`, r.ID); err != nil {
 			return fmt.Errorf("save relay %s holdings: %w", r.ID, err)
 		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO relay_holdings (relay_id, infohash, bytes_complete, verified) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("save relay %s holdings: %w", r.ID, err)
+		}
+		defer stmt.Close()
 		for _, h := range held {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO relay_holdings (key_id, infohash, bytes_complete, verified) VALUES (?, ?, ?, ?)`,
-				r.ID, h.InfoHash, h.BytesComplete, h.Verified); err != nil {
+			if _, err := stmt.ExecContext(ctx, r.ID, h.InfoHash, h.BytesComplete, h.Verified); err != nil {
 				return fmt.Errorf("save relay %s holdings: %w", r.ID, err)
 			}
+		}
+		return nil
+	})
+}
+
+// deletePending removes a pending relay's row and holdings (a pending relay's are not
+// written, but a database of an older version may have some), unless the relay was
+// approved or registered again since (registered_at says which registration it was).
+func (s *store) deletePending(ctx context.Context, id string, registered time.Time) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		const this = `SELECT id FROM relays WHERE id = ? AND state = 'pending' AND registered_at = ?`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM relay_holdings WHERE relay_id IN (`+this+`)`, id, registered.Unix()); err != nil {
+			return fmt.Errorf("delete pending relay %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM relays WHERE id IN (`+this+`)`, id, registered.Unix()); err != nil {
+			return fmt.Errorf("delete pending relay %s: %w", id, err)
 		}
 		return nil
 	})

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"aead.dev/minisign"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
@@ -39,7 +38,6 @@ type Relay struct {
 	log     *slog.Logger
 	version string
 	signer  *sign.Signer
-	pub     minisign.PublicKey
 	db      *store
 
 	cl       *torrent.Client
@@ -108,8 +106,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	}
 	r := &Relay{
 		cfg: cfg, log: log, version: version,
-		signer: sign.NewSigner(key, nil), pub: key.Public().(minisign.PublicKey),
-		up: newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
+		signer: sign.NewSigner(key, nil),
+		up:     newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{},
 		reconcile: make(chan struct{}, 1),
 		warmSlots: make(chan struct{}, warmWorkers),
@@ -338,7 +336,7 @@ func (r *Relay) beatSoon() {
 
 func (r *Relay) registration() relayapi.Register {
 	return relayapi.Register{
-		PublicKey: r.pub.String(), PublicURL: r.cfg.PublicURL,
+		PublicURL:  r.cfg.PublicURL,
 		QuotaBytes: int64(r.cfg.Quota), FreeBytes: r.free(),
 		UploadLimit: int64(r.cfg.UploadLimit), DownloadLimit: int64(r.cfg.DownloadLimit),
 		Catalogs: r.cfg.Catalogs, Version: r.version,

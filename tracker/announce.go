@@ -168,7 +168,11 @@ func unescape20(dst *[20]byte, s, name string) error {
 			return fmt.Errorf("%w: %s longer than 20 bytes", ErrBadRequest, name)
 		}
 		c := s[i]
-		if c == '%' {
+		switch c {
+		case '+':
+			// Form encoding, as Go's url.Values and others write a 0x20 byte.
+			c = ' '
+		case '%':
 			if i+2 >= len(s) {
 				return fmt.Errorf("%w: %s has a truncated escape", ErrBadRequest, name)
 			}

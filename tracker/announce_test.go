@@ -32,10 +32,13 @@ func TestParseAnnounceQuery(t *testing.T) {
 		a.Left != 30 || a.Event != EventStarted || a.NumWant != 80 || !a.Compact || !a.NoPeerID || a.IP.String() != "10.0.0.1" {
 		t.Fatalf("parsed %+v", a)
 	}
-	// "+" is a literal byte in BitTorrent queries, not a space.
-	raw := strings.Replace(escaped(testIH), "%2B", "+", 1)
-	if a, err := ParseAnnounceQuery("info_hash=" + raw + "&peer_id=" + escaped(testPeer) + "&port=1"); err != nil || a.InfoHash != testIH {
-		t.Fatalf("literal +: %v %x", err, a.InfoHash)
+	// "+" is a space, as in form encoding (Go's url.Values, PHP, opentracker); clients
+	// send a 0x2B byte as %2B.
+	spaced := testIH
+	spaced[3] = ' '
+	raw := strings.Replace(escaped(spaced), "%20", "+", 1)
+	if a, err := ParseAnnounceQuery("info_hash=" + raw + "&peer_id=" + escaped(testPeer) + "&port=1"); err != nil || a.InfoHash != spaced {
+		t.Fatalf("+ as a space: %v %x", err, a.InfoHash)
 	}
 	if a, _ := ParseAnnounceQuery(base); a.Left != -1 || a.NumWant != -1 || !a.Compact || a.Event != EventNone {
 		t.Fatalf("defaults: %+v", a)
@@ -84,6 +87,12 @@ func TestParseScrapeQuery(t *testing.T) {
 	}
 	if ihs, err := ParseScrapeQuery("", 5); err != nil || len(ihs) != 0 {
 		t.Fatalf("empty: %v %v", ihs, err)
+	}
+	// Go's url.Values (anacrolix's scrape) and HTML forms write a 0x20 byte as '+'.
+	spaced := [20]byte{0x83, ' ', '+', 0x20}
+	formQ := url.Values{"info_hash": {string(spaced[:])}}.Encode()
+	if ihs, err := ParseScrapeQuery(formQ, 1); err != nil || len(ihs) != 1 || ihs[0] != spaced {
+		t.Fatalf("form-encoded %q: %v %x", formQ, err, ihs)
 	}
 }
 

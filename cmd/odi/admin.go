@@ -171,13 +171,20 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 			if err != nil {
 				return err
 			}
-			var out struct{ Relays []catalog.Relay }
-			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/relays", nil, &out); err != nil {
-				return fmt.Errorf("list relays: %w", err)
+			var relays []catalog.Relay
+			for after := ""; ; {
+				var page catalog.RelayPage
+				if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/relays?after="+url.QueryEscape(after), nil, &page); err != nil {
+					return fmt.Errorf("list relays: %w", err)
+				}
+				relays = append(relays, page.Relays...)
+				if after = page.Next; after == "" {
+					break
+				}
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tURL\tSTATUS\tHOLDINGS\tFREE\tLAST SEEN\tREASON")
-			for _, r := range out.Relays {
+			for _, r := range relays {
 				verified := 0
 				for _, h := range r.Holdings {
 					if h.Verified {

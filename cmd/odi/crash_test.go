@@ -100,7 +100,7 @@ func TestTruncatedUploadLeavesNothing(t *testing.T) {
 func TestCrashDuringPublish(t *testing.T) {
 	keys := newKeys(t, "publisher")
 	data := t.TempDir()
-	args := []string{"directory", "--data", data, "--listen", "127.0.0.1:0", "--publisher-key", "tester=" + keys[0] + ".pub"}
+	args := []string{"directory", "--data", data, "--listen", "127.0.0.1:0", "--publisher-key", "tester:test=" + keys[0] + ".pub"}
 
 	for _, stage := range []string{"mid-upload", "before commit"} {
 		t.Run(stage, func(t *testing.T) {

@@ -76,7 +76,7 @@ a key given with --admin-key.`,
 	f.String("data", "", withKey("folder for the catalog database and origin copies", "directory.data"))
 	f.String("listen", def.Listen, withKey("HTTP listen address; port 0 picks one", "directory.listen"))
 	f.String("public-url", "", withKey("URL clients reach this directory at (default http://<listen address>)", "directory.public_url"))
-	f.StringArray("publisher-key", nil, withKey("trusted publisher key, [NAME=]KEY.pub; repeatable", "directory.publishers"))
+	f.StringArray("publisher-key", nil, withKey("trusted publisher key, [NAME[:SCOPE]=]KEY.pub: publishes into catalog NAME, or SCOPE (comma-separated catalogs, * for any); repeatable", "directory.publishers"))
 	f.StringArray("admin-key", nil, withKey("trusted admin key, KEY.pub; repeatable", "directory.admin_keys"))
 	f.String("udp-listen", "", withKey("BEP 15 UDP tracker address (default: the HTTP address over UDP; off to disable)", "directory.tracker.udp_listen"))
 	f.String("relay-policy", def.Relays.Policy, withKey("relay admission: approve (an operator approves each relay) or open", "directory.relays.policy"))

@@ -62,7 +62,7 @@ func startTestDirectory(t *testing.T, opts ...func(*DirectoryConfig)) *testNet {
 	cfg := defaultConfig().Directory
 	cfg.DataDir = tn.data
 	cfg.AdminKeys = []string{tn.adminKey + ".pub"}
-	cfg.Publishers = []string{"tester=" + tn.publisherKey + ".pub"}
+	cfg.Publishers = []string{"tester:test=" + tn.publisherKey + ".pub"}
 	cfg.MinFreeSpace = 0
 	cfg.Listen = "127.0.0.1:0"
 	for _, o := range opts {

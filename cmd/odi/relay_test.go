@@ -63,7 +63,7 @@ func runTestRelay(t *testing.T, cfg RelayConfig) *testRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := sign.KeyID(key.ID())
+	id := sign.Fingerprint(sign.NewSigner(key, nil).PublicKey())
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := startRelay(ctx, cfg, testLogger(t, "relay "+id))
 	if err != nil {
@@ -370,10 +370,14 @@ func TestRelayExpungeRevokeAndBadRequests(t *testing.T) {
 	if s := send(tampered); s != 401 {
 		t.Fatalf("tampered heartbeat: %d, want 401", s)
 	}
-	// A relay cannot register someone else's key.
+	// A relay cannot register someone else's key: the key a request names must sign it.
 	stranger := newKeys(t, "stranger")[0]
 	pub, _ := sign.ParsePublicKey(stranger + ".pub")
-	err := api.CallJSON(context.Background(), http.MethodPost, "/api/v1/relays/register", relayapi.Register{PublicKey: pub.String(), PublicURL: r.url}, nil)
+	regBody, _ := json.Marshal(relayapi.Register{PublicURL: r.url})
+	reg, _ := http.NewRequest(http.MethodPost, tn.base+"/api/v1/relays/register", bytes.NewReader(regBody))
+	api.Signer.SignBody(reg, regBody)
+	reg.Header.Set(sign.HeaderPublicKey, pub.String())
+	err := api.Do(reg, nil)
 	if apiclient.StatusOf(err) != 401 {
 		t.Fatalf("register with another key: %v, want 401", err)
 	}

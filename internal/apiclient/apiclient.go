@@ -23,10 +23,13 @@ import (
 type Client struct {
 	Base   string // the directory's base URL, without a trailing slash
 	HTTP   *http.Client
-	Signer *sign.Signer // nil: requests go unsigned
+	Signer *sign.Signer // nil: requests go unsigned; signatures are for Base's origin
 }
 
 // New returns a client for the directory at base, signing with signer (which may be nil).
+// A signature is for base's origin (sign.Origin), and a directory refuses one made for
+// another: base must be the directory's public URL, as it is configured there (not
+// localhost for 127.0.0.1, nor the address behind its reverse proxy).
 func New(base string, signer *sign.Signer) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -4,6 +4,11 @@
 //
 //	POST /api/v1/relays/register   Register -> Registered   (signed by the relay's key)
 //	POST /api/v1/relays/heartbeat  Heartbeat -> Plan         (signed by the relay's key)
+//
+// A relay is the key that signs: the signature headers carry its whole public key, and
+// the directory names the relay by the key's fingerprint (internal/sign), so that its
+// checks need no body. Bodies are capped: a registration at 64 KiB, a heartbeat by the
+// holdings a directory takes (its relays.max_holdings).
 package relayapi
 
 import (
@@ -27,7 +32,6 @@ const (
 
 // Register is what a relay tells a directory when it joins (and again after restarts).
 type Register struct {
-	PublicKey     string   `json:"public_key"` // minisign public key line; must match the signature
 	PublicURL     string   `json:"public_url"` // where users and the directory reach its /ws/ and /healthz
 	QuotaBytes    int64    `json:"quota_bytes"`
 	FreeBytes     int64    `json:"free_bytes"`
@@ -39,7 +43,7 @@ type Register struct {
 
 // Registered is the directory's answer to Register.
 type Registered struct {
-	RelayID           string        `json:"relay_id"` // the relay key's id
+	RelayID           string        `json:"relay_id"` // the fingerprint of the relay's key
 	State             string        `json:"state"`
 	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
 	Message           string        `json:"message,omitempty"`

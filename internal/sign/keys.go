@@ -2,6 +2,8 @@ package sign
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -59,7 +61,7 @@ func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
 // without its comment line) or as a path to such a file.
 func ParsePublicKey(keyOrPath string) (minisign.PublicKey, error) {
 	text := []byte(keyOrPath)
-	if !looksLikeKeyText(keyOrPath) {
+	if !IsPublicKeyText(keyOrPath) {
 		b, err := os.ReadFile(keyOrPath)
 		if err != nil {
 			return minisign.PublicKey{}, fmt.Errorf("load public key: %w", err)
@@ -73,9 +75,9 @@ func ParsePublicKey(keyOrPath string) (minisign.PublicKey, error) {
 	return key, nil
 }
 
-// looksLikeKeyText tells key text from a path: minisign public keys are a base64 line of
+// IsPublicKeyText tells key text from a path: minisign public keys are a base64 line of
 // 56 characters starting with "RW" (the ed25519 algorithm tag), possibly after a comment.
-func looksLikeKeyText(s string) bool {
+func IsPublicKeyText(s string) bool {
 	s = strings.TrimSpace(s)
 	if strings.HasPrefix(s, "untrusted comment:") {
 		return true
@@ -103,3 +105,12 @@ func ParseKeyID(s string) (uint64, error) {
 
 // PublicKeyText is the one-line form of a public key stored in databases and configs.
 func PublicKeyText(k minisign.PublicKey) string { return k.String() }
+
+// Fingerprint names a public key by all of it: the first 128 bits of the sha256 of its
+// one-line form (algorithm, key id and ed25519 key), as 32 lower-case hex digits. A key
+// id is 64 bits that whoever makes a key may choose, so two keys can share one; a
+// fingerprint cannot be chosen. Keys are looked up, and relays named, by fingerprint.
+func Fingerprint(k minisign.PublicKey) string {
+	sum := sha256.Sum256([]byte(k.String()))
+	return hex.EncodeToString(sum[:16])
+}

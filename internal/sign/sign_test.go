@@ -3,8 +3,11 @@ package sign
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +28,12 @@ func mustKey(t *testing.T) (minisign.PublicKey, minisign.PrivateKey) {
 
 func signedRequest(t *testing.T, priv minisign.PrivateKey, at time.Time, body string) *http.Request {
 	t.Helper()
-	req, _ := http.NewRequest("POST", "http://127.0.0.1:1/api/v1/x?a=1", strings.NewReader(body))
+	return signedTo(t, priv, at, "http://127.0.0.1:1/api/v1/x?a=1", body)
+}
+
+func signedTo(t *testing.T, priv minisign.PrivateKey, at time.Time, url, body string) *http.Request {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	if err := NewSigner(priv, func() time.Time { return at }).SignBody(req, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
@@ -36,58 +44,145 @@ func TestSignVerify(t *testing.T) {
 	pub, priv := mustKey(t)
 	otherPub, _ := mustKey(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	const dir = "http://127.0.0.1:1"
 	req := signedRequest(t, priv, now, "hello")
 
 	tests := []struct {
-		name    string
-		mutate  func(h http.Header) (method, uri string, key minisign.PublicKey, at time.Time)
-		wantErr error
+		name                   string
+		mutate                 func(h http.Header)
+		key                    minisign.PublicKey
+		directory, method, uri string
+		wantErr                error
 	}{
-		{"valid", func(http.Header) (string, string, minisign.PublicKey, time.Time) {
-			return "POST", "/api/v1/x?a=1", pub, now.Add(time.Minute)
-		}, nil},
-		{"other method", func(http.Header) (string, string, minisign.PublicKey, time.Time) {
-			return "PUT", "/api/v1/x?a=1", pub, now
-		}, ErrBadSignature},
-		{"other path", func(http.Header) (string, string, minisign.PublicKey, time.Time) {
-			return "POST", "/api/v1/x?a=2", pub, now
-		}, ErrBadSignature},
-		{"other key", func(http.Header) (string, string, minisign.PublicKey, time.Time) {
-			return "POST", "/api/v1/x?a=1", otherPub, now
-		}, ErrBadSignature},
-		{"stale", func(http.Header) (string, string, minisign.PublicKey, time.Time) {
-			return "POST", "/api/v1/x?a=1", pub, now.Add(DefaultMaxSkew + time.Second)
-		}, ErrStale},
-		{"from the future", func(http.Header) (string, string, minisign.PublicKey, time.Time) {
-			return "POST", "/api/v1/x?a=1", pub, now.Add(-DefaultMaxSkew - time.Second)
-		}, ErrStale},
-		{"altered nonce", func(h http.Header) (string, string, minisign.PublicKey, time.Time) {
-			h.Set(HeaderNonce, "AAAAAAAAAAAAAAAAAAAAAA")
-			return "POST", "/api/v1/x?a=1", pub, now
-		}, ErrBadSignature},
-		{"altered digest", func(h http.Header) (string, string, minisign.PublicKey, time.Time) {
-			h.Set(HeaderContentSHA256, strings.Repeat("00", 32))
-			return "POST", "/api/v1/x?a=1", pub, now
-		}, ErrBadSignature},
-		{"altered date", func(h http.Header) (string, string, minisign.PublicKey, time.Time) {
-			h.Set(HeaderDate, now.Add(time.Second).Format(time.RFC3339))
-			return "POST", "/api/v1/x?a=1", pub, now
-		}, ErrBadSignature},
+		{"valid", nil, pub, dir, "POST", "/api/v1/x?a=1", nil},
+		{"other directory", nil, pub, "http://127.0.0.1:2", "POST", "/api/v1/x?a=1", ErrBadSignature},
+		{"other host, same port", nil, pub, "http://localhost:1", "POST", "/api/v1/x?a=1", ErrBadSignature},
+		{"same host, other scheme", nil, pub, "https://127.0.0.1:1", "POST", "/api/v1/x?a=1", ErrBadSignature},
+		{"other method", nil, pub, dir, "PUT", "/api/v1/x?a=1", ErrBadSignature},
+		{"other path", nil, pub, dir, "POST", "/api/v1/y?a=1", ErrBadSignature},
+		{"other query", nil, pub, dir, "POST", "/api/v1/x?a=2", ErrBadSignature},
+		{"other key", nil, otherPub, dir, "POST", "/api/v1/x?a=1", ErrBadSignature},
+		{"altered nonce", func(h http.Header) { h.Set(HeaderNonce, "AAAAAAAAAAAAAAAAAAAAAA") }, pub, dir, "POST", "/api/v1/x?a=1", ErrBadSignature},
+		{"altered digest", func(h http.Header) { h.Set(HeaderContentSHA256, strings.Repeat("00", 32)) }, pub, dir, "POST", "/api/v1/x?a=1", ErrBadSignature},
+		{"altered date", func(h http.Header) { h.Set(HeaderDate, now.Add(time.Second).Format(time.RFC3339)) }, pub, dir, "POST", "/api/v1/x?a=1", ErrBadSignature},
+		// The directory header is informational: claiming the verifier's origin does not
+		// make a signature for another one verify.
+		{"claims the verifier's directory", func(h http.Header) { h.Set(HeaderDirectory, "http://127.0.0.1:2") }, pub, "http://127.0.0.1:2", "POST", "/api/v1/x?a=1", ErrBadSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := req.Header.Clone()
-			method, uri, key, at := tt.mutate(h)
+			if tt.mutate != nil {
+				tt.mutate(h)
+			}
 			c, err := ParseRequest(h)
 			if err != nil {
 				t.Fatalf("ParseRequest: %v", err)
 			}
-			err = c.Verify(key, method, uri, at, DefaultMaxSkew)
+			err = c.Verify(tt.key, tt.directory, tt.method, tt.uri)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("Verify = %v, want %v", err, tt.wantErr)
 			}
 		})
 	}
+}
+
+func TestVerifyNamesTheDirectorySignedFor(t *testing.T) {
+	pub, priv := mustKey(t)
+	req := signedTo(t, priv, time.Now(), "http://LOCALHOST:8080/api", "")
+	c, err := ParseRequest(req.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(pub, "http://localhost:8080", "POST", "/api"); err != nil {
+		t.Fatalf("verify with the signer's origin: %v", err)
+	}
+	err = c.Verify(pub, "http://127.0.0.1:8080", "POST", "/api")
+	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), `"http://localhost:8080"`) {
+		t.Fatalf("verify for another origin = %v, want ErrBadSignature naming http://localhost:8080", err)
+	}
+}
+
+func TestFresh(t *testing.T) {
+	_, priv := mustKey(t)
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	c, err := ParseRequest(signedRequest(t, priv, now, "").Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		at      time.Time
+		wantErr error
+	}{
+		{"now", now, nil},
+		{"within the skew", now.Add(DefaultMaxSkew), nil},
+		{"stale", now.Add(DefaultMaxSkew + time.Second), ErrStale},
+		{"from the future", now.Add(-DefaultMaxSkew - time.Second), ErrStale},
+	} {
+		if err := c.Fresh(tt.at, DefaultMaxSkew); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: Fresh = %v, want %v", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	tests := []struct {
+		url, want string
+	}{
+		{"http://127.0.0.1:8080/api/v1/x?a=1", "http://127.0.0.1:8080"},
+		{"HTTPS://Dir.Example.ORG/", "https://dir.example.org"},
+		{"https://dir.example.org:443/x", "https://dir.example.org"},
+		{"http://dir.example.org:80", "http://dir.example.org"},
+		{"http://dir.example.org:443", "http://dir.example.org:443"},
+		{"https://dir.example.org:8443", "https://dir.example.org:8443"},
+		{"http://[::1]:8080/", "http://[::1]:8080"},
+		{"http://[::1]/", "http://[::1]"},
+		{"/relative", ""},
+		{"ftp://dir.example.org", ""},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Origin(u)
+		if (err != nil) != (tt.want == "") || got != tt.want {
+			t.Errorf("Origin(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
+		}
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	pub, _ := mustKey(t)
+	other, _ := mustKey(t)
+	fp := Fingerprint(pub)
+	if len(fp) != 32 || strings.Trim(fp, "0123456789abcdef") != "" {
+		t.Fatalf("Fingerprint = %q, want 32 lower-case hex digits", fp)
+	}
+	if Fingerprint(other) == fp {
+		t.Fatal("two keys share a fingerprint")
+	}
+	// A key with the same id and other key bytes: what a squatter makes.
+	squat := withID(t, other, pub.ID())
+	if squat.ID() != pub.ID() || Fingerprint(squat) == fp {
+		t.Fatalf("a key with a chosen id: id %X (want %X), fingerprint %s (must differ from %s)", squat.ID(), pub.ID(), Fingerprint(squat), fp)
+	}
+}
+
+// withID returns k with its key id replaced: minisign key ids are chosen, not derived.
+func withID(t *testing.T, k minisign.PublicKey, id uint64) minisign.PublicKey {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(k.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(raw[2:10], id)
+	var out minisign.PublicKey
+	if err := out.UnmarshalText([]byte(base64.StdEncoding.EncodeToString(raw))); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestCheckContent(t *testing.T) {
@@ -107,6 +202,7 @@ func TestCheckContent(t *testing.T) {
 
 func TestParseRequestMalformed(t *testing.T) {
 	_, priv := mustKey(t)
+	otherPub, _ := mustKey(t)
 	good := signedRequest(t, priv, time.Now(), "").Header
 	tests := []struct {
 		name    string
@@ -121,6 +217,9 @@ func TestParseRequestMalformed(t *testing.T) {
 		{"bad date", HeaderDate, "yesterday", ErrMalformed},
 		{"short nonce", HeaderNonce, "abc", ErrMalformed},
 		{"bad digest", HeaderContentSHA256, "xyz", ErrMalformed},
+		{"no public key", HeaderPublicKey, "", ErrMalformed},
+		{"not a public key", HeaderPublicKey, "RWxyz", ErrMalformed},
+		{"another key than signed", HeaderPublicKey, otherPub.String(), ErrMalformed},
 	}
 	for _, tt := range tests {
 		h := good.Clone()
@@ -178,13 +277,15 @@ func FuzzParseRequest(f *testing.F) {
 	_, priv, _ := minisign.GenerateKey(rand.Reader)
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil)
 	_ = NewSigner(priv, nil).SignBody(req, nil)
-	f.Add(req.Header.Get(HeaderAuthorization), req.Header.Get(HeaderDate), req.Header.Get(HeaderNonce), req.Header.Get(HeaderContentSHA256))
-	f.Fuzz(func(t *testing.T, auth, date, nonce, digest string) {
+	f.Add(req.Header.Get(HeaderAuthorization), req.Header.Get(HeaderDate), req.Header.Get(HeaderNonce),
+		req.Header.Get(HeaderContentSHA256), req.Header.Get(HeaderPublicKey))
+	f.Fuzz(func(t *testing.T, auth, date, nonce, digest, pub string) {
 		h := http.Header{}
 		h.Set(HeaderAuthorization, auth)
 		h.Set(HeaderDate, date)
 		h.Set(HeaderNonce, nonce)
 		h.Set(HeaderContentSHA256, digest)
+		h.Set(HeaderPublicKey, pub)
 		_, _ = ParseRequest(h) // must not panic
 	})
 }

@@ -54,7 +54,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 "$odi" keygen --out "$work/pub.key" >/dev/null
 "$odi" keygen --out "$work/relay-a.key" >/dev/null
 "$odi" keygen --out "$work/relay-b.key" >/dev/null
-"$odi" directory --data "$work/dir" --listen 127.0.0.1:0 --udp-listen off --publisher-key "b=$work/pub.key.pub" \
+"$odi" directory --data "$work/dir" --listen 127.0.0.1:0 --udp-listen off --publisher-key "bench=$work/pub.key.pub" \
 	--relay-policy open --allow-private-relay-urls >"$work/dir.out" 2>"$work/dir.log" &
 pids+=($!)
 dir=$(wait_line "$work/dir.out" "listening on" | sed 's/.*listening on \(http:[^ ]*\).*/\1/')
