@@ -153,9 +153,10 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 	return &Upload{ID: up.id, Expires: up.expires}, nil
 }
 
-// uploadRetry is the Retry-After of a publish refused for want of a slot: slots free up
-// as publishes finish, which takes minutes for large artifacts.
-const uploadRetry = time.Minute
+// uploadRetry is the Retry-After of a publish refused for want of a slot. Slots free up
+// as publishes finish, from a second for small artifacts to minutes for large ones; a
+// declaration is a cheap signed request, so waiting publishers may ask often.
+const uploadRetry = 5 * time.Second
 
 // take finds an upload in the given state and moves it to next, so that two requests
 // cannot work on one upload at once. A cancelled upload is not taken (cancel drops

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -21,6 +24,9 @@ func newClient(cfg ClientConfig) (*apiclient.Client, error) {
 	c, err := apiclient.New(cfg.Directory, signer)
 	if err != nil {
 		return nil, usageError("--directory: %w", err)
+	}
+	c.Waiting = func(e *apiclient.Error) {
+		fmt.Fprintf(os.Stderr, "odi: %s; trying again in %s\n", e.Detail, e.RetryAfter)
 	}
 	return c, nil
 }

@@ -324,6 +324,12 @@ func (d *directory) handler() http.Handler {
 	api := limited(requests, e)
 	mux.Handle("/", api)
 	mux.Handle("POST /api/v1/relays/register", limited(limit.NewRates(d.cfg.Limits.Registrations, maxRateAddrs), api))
+	// An upload's own requests need no bucket: only the holder of a declared upload's id
+	// gets past its lookup, and uploads are bounded by their slots. A 429 there would
+	// fail a publish halfway and hold its slot until upload_ttl.
+	for _, p := range []string{"PUT /api/v1/uploads/{id}", "DELETE /api/v1/uploads/{id}", "POST /api/v1/uploads/{id}/commit"} {
+		mux.Handle(p, e)
+	}
 	return redirectsFirst{rd: limited(requests, rd), mux: mux}
 }
 

@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/limit"
 )
 
@@ -166,5 +168,26 @@ func TestDirectoryUDPRateLimit(t *testing.T) {
 	}
 	if !answered("127.0.0.42") {
 		t.Fatal("another address was not answered")
+	}
+}
+
+// TestPublishUnderTheRequestRate: a publisher's declarations count against its
+// address's bucket and `odi publish` waits out a 429 as told, while an upload's own
+// requests (bytes, commit) are never refused halfway by the rate.
+func TestPublishUnderTheRequestRate(t *testing.T) {
+	// A declaration every 4 s: the next publish's comes sooner, however slow the machine.
+	tn := startTestDirectory(t, func(c *DirectoryConfig) { c.Limits.Requests = limit.Rate{PerSecond: 0.25, Burst: 1} })
+	var refusals []int
+	tn.publisher.Waiting = func(e *apiclient.Error) { refusals = append(refusals, e.Status) }
+	for _, v := range []string{"1", "2", "3"} {
+		publishSmall(t, tn, v, 1000)
+	}
+	if !slices.Contains(refusals, http.StatusTooManyRequests) {
+		t.Fatalf("three publishes in a row were never told to wait: refusals waited out %v", refusals)
+	}
+	for _, s := range refusals {
+		if s != http.StatusTooManyRequests {
+			t.Fatalf("refusals waited out: %v", refusals)
+		}
 	}
 }

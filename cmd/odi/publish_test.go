@@ -468,3 +468,53 @@ func TestAPIListAndErrors(t *testing.T) {
 		t.Errorf("conditional GET of the torrent: %s, want 304", resp2.Status)
 	}
 }
+
+// A publisher at its upload slots is told to come back (503 + Retry-After); `odi
+// publish` waits as told, says so, and goes on once a slot is free.
+func TestPublishWaitsForASlot(t *testing.T) {
+	tn := startTestDirectory(t, func(c *DirectoryConfig) { c.MaxUploadsPerPublisher = 1 })
+	held := ident("held")
+	held.Root = "held.bin"
+	held.Files = []manifest.File{{Size: 10}}
+	var slot catalog.Upload
+	if err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", held, &slot); err != nil {
+		t.Fatal(err)
+	}
+
+	waiting := make(chan *apiclient.Error, 8)
+	c, err := newClient(ClientConfig{Directory: tn.base, Key: tn.publisherKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Waiting = func(e *apiclient.Error) { waiting <- e }
+	dir := t.TempDir()
+	writeFiles(t, dir, 7, map[string]int{"f.bin": 1000})
+	type result struct {
+		a   *catalog.ArtifactJSON
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := publish(context.Background(), c, ident("waits"), filepath.Join(dir, "f.bin"), io.Discard)
+		done <- result{a, err}
+	}()
+	select {
+	case e := <-waiting:
+		if e.Status != http.StatusServiceUnavailable || e.RetryAfter <= 0 || !strings.Contains(e.Detail, "max_uploads_per_publisher") {
+			t.Fatalf("refusal waited out: %+v", e)
+		}
+	case r := <-done:
+		t.Fatalf("publish ended while the only slot was held: %+v %v", r.a, r.err)
+	}
+	if err := tn.publisher.Call(context.Background(), http.MethodDelete, "/api/v1/uploads/"+slot.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.a.State != catalog.Published {
+			t.Fatalf("publish after the slot freed: %+v %v", r.a, r.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("publish still waiting a minute after the slot freed")
+	}
+}

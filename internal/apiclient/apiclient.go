@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,17 @@ type Client struct {
 	Base   string // the directory's base URL, without a trailing slash
 	HTTP   *http.Client
 	Signer *sign.Signer // nil: requests go unsigned; signatures are for Base's origin
+	// RetryFor bounds how long Call waits in all, as told by Retry-After, for a directory
+	// that answers 429 (this address's rate) or 503 (busy: upload slots, memory) before
+	// it gives up; 0 never waits.
+	RetryFor time.Duration
+	// Waiting, when set, is told of each refusal Call waits out (to tell a user).
+	Waiting func(refusal *Error)
 }
+
+// DefaultRetryFor is New's Client.RetryFor: a directory's upload slots free up within
+// minutes, and a user's publish should outwait them rather than fail.
+const DefaultRetryFor = 5 * time.Minute
 
 // New returns a client for the directory at base, signing with signer (which may be nil).
 // A signature is for base's origin (sign.Origin), and a directory refuses one made for
@@ -43,7 +54,8 @@ func New(base string, signer *sign.Signer) (*Client, error) {
 			ResponseHeaderTimeout: 10 * time.Minute, // the directory fsyncs before answering
 			IdleConnTimeout:       30 * time.Second,
 		}},
-		Signer: signer,
+		Signer:   signer,
+		RetryFor: DefaultRetryFor,
 	}, nil
 }
 
@@ -51,6 +63,8 @@ func New(base string, signer *sign.Signer) (*Client, error) {
 type Error struct {
 	Status int
 	Detail string
+	// RetryAfter is the directory's Retry-After, when it sent one (429, 503).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -67,8 +81,32 @@ func StatusOf(err error) int {
 }
 
 // Call sends a request with an in-memory body (signed if the client has a signer) and
-// decodes a JSON answer into out (if not nil).
+// decodes a JSON answer into out (if not nil). A 429 or 503 with Retry-After is tried
+// again after the wait it names, with a fresh signature (a nonce is good once), while
+// the waits add up to at most c.RetryFor.
 func (c *Client) Call(ctx context.Context, method, path string, body []byte, out any) error {
+	var waited time.Duration
+	for {
+		err := c.call(ctx, method, path, body, out)
+		var e *Error
+		if !errors.As(err, &e) || e.RetryAfter <= 0 || waited+e.RetryAfter > c.RetryFor {
+			return err
+		}
+		if c.Waiting != nil {
+			c.Waiting(e)
+		}
+		t := time.NewTimer(e.RetryAfter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (waiting to try again: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		waited += e.RetryAfter
+	}
+}
+
+func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -108,7 +146,11 @@ func (c *Client) Do(req *http.Request, out any) error {
 		if json.Unmarshal(b, &p) != nil || p.Detail == "" {
 			p.Detail = strings.TrimSpace(string(b))
 		}
-		return &Error{Status: resp.StatusCode, Detail: p.Detail}
+		e := &Error{Status: resp.StatusCode, Detail: p.Detail}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return e
 	}
 	if out == nil {
 		return nil
@@ -117,4 +159,22 @@ func (c *Client) Do(req *http.Request, out any) error {
 		return fmt.Errorf("%s %s: decode answer: %w", req.Method, req.URL.Redacted(), err)
 	}
 	return nil
+}
+
+// retryAfter reads a Retry-After header (RFC 9110: seconds or an HTTP date) as a wait
+// from now; 0 when it is absent or unreadable. A wait rounds up to at least a second.
+func retryAfter(h string, now time.Time) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if secs < 0 || secs > int64(24*time.Hour/time.Second) {
+			return 0
+		}
+		return max(time.Duration(secs)*time.Second, time.Second)
+	}
+	if at, err := http.ParseTime(h); err == nil {
+		return max(at.Sub(now), time.Second)
+	}
+	return 0
 }

@@ -4,6 +4,7 @@
 //
 //	POST /api/v1/relays/register   Register -> Registered   (signed by the relay's key)
 //	POST /api/v1/relays/heartbeat  Heartbeat -> Plan         (signed by the relay's key)
+//	POST /api/v1/reports           Reports -> 202            (anyone: odi fetch, relays)
 //
 // A relay is the key that signs: the signature headers carry its whole public key, and
 // the directory names the relay by the key's fingerprint (internal/sign), so that its
@@ -64,7 +65,52 @@ type Heartbeat struct {
 	FreeBytes   int64     `json:"free_bytes"`
 	BytesServed int64     `json:"bytes_served"` // HTTP and BitTorrent, since the last heartbeat
 	Degraded    string    `json:"degraded,omitempty"`
+	// Audits are the outcomes of the previous plan's Audits.
+	Audits []AuditResult `json:"audits,omitempty"`
+	// BadPieces are pieces that failed their hash when this relay took them from another
+	// relay's web seed since the last heartbeat (at most MaxReports).
+	BadPieces []BadPiece `json:"bad_pieces,omitempty"`
 }
+
+// Audit asks a relay to fetch one byte range from another relay's web seed as a plain
+// user would (GET with Range, no odi headers) and report what it got; the directory
+// compares it with its own copy. Audits come from many addresses, so a relay cannot
+// tell them from users by the directory's address alone.
+type Audit struct {
+	ID     string `json:"id"`     // opaque; echoed in the result
+	URL    string `json:"url"`    // a file URL under another relay's /ws/
+	Offset int64  `json:"offset"` // first byte of the range, in the file
+	Length int64  `json:"length"` // bytes in the range, at most MaxAuditLength
+}
+
+// MaxAuditLength bounds one audit's range (a piece of the largest size odi makes).
+const MaxAuditLength = 16 << 20
+
+// AuditResult is what a relay got for one Audit: the sha256 of the bytes when the relay
+// answered 206 with exactly the range asked, else what went wrong.
+type AuditResult struct {
+	ID     string `json:"id"`
+	SHA256 string `json:"sha256,omitempty"` // hex
+	Error  string `json:"error,omitempty"`  // e.g. "answered 503", "timeout", "short body"
+}
+
+// BadPiece is a piece whose bytes from a web seed failed the torrent's piece hash.
+type BadPiece struct {
+	InfoHash string `json:"infohash"` // hex
+	Piece    int    `json:"piece"`
+	WebSeed  string `json:"web_seed"` // the url-list entry (or file URL under it) that sent it
+}
+
+// Reports is the body of POST /api/v1/reports: bad pieces a client saw from web seeds.
+// It needs no signature (anyone may report); a report makes the directory audit that
+// piece at once, from itself and through other relays, and only a confirmed bad piece
+// counts against a relay.
+type Reports struct {
+	BadPieces []BadPiece `json:"bad_pieces"`
+}
+
+// MaxReports bounds the bad pieces of one Reports body or heartbeat.
+const MaxReports = 64
 
 // Item is one artifact in a plan.
 type Item struct {
@@ -93,6 +139,9 @@ type Plan struct {
 	// for a few heartbeat intervals; each plan brings a fresh one.
 	Origin      string `json:"origin,omitempty"`
 	OriginToken string `json:"origin_token,omitempty"`
+	// Audits are ranges of other relays' web seeds to fetch before the next heartbeat,
+	// and report in it.
+	Audits []Audit `json:"audits,omitempty"`
 }
 
 // OriginAuthScheme is the Authorization scheme of a relay's requests to a directory's

@@ -1,7 +1,7 @@
 -- wrk script of scripts/bench/redirect.sh: GET /r/<catalog>/a<k>/<version> for random k.
 --
 --   wrk -t2 -c50 -d20s --latency -s redirect.lua http://127.0.0.1:PORT \
---       -- [close|keepalive] [COUNT] [CATALOG] [VERSION]
+--       -- [close|keepalive] [COUNT] [CATALOG] [VERSION] [CLIENTS]
 --
 -- k is drawn uniformly from 0..COUNT-1 (default 1000) on every request; "close" adds
 -- "Connection: close", so each request opens a new connection. wrk does not follow
@@ -12,6 +12,10 @@
 --             connect_errors=N read_errors=N write_errors=N timeouts=N non2xx=N
 --
 -- (wrk's "non2xx" counts answers with status > 399 only, so 302s are not errors.)
+--
+-- CLIENTS > 0 (or REDIRECT_CLIENTS) names one of CLIENTS client addresses (10.x.y.z) in
+-- X-Forwarded-For on each request, so that a directory trusting 127.0.0.1 as its proxy
+-- sees the load come from that many users and its per-address limits can stay on.
 --
 -- With REDIRECT_PACE_MS=M in the environment, each connection waits a random time, M ms
 -- on average (exponential, whole ms as wrk's timers have), before each request: the
@@ -25,15 +29,22 @@ function init(args)
   local count = tonumber(args[2] or "1000")
   local catalog = args[3] or "bench"
   local version = args[4] or "1"
+  local clients = tonumber(args[5] or os.getenv("REDIRECT_CLIENTS") or "0")
   assert(mode == "close" or mode == "keepalive", "redirect.lua: mode is close or keepalive, not " .. mode)
   local headers = nil
   if mode == "close" then
     headers = { ["Connection"] = "close" }
   end
-  for k = 0, count - 1 do
-    reqs[k + 1] = wrk.format("GET", "/r/" .. catalog .. "/a" .. k .. "/" .. version, headers)
+  n = math.max(count, clients)
+  for j = 0, n - 1 do
+    local k = j % count
+    if clients > 0 then
+      local c = j % clients
+      headers = headers or {}
+      headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(c / 65536) % 256, math.floor(c / 256) % 256, c % 256)
+    end
+    reqs[j + 1] = wrk.format("GET", "/r/" .. catalog .. "/a" .. k .. "/" .. version, headers)
   end
-  n = count
   math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
 end
 

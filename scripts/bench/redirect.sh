@@ -64,6 +64,7 @@ duration=${DURATION:-10s}
 warmup=${WARMUP:-3s}
 conns=${CONNS:-50}
 threads=${THREADS:-2}
+clients=${CLIENTS:-20000}
 relays=${RELAYS:-2}
 runs=${RUNS:-5}
 relay_wait=${RELAY_WAIT:-300}
@@ -131,11 +132,11 @@ echo "building bare302..."
 export ODI_DIRECTORY_RELAYS_HEARTBEAT_INTERVAL=$heartbeat ODI_DIRECTORY_RELAYS_PROBE_INTERVAL=$heartbeat
 
 "$odi" keygen --out "$work/pub.key" >/dev/null
-# All the load comes from 127.0.0.1, which the directory's per-address limits would
-# (rightly) answer with 429s: they are off here, so the run measures real answers. What a
-# request's rate check costs is BenchmarkRatesAllow in internal/limit.
-export ODI_DIRECTORY_LIMITS_TRACKER_PER_SECOND=0 ODI_DIRECTORY_LIMITS_REQUESTS_PER_SECOND=0 \
-	ODI_DIRECTORY_LIMITS_MAX_CONNS_PER_ADDR=16384
+# The directory runs with its default limits. All the load comes from 127.0.0.1, so it
+# trusts 127.0.0.1 as its reverse proxy and the load names CLIENTS users in
+# X-Forwarded-For, as a public directory behind nginx sees them: each address's rate stays
+# under its bucket's, and every request pays for its rate check.
+export ODI_DIRECTORY_TRACKER_TRUSTED_PROXIES=127.0.0.1/32 REDIRECT_CLIENTS=$clients
 "${on_server[@]}" "$odi" directory --data "$work/dir" --listen 127.0.0.1:0 --udp-listen off \
 	--publisher-key "bench=$work/pub.key.pub" --relay-policy open --allow-private-relay-urls \
 	>"$work/dir.out" 2>"$work/dir.log" &
@@ -144,13 +145,13 @@ pids+=("$dir_pid")
 dir=$(wait_url "$work/dir.out" "$dir_pid" "the directory")
 echo "directory at $dir (pid $dir_pid)"
 
-echo "publishing $artifacts tiny artifacts (4 at a time)..."
+echo "publishing $artifacts tiny artifacts (2 at a time: a publisher's upload slots)..."
 mkdir "$work/files"
 for ((i = 0; i < artifacts; i++)); do
 	echo "odi redirect benchmark artifact $i" >"$work/files/a$i"
 done
 t0=$SECONDS
-if ! seq 0 $((artifacts - 1)) | xargs -P 4 -I{} "$odi" publish --directory "$dir" --key "$work/pub.key" \
+if ! seq 0 $((artifacts - 1)) | xargs -P 2 -I{} "$odi" publish --directory "$dir" --key "$work/pub.key" \
 	--catalog bench --name a{} --version 1 -q "$work/files/a{}" >"$work/publish.log" 2>&1; then
 	tail -n 20 "$work/publish.log" >&2
 	die "some publishes failed (last lines above)"

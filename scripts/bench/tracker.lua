@@ -1,13 +1,17 @@
 -- wrk script of scripts/bench/tracker.sh: compact HTTP announces for many swarms and peers.
 --
 --   wrk -t2 -c50 -d20s --latency -s tracker.lua http://127.0.0.1:PORT/announce \
---       -- IHFILE [close|keepalive] [PEERS] [THREADS]
+--       -- IHFILE [close|keepalive] [PEERS] [THREADS] [CLIENTS]
 --
 -- IHFILE lists hex infohashes, one a line (or set TRACKER_INFOHASHES); "close" adds
 -- "Connection: close" to every request, so each one opens a new connection (or set
 -- TRACKER_MODE=close); PEERS is how many distinct peers to cycle through (default 100000,
 -- or TRACKER_PEERS); THREADS, wrk's -t, lets each thread take its own share of the peers
--- (without it, every thread cycles through all of them from a different start).
+-- (without it, every thread cycles through all of them from a different start);
+-- CLIENTS > 0 (or TRACKER_CLIENTS) sends peer p as client address 10.x.y.z number
+-- p % CLIENTS in X-Forwarded-For, so that a tracker trusting 127.0.0.1 as its proxy
+-- sees the load come from CLIENTS addresses, as a public tracker's does, and its
+-- per-address limits can stay on.
 --
 -- Peer p (0 <= p < PEERS) always announces in swarm p % #infohashes, from port
 -- 1024 + (p / #infohashes) % 64000 with peer id "-WK0001-" and p in 12 digits, and is a
@@ -57,6 +61,7 @@ function init(args)
   local mode = args[2] or os.getenv("TRACKER_MODE") or "keepalive"
   local peers = tonumber(args[3] or os.getenv("TRACKER_PEERS") or "100000")
   local threads = tonumber(args[4] or "0")
+  local clients = tonumber(args[5] or os.getenv("TRACKER_CLIENTS") or "0")
   assert(path, "tracker.lua: pass the infohash file after --, or set TRACKER_INFOHASHES")
   assert(mode == "close" or mode == "keepalive", "tracker.lua: mode is close or keepalive, not " .. mode)
   local ihs = read_infohashes(path)
@@ -69,6 +74,8 @@ function init(args)
   local whole = wrk.format("GET", marker, headers)
   local at = assert(whole:find(marker, 1, true), "tracker.lua: wrk.format lost the path")
   local head, tail = whole:sub(1, at - 1), whole:sub(at + #marker)
+  -- tail ends the header block with an empty line: a per-peer header goes before it.
+  local tail_headers = tail:sub(1, -3)
   local base = head .. wrk.path .. "?info_hash="
   -- peer_id is "-WK0001-" and 12 digits: the digits, escaped, three at a time.
   local prefix = "&peer_id=" .. escape_all("-WK0001-")
@@ -93,7 +100,14 @@ function init(args)
       esc3[floor(q / 1e9) % 1000] .. esc3[floor(q / 1e6) % 1000] ..
       esc3[floor(q / 1e3) % 1000] .. esc3[q % 1000] ..
       "&port=" .. (1024 + floor(q / #ihs) % 64000) ..
-      "&uploaded=0&downloaded=0&left=" .. left .. "&compact=1&numwant=50" .. tail
+      "&uploaded=0&downloaded=0&left=" .. left .. "&compact=1&numwant=50"
+    if clients > 0 then
+      local c = q % clients
+      reqs[k] = reqs[k] .. tail_headers .. string.format("X-Forwarded-For: 10.%d.%d.%d\r\n\r\n",
+        floor(c / 65536) % 256, floor(c / 256) % 256, c % 256)
+    else
+      reqs[k] = reqs[k] .. tail
+    end
     p = p + step
   end
   n = k

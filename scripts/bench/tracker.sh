@@ -30,6 +30,10 @@
 #   CONNS     HTTP connections / UDP sockets (default 50)
 #   THREADS   wrk threads (default 2)
 #   PEERS     distinct peers (default 100000)
+#   CLIENTS   client addresses the HTTP load names in X-Forwarded-For (default 50000)
+#   SOURCES   loopback source addresses the UDP load sends from (default 4000; the
+#             directory keeps its default per-address limits, so each address's share
+#             of the load must stay under tracker.per_second)
 #   PIN       1 to pin the servers to CPU 0 and the load generators to the other CPUs
 #             (taskset); default 0: all share all CPUs, as on a busy host. Pinned, the
 #             Go servers see one CPU (GOMAXPROCS=1), and latencies no longer include
@@ -47,6 +51,10 @@ duration=${DURATION:-20s}
 warmup=${WARMUP:-3s}
 conns=${CONNS:-50}
 threads=${THREADS:-2}
+clients=${CLIENTS:-50000}
+sources=${SOURCES:-4000}
+# udpload holds a socket per source address.
+ulimit -n "$((sources + 1024))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 peers=${PEERS:-100000}
 pin=${PIN:-0}
 runs=${RUNS:-1}
@@ -148,7 +156,7 @@ echo "  odi          $("$odi" --version 2>/dev/null || echo "$odi")"
 echo "  wrk          $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2 || true)"
 echo "  opentracker  $ot_version"
 echo "  workdir      $work"
-echo "  load         $artifacts swarms, $peers peers, numwant=50; wrk -t$threads -c$conns; udpload -workers $conns"
+echo "  load         $artifacts swarms, $peers peers, numwant=50; wrk -t$threads -c$conns from $clients X-Forwarded-For addresses; udpload -workers $conns -sources $sources"
 echo "  runs         $runs round(s) of: per target and mode, a $warmup warm-up, then $duration measured"
 echo
 
@@ -163,11 +171,11 @@ echo "building barehttp and udpload..."
 key=$work/bench.key
 "$odi" keygen --out "$key" >/dev/null
 : >"$work/directory.out"
-# All the load comes from 127.0.0.1, which the directory's per-address limits would
-# (rightly) answer with 429s: they are off here, so the run measures real answers. What a
-# request's rate check costs is BenchmarkRatesAllow in internal/limit.
-export ODI_DIRECTORY_LIMITS_TRACKER_PER_SECOND=0 ODI_DIRECTORY_LIMITS_REQUESTS_PER_SECOND=0 \
-	ODI_DIRECTORY_LIMITS_MAX_CONNS_PER_ADDR=16384
+# The directory runs with its default limits. All the load comes from 127.0.0.1, so it
+# trusts 127.0.0.1 as its reverse proxy and the load names CLIENTS users in
+# X-Forwarded-For, as a public directory behind nginx sees them: each address's rate stays
+# under its bucket's, and every request pays for its rate check.
+export ODI_DIRECTORY_TRACKER_TRUSTED_PROXIES=127.0.0.1/32 TRACKER_CLIENTS=$clients
 "${on_server[@]}" "$odi" directory --data "$work/data" --listen 127.0.0.1:0 \
 	--publisher-key "bench=$key.pub" >"$work/directory.out" 2>"$work/directory.log" &
 odi_pid=$!
@@ -184,7 +192,7 @@ for ((i = 1; i <= artifacts; i++)); do
 	echo "odi tracker benchmark artifact $i" >"$work/files/a$i"
 done
 t0=$SECONDS
-if ! seq 1 "$artifacts" | xargs -P 4 -I{} "$odi" publish --directory "$odi_url" --key "$key" \
+if ! seq 1 "$artifacts" | xargs -P 2 -I{} "$odi" publish --directory "$odi_url" --key "$key" \
 	--catalog bench --name a{} --version 1 --quiet "$work/files/a{}" >"$work/publish.log" 2>&1; then
 	tail -n 20 "$work/publish.log" >&2
 	die "some publishes failed (last lines above; all in $work/publish.log)"
@@ -290,11 +298,11 @@ run_load() {
 	local kind=$1 target=$2 dur=$3 mode=$4 log=$5
 	if [[ $kind == http ]]; then
 		"${on_load[@]}" wrk -t"$threads" -c"$conns" -d"$dur" --latency --timeout 2s -s "$here/tracker.lua" \
-			"$target/announce" -- "$ihs" "$mode" "$peers" "$threads" >"$log" 2>&1 || return 1
+			"$target/announce" -- "$ihs" "$mode" "$peers" "$threads" "$clients" >"$log" 2>&1 || return 1
 		grep '^wrkresult ' "$log" | tail -n1
 	else
 		"${on_load[@]}" "$work/udpload" -target "$target" -duration "$dur" -workers "$conns" \
-			-infohashes "$ihs" -peers "$peers" >"$log" 2>&1 || return 1
+			-sources "$sources" -infohashes "$ihs" -peers "$peers" >"$log" 2>&1 || return 1
 		grep '^udp ' "$log" | tail -n1
 	fi
 }

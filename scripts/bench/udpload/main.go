@@ -1,7 +1,9 @@
 // Command udpload is the BEP 15 load generator of scripts/bench/tracker.sh: -workers
-// goroutines, each with its own UDP socket, connect once (again every minute, as BEP 15
-// connection ids expire, or after an error answer) and then announce in a loop with one
-// request outstanding, until -duration has passed. Announces cycle through -peers
+// goroutines announce in a loop with one request outstanding each, until -duration has
+// passed. The load comes from -sources loopback addresses (127.2.0.1 onwards), a socket
+// each, shared out among the workers, so a tracker's per-address limits see many users
+// rather than one; each socket connects once (again every minute, as BEP 15 connection
+// ids expire, or after an error answer). Announces cycle through -peers
 // distinct peers (peer id and port vary), each always in the same swarm of the
 // -infohashes file, so swarms fill up as they would with real re-announcing clients.
 //
@@ -47,6 +49,7 @@ const (
 
 type config struct {
 	target   *net.UDPAddr
+	sources  int
 	duration time.Duration
 	timeout  time.Duration
 	workers  int
@@ -66,7 +69,8 @@ func main() {
 	target := flag.String("target", "", "tracker address, 127.0.0.1:PORT or [::1]:PORT")
 	duration := flag.Duration("duration", 20*time.Second, "how long to send announces")
 	timeout := flag.Duration("timeout", 2*time.Second, "how long to wait for an answer")
-	workers := flag.Int("workers", 50, "concurrent sockets, one request outstanding each")
+	workers := flag.Int("workers", 50, "concurrent requests, one outstanding per worker")
+	sources := flag.Int("sources", 50, "loopback source addresses (a socket each), at least -workers")
 	ihFile := flag.String("infohashes", "", "file of hex infohashes, one a line")
 	peers := flag.Int("peers", 100_000, "distinct peers (peer id and port) to cycle through")
 	numWant := flag.Int("numwant", 50, "num_want of each announce")
@@ -83,6 +87,8 @@ func main() {
 		fail("-infohashes is required")
 	case *workers < 1 || *peers < 1 || *duration <= 0 || *timeout <= 0:
 		fail("-workers, -peers, -duration and -timeout must be positive")
+	case *sources < *workers || *sources > 250*250*250:
+		fail("-sources must be between -workers (%d) and %d", *workers, 250*250*250)
 	}
 	ap, err := netip.ParseAddrPort(*target)
 	if err != nil {
@@ -96,7 +102,7 @@ func main() {
 		fail("%v", err)
 	}
 	cfg := config{
-		target: net.UDPAddrFromAddrPort(ap), duration: *duration, timeout: *timeout,
+		target: net.UDPAddrFromAddrPort(ap), sources: *sources, duration: *duration, timeout: *timeout,
 		workers: *workers, peers: *peers, numWant: *numWant, ihs: ihs,
 	}
 
@@ -173,13 +179,25 @@ func readInfohashes(path string) ([][20]byte, error) {
 // errTimeout is a request left unanswered.
 var errTimeout = errors.New("timeout")
 
-// worker is one socket's state.
+// worker is one request stream's state, over its share of the sockets.
 type worker struct {
 	cfg     *config
-	conn    *net.UDPConn
+	conn    *net.UDPConn // the socket of the request in flight
 	rng     *rand.Rand
 	in, out []byte
 	res     *result
+}
+
+// source is one socket, bound to its own loopback address, and its connection id.
+type source struct {
+	conn   *net.UDPConn
+	connID uint64
+	connAt time.Time
+}
+
+// sourceAddr is the g-th source address: 127.2.0.1 onwards, no octet 0 or 255.
+func sourceAddr(g int) *net.UDPAddr {
+	return &net.UDPAddr{IP: net.IPv4(127, byte(2+g/62500), byte(1+g/250%250), byte(1+g%250))}
 }
 
 // roundTrip sends w.out and waits for the answer to transaction tid, skipping late
@@ -245,35 +263,44 @@ func (w *worker) connect(end time.Time) (uint64, bool) {
 
 func work(cfg *config, index int, end time.Time) result {
 	var res result
-	conn, err := net.DialUDP("udp", nil, cfg.target)
-	if err != nil {
-		res.errors++
-		res.firstErr = err.Error()
+	// Worker index takes sources index, index+workers, ...
+	var srcs []*source
+	for g := index; g < cfg.sources; g += cfg.workers {
+		conn, err := net.DialUDP("udp", sourceAddr(g), cfg.target)
+		if err != nil {
+			res.errors++
+			res.firstErr = err.Error()
+			break
+		}
+		defer conn.Close()
+		srcs = append(srcs, &source{conn: conn})
+	}
+	if len(srcs) == 0 {
 		return res
 	}
-	defer conn.Close()
 	w := &worker{
-		cfg: cfg, conn: conn, rng: rand.New(rand.NewPCG(uint64(index), uint64(time.Now().UnixNano()))),
+		cfg: cfg, rng: rand.New(rand.NewPCG(uint64(index), uint64(time.Now().UnixNano()))),
 		in: make([]byte, 2048), out: make([]byte, 0, announceLen), res: &res,
 	}
 	res.latencies = make([]uint32, 0, 1<<16)
 
-	var connID uint64
-	var connAt time.Time
 	for k := 0; ; k++ {
 		now := time.Now()
 		if !now.Before(end) {
 			return res
 		}
-		if connAt.IsZero() || now.Sub(connAt) >= connIDLife {
+		// Peer p always announces in the same swarm, from its own port and address.
+		p := (index + k*cfg.workers) % cfg.peers
+		src := srcs[p/cfg.workers%len(srcs)]
+		w.conn = src.conn
+		if src.connAt.IsZero() || now.Sub(src.connAt) >= connIDLife {
 			var ok bool
-			if connID, ok = w.connect(end); !ok {
+			if src.connID, ok = w.connect(end); !ok {
 				return res
 			}
-			connAt = time.Now()
+			src.connAt = time.Now()
 		}
-		// Peer p always announces in the same swarm, from its own port.
-		p := (index + k*cfg.workers) % cfg.peers
+		connID := src.connID
 		ih := &cfg.ihs[p%len(cfg.ihs)]
 		port := uint16(1024 + (p/len(cfg.ihs))%64000)
 		var left uint64 = 1 << 30 // most peers are leechers; one in ten seeds
@@ -304,7 +331,7 @@ func work(cfg *config, index int, end time.Time) result {
 		case err != nil:
 		case action == actionError:
 			err = fmt.Errorf("announce refused: %s", body)
-			connAt = time.Time{} // maybe an expired connection id: connect again
+			src.connAt = time.Time{} // maybe an expired connection id: connect again
 		case action != actionAnnounce || len(body) < 12:
 			err = fmt.Errorf("bad announce answer: action %d, %d bytes", action, len(body))
 		default:
