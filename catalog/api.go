@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/opendist/odi/internal/byterange"
 	"github.com/opendist/odi/internal/jsonstrict"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
@@ -39,10 +40,14 @@ import (
 //	     a page at a time (RelayPage)
 //	POST /api/v1/admin/relays/ID/approve, .../revoke, .../clear (admin-signed; clear
 //	     lifts a quarantine)
+//	POST /api/v1/reports                                bad pieces seen from relays
+//	     (relayapi.Reports, unsigned) -> 202 ReportsAnswer
 //
 // Signed requests are checked before their bodies are read, and each endpoint caps its
 // body (readSigned). A refusal for a limit that frees up with time is 503 with
 // Retry-After. pop, if not nil, adds each artifact's swarm counters to the JSON.
+// Reports count their senders by ctx.RealIP(): e.IPExtractor must say who sends (the
+// directory's trusts X-Forwarded-For from its trusted proxies only).
 func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
 	c.pop = pop
 	e.GET("/api/v1/artifacts", c.handleList)
@@ -63,6 +68,7 @@ func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
 	e.POST("/api/v1/admin/relays/:id/approve", c.handleRelayState(relayapi.StateActive), retryAfter)
 	e.POST("/api/v1/admin/relays/:id/revoke", c.handleRelayState(relayapi.StateRevoked), retryAfter)
 	e.POST("/api/v1/admin/relays/:id/clear", c.handleClearRelay, retryAfter)
+	e.POST("/api/v1/reports", c.handleReports)
 }
 
 // retryAfter tells a client refused for a limit that frees up with time (a *RetryLater)
@@ -184,7 +190,7 @@ func (c *Catalog) handleTorrent(ctx echo.Context) error {
 	// The url-list changes as relays come and go: validate by content, not by date.
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", fmt.Sprintf(`"%x"`, sha256.Sum256(b)))
-	http.ServeContent(ctx.Response(), ctx.Request(), "", time.Time{}, bytes.NewReader(b))
+	byterange.ServeContent(ctx.Response(), ctx.Request(), "", time.Time{}, bytes.NewReader(b), int64(len(b)))
 	return nil
 }
 
@@ -208,7 +214,7 @@ func (c *Catalog) handleDeclare(ctx echo.Context) error {
 func uploadID(ctx echo.Context) (string, error) {
 	id := ctx.Param("id")
 	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-		return "", apiError(fmt.Errorf("upload %q: %w", id, ErrNotFound))
+		return "", apiError(fmt.Errorf("upload id is not 32 lower-case hex digits: %w", ErrNotFound))
 	}
 	return id, nil
 }

@@ -42,10 +42,14 @@ type Catalog struct {
 	mu sync.Mutex
 
 	uploads *uploads
+	space   *diskSpace
 	relays  *relays
-	plans   plans
-	deps    Deps
-	pop     PopularitySource // set by RegisterRoutes
+	metrics *relayMetrics
+	// bg runs the relay checks; Run and Close stop it and wait for them.
+	bg    *background
+	plans plans
+	deps  Deps
+	pop   PopularitySource // set by RegisterRoutes
 	// tokenKey keys the origin tokens of relays (origintoken.go).
 	tokenKey []byte
 
@@ -85,13 +89,16 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 		tokenKey:   newTokenKey(),
 	}
 	c.uploads = newUploads()
+	c.space = newDiskSpace(c.stagingDir, int64(cfg.MinFreeSpace))
 	c.relays = newRelays(cfg.Relays)
+	c.metrics = newRelayMetrics(deps.Metrics)
+	c.bg = newBackground()
 	for _, d := range []string{cfg.DataDir, c.originDir, c.stagingDir, c.trashDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open catalog: %w", err)
 		}
 	}
-	if c.db, err = openStore(ctx, filepath.Join(cfg.DataDir, "catalog.db")); err != nil {
+	if c.db, err = openStore(ctx, filepath.Join(cfg.DataDir, "catalog.db"), c.space); err != nil {
 		return nil, err
 	}
 	arts, err := c.db.loadArtifacts(ctx)
@@ -111,8 +118,12 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 	return c, nil
 }
 
-// Close closes the database. Uploads in progress are abandoned; the next start removes them.
-func (c *Catalog) Close() error { return c.db.close() }
+// Close stops the relay checks and closes the database. Uploads in progress are
+// abandoned; the next start removes them.
+func (c *Catalog) Close() error {
+	c.bg.stop()
+	return c.db.close()
+}
 
 // Ping checks that the database answers and the data dir is writable, for readiness.
 func (c *Catalog) Ping(ctx context.Context) error {

@@ -30,7 +30,8 @@ type Config struct {
 	AdminKeys []string `mapstructure:"admin_keys"`
 	// MaxArtifactSize bounds one artifact's total bytes.
 	MaxArtifactSize bytesize.Size `mapstructure:"max_artifact_size"`
-	// MinFreeSpace is disk space an upload must leave free on the data dir's file system.
+	// MinFreeSpace is disk space an upload must leave free on the data dir's file system;
+	// below it the directory is not ready (Ready).
 	MinFreeSpace bytesize.Size `mapstructure:"min_free_space"`
 	// MaxUploads bounds uploads in progress at once, MaxUploadsPerPublisher those of one
 	// publisher key, so that one key cannot hold every slot.

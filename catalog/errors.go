@@ -3,7 +3,10 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/opendist/odi/internal/bytesize"
 )
 
 // Errors of the catalog. The HTTP API maps each to one status code (see api.go).
@@ -31,13 +34,54 @@ var (
 	// ErrTooLarge is returned when an artifact, a signed request's body or a heartbeat's
 	// holdings exceed the directory's limits.
 	ErrTooLarge = errors.New("too large")
-	// ErrNoSpace is returned when the directory's disk cannot hold an artifact.
+	// ErrNoSpace is returned when the directory's data disk cannot hold an upload or a
+	// database write (the disk or quota is full, or it would fall below
+	// min_free_space). It comes as a *NoSpaceError that says how much was needed and free.
 	ErrNoSpace = errors.New("not enough disk space")
 	// ErrBusy is returned when the directory is at a limit that frees up with time:
 	// uploads in progress, memory for request bodies, relays waiting for approval. It
 	// comes as a *RetryLater when the directory knows when to try again.
 	ErrBusy = errors.New("busy")
 )
+
+// NoSpaceError is an ErrNoSpace that says what did not fit on the data disk; the API
+// sends its message as the problem's detail.
+type NoSpaceError struct {
+	What     string // what was written: an artifact's id, the catalog database
+	Need     int64  // bytes it needed; 0 when unknown (a database write)
+	Free     int64  // bytes free on the data disk when it failed; -1 when unknown
+	Reserved int64  // bytes that uploads in progress still need
+	Floor    int64  // bytes min_free_space keeps free
+	Err      error  // the write's own error (ENOSPC, EDQUOT, SQLITE_FULL), if a write failed
+}
+
+func (e *NoSpaceError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrNoSpace.Error() + ": ")
+	if e.Need > 0 {
+		fmt.Fprintf(&b, "%s needs %s", e.What, bytesize.Size(e.Need))
+	} else {
+		fmt.Fprintf(&b, "%s could not grow", e.What)
+	}
+	if e.Free >= 0 {
+		fmt.Fprintf(&b, "; the data disk has %s free", bytesize.Size(e.Free))
+	}
+	if e.Reserved > 0 {
+		fmt.Fprintf(&b, ", uploads in progress need %s of it", bytesize.Size(e.Reserved))
+	}
+	fmt.Fprintf(&b, ", and directory.min_free_space keeps %s free", bytesize.Size(e.Floor))
+	if e.Err != nil {
+		fmt.Fprintf(&b, " (%v)", e.Err)
+	}
+	return b.String()
+}
+
+func (e *NoSpaceError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrNoSpace} // errors.As would call a method of a nil error
+	}
+	return []error{ErrNoSpace, e.Err}
+}
 
 // RetryLater is an ErrBusy that says when to try again; the API sends it as Retry-After.
 type RetryLater struct {

@@ -2,21 +2,22 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
-
 	"github.com/opendist/odi/internal/relayapi"
+	"github.com/opendist/odi/internal/useragent"
 )
 
 // Relay statuses, as Relay.Status shows them.
 const (
 	StatusUp          = "up"
+	StatusSuspect     = "suspect"   // a health check failed: out of /r/, still in url-lists
+	StatusSuspended   = "suspended" // bad bytes seen or reported: out of /r/ (and url-lists if SuspendedSeeds)
 	StatusDown        = "down"
 	StatusQuarantined = "quarantined"
 	StatusTesting     = "testing"
@@ -39,12 +40,21 @@ func (c *Catalog) status(r *Relay, now time.Time) (status, reason string) {
 		return StatusDown, fmt.Sprintf("no heartbeat since %s", r.LastSeen.Format(time.RFC3339))
 	case r.Down != "":
 		return StatusDown, r.Down
+	case r.suspended(now):
+		return StatusSuspended, r.Suspended
 	case r.SelfTest == testPending:
 		return StatusTesting, "self-test running"
 	case r.SelfTest != testOK:
 		return StatusDown, r.SelfTest
+	case r.suspect != "":
+		return StatusSuspect, r.suspect
 	}
 	return StatusUp, ""
+}
+
+// suspended reports whether a suspension holds at now (caller holds the lock).
+func (r *Relay) suspended(now time.Time) bool {
+	return r.Suspended != "" && (r.SuspendedUntil.IsZero() || now.Before(r.SuspendedUntil))
 }
 
 // noteStatus logs r's status when it changed since it was last noted (caller holds the
@@ -55,101 +65,204 @@ func (c *Catalog) noteStatus(r *Relay, now time.Time) {
 		return
 	}
 	level := c.log.Info
-	if status == StatusDown || status == StatusQuarantined {
+	switch status {
+	case StatusDown, StatusQuarantined, StatusSuspended:
 		level = c.log.Warn
 	}
 	level("relay status changed", "relay", r.ID, "url", r.PublicURL, "from", r.lastStatus, "to", status, "reason", reason)
 	r.lastStatus = status
 }
 
-// probeRelays probes every relay that users could be sent to, now or once it recovers,
-// every ProbeInterval until ctx ends. Each round also notes status changes that come
-// from silence (missed heartbeats), which no request would otherwise reveal.
-func (c *Catalog) probeRelays(ctx context.Context) {
-	t := time.NewTicker(c.cfg.Relays.ProbeInterval)
+// flight is a set of kinds of checks running for one relay: each kind runs once per
+// relay at a time, so a relay that hangs holds one slot of each pool at most, and a
+// flood of heartbeats starts no more than one goroutine per kind.
+type flight uint8
+
+const (
+	flightTest  flight = 1 << iota // testRelay
+	flightLive                     // liveCheck
+	flightAudit                    // auditRelay
+)
+
+// check runs f in the background as r's check of kind, unless one is running (caller
+// holds the lock). f's context ends when the catalog stops.
+func (c *Catalog) check(r *Relay, kind flight, f func(ctx context.Context)) {
+	if r.flights&kind != 0 {
+		return
+	}
+	r.flights |= kind
+	started := c.bg.Go(func(ctx context.Context) {
+		defer func() {
+			c.relays.mu.Lock()
+			r.flights &^= kind
+			c.relays.mu.Unlock()
+		}()
+		f(ctx)
+	})
+	if !started {
+		r.flights &^= kind
+	}
+}
+
+// background runs the catalog's goroutines and, at stop, cancels them and waits for
+// them: none outlives the catalog.
+type background struct {
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+func newBackground() *background {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &background{ctx: ctx, cancel: cancel}
+}
+
+// Go runs f unless the catalog is stopping; it reports whether f runs.
+func (b *background) Go(f func(ctx context.Context)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f(b.ctx)
+	}()
+	return true
+}
+
+// stop cancels every goroutine and waits for them; it may be called more than once.
+func (b *background) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+}
+
+// acquire takes a slot of sem, or gives up when ctx ends.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sleepJitter waits a random part of d (up to half), so that checks of many relays do
+// not all start at once and a relay cannot predict the next one; false if ctx ended.
+func sleepJitter(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(rand.N(d/2 + 1))
 	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// watchRelays checks relays until ctx ends: their health every LivenessInterval and
+// their bytes every AuditInterval, each relay at a jittered moment of the interval.
+// Each liveness round also notes status changes that come from silence (missed
+// heartbeats) or time (suspensions ending), which no request would otherwise reveal.
+func (c *Catalog) watchRelays(ctx context.Context) {
+	live := time.NewTicker(c.cfg.Relays.LivenessInterval)
+	defer live.Stop()
+	audit := time.NewTicker(c.cfg.Relays.AuditInterval)
+	defer audit.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		now := c.now()
-		var due []string
-		c.relays.mu.Lock()
-		for _, r := range c.relays.byID {
-			c.noteStatus(r, now)
-			if r.State == relayapi.StateActive && r.Quarantine == "" && r.SelfTest == testOK && !r.testing {
-				r.testing = true
-				due = append(due, r.ID)
-			}
-		}
-		c.relays.mu.Unlock()
-		for _, id := range due {
-			go c.probe(id)
+		case <-live.C:
+			c.livenessRound()
+		case <-audit.C:
+			c.auditRound()
 		}
 	}
 }
 
-// probe fetches a relay's health URL and one random piece of an artifact it holds
-// verified, and counts the outcome: ProbeFailures failures in a row take the relay down,
-// ProbePasses passes in a row bring it back, and a corrupt piece quarantines it.
-func (c *Catalog) probe(id string) {
-	c.relays.checks <- struct{}{}
-	defer func() { <-c.relays.checks }()
-	c.relays.mu.RLock()
-	r := c.relays.byID[id]
-	var base string
-	var claimed []metainfo.Hash
-	if r != nil {
-		base = r.PublicURL
-		for ih, h := range r.held {
-			if h.Verified {
-				claimed = append(claimed, ih)
-			}
-		}
-	}
-	c.relays.mu.RUnlock()
-	if r == nil {
-		return
-	}
-	err := c.probeHealth(base)
-	if err == nil && len(claimed) > 0 {
-		if a := c.view.Load().byHash[claimed[rand.IntN(len(claimed))]]; a != nil && a.State == Published {
-			if err = c.checkRandomPiece(base, a); errors.Is(err, errNotHeld) {
-				err = nil // evicted since the last heartbeat; the health check passed
-			}
-		}
-	}
-	if errors.Is(err, errCorrupt) {
-		c.quarantine(id, err)
-		return
-	}
-
+// livenessRound starts a health check of every relay that users could be sent to, now
+// or once it recovers.
+func (c *Catalog) livenessRound() {
+	now := c.now()
+	interval := c.cfg.Relays.LivenessInterval
 	c.relays.mu.Lock()
 	defer c.relays.mu.Unlock()
-	r.testing = false
+	for _, r := range c.relays.byID {
+		if r.Suspended != "" && !r.suspended(now) {
+			c.log.Info("relay suspension ended", "relay", r.ID, "was", r.Suspended)
+			r.liftSuspension()
+		}
+		c.noteStatus(r, now)
+		if r.State == relayapi.StateActive && r.Quarantine == "" && r.SelfTest == testOK {
+			c.check(r, flightLive, func(ctx context.Context) {
+				if sleepJitter(ctx, interval) {
+					c.liveCheck(ctx, r)
+				}
+			})
+		}
+	}
+}
+
+// liveCheck fetches r's health URL and counts the outcome.
+func (c *Catalog) liveCheck(ctx context.Context, r *Relay) {
+	if !acquire(ctx, c.relays.live) {
+		return
+	}
+	defer func() { <-c.relays.live }()
+	c.relays.mu.RLock()
+	base := r.PublicURL
+	c.relays.mu.RUnlock()
+	err := c.probeHealth(ctx, base, c.cfg.Relays.LivenessTimeout)
+	if ctx.Err() != nil {
+		return // the directory is stopping: no verdict
+	}
+	c.metrics.audit(kindLiveness, err)
+	c.countCheck(r, err)
+}
+
+// countCheck counts a check's outcome (nil: it passed): the first failure makes r
+// suspect (out of /r/ answers), ProbeFailures in a row take it down (out of url-lists),
+// and ProbePasses in a row bring it back.
+func (c *Catalog) countCheck(r *Relay, err error) {
+	c.relays.mu.Lock()
+	defer c.relays.mu.Unlock()
 	cfg := c.cfg.Relays
 	switch {
 	case err != nil:
 		r.ProbeFailures++
 		r.probePasses = 0
+		r.suspect = "a check failed: " + err.Error()
 		if r.ProbeFailures >= cfg.ProbeFailures && r.Down == "" {
 			r.Down = fmt.Sprintf("%d probes failed in a row, the last: %v", r.ProbeFailures, err)
 		}
 	case r.Down != "":
 		r.probePasses++
 		if r.probePasses >= cfg.ProbePasses {
-			r.Down, r.ProbeFailures, r.probePasses = "", 0, 0
+			r.Down, r.suspect, r.ProbeFailures, r.probePasses = "", "", 0, 0
 		}
 	default:
-		r.ProbeFailures = 0
+		r.ProbeFailures, r.suspect = 0, ""
 	}
 	c.noteStatus(r, c.now())
 }
 
-func (c *Catalog) probeHealth(base string) error {
-	resp, err := c.relays.probe.Get(base + "/healthz")
+// probeHealth fetches base's /healthz within timeout.
+func (c *Catalog) probeHealth(ctx context.Context, base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("health check: %w", err)
+	}
+	req.Header.Set("User-Agent", useragent.Random())
+	resp, err := c.relays.probe.Do(req)
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}
@@ -164,21 +277,53 @@ func (c *Catalog) probeHealth(base string) error {
 // quarantine takes a relay that served bytes failing a piece hash out of every url-list
 // and redirect until an operator clears it; it is kept on disk, so a restart of the
 // directory does not forgive it.
-func (c *Catalog) quarantine(id string, why error) {
+func (c *Catalog) quarantine(r *Relay, why error) {
 	c.relays.mu.Lock()
-	r := c.relays.byID[id]
-	if r == nil {
+	if r.Quarantine != "" {
 		c.relays.mu.Unlock()
 		return
 	}
 	r.Quarantine = fmt.Sprintf("served a corrupt range (%v) at %s", why, c.now().UTC().Format(time.RFC3339))
-	r.testing = false
+	r.liftSuspension()
 	c.noteStatus(r, c.now())
 	snapshot := *r
 	c.relays.mu.Unlock()
+	c.metrics.quarantines.Inc()
 	if err := c.db.saveRelay(context.Background(), &snapshot, nil); err != nil {
-		c.log.Error("save quarantine", "relay", id, "err", err)
+		c.log.Error("save quarantine", "relay", r.ID, "err", err)
 	}
+}
+
+// suspend keeps r from /r/ answers (and, with seeds, from url-lists) until until (zero:
+// until audits settle it), unless a longer or wider suspension holds (caller holds the
+// lock). It is not kept on disk: a restarted directory audits again.
+func (c *Catalog) suspend(r *Relay, why, cause string, until time.Time, seeds bool) {
+	now := c.now()
+	if r.Quarantine != "" {
+		return
+	}
+	if r.suspended(now) {
+		wider := seeds && !r.SuspendedSeeds
+		longer := !r.SuspendedUntil.IsZero() && (until.IsZero() || until.After(r.SuspendedUntil))
+		if !wider && !longer {
+			return
+		}
+		seeds = seeds || r.SuspendedSeeds
+		if !longer {
+			until = r.SuspendedUntil
+		}
+	}
+	r.Suspended, r.SuspendedUntil, r.SuspendedSeeds = why, until, seeds
+	c.metrics.suspensions.WithLabelValues(cause).Inc()
+	c.log.Warn("relay suspended", "relay", r.ID, "url", r.PublicURL, "reason", why, "until", until, "url_lists_too", seeds)
+	c.noteStatus(r, now)
+}
+
+// liftSuspension ends r's suspension and forgets the cross-audits that led to it
+// (caller holds the lock).
+func (r *Relay) liftSuspension() {
+	r.Suspended, r.SuspendedUntil, r.SuspendedSeeds = "", time.Time{}, false
+	r.audit.accusers, r.audit.vouchers = nil, nil
 }
 
 // clearRelay lifts a quarantine and forgets failed probes; the relay is self-tested and
@@ -190,12 +335,12 @@ func (c *Catalog) clearRelay(ctx context.Context, id string) (*Relay, error) {
 		c.relays.mu.Unlock()
 		return nil, fmt.Errorf("relay %s: %w", id, ErrNotFound)
 	}
-	r.Quarantine, r.Down, r.ProbeFailures, r.probePasses, r.SelfTest = "", "", 0, 0, testPending
+	r.Quarantine, r.Down, r.suspect, r.ProbeFailures, r.probePasses, r.SelfTest = "", "", "", 0, 0, testPending
+	r.liftSuspension()
 	for _, h := range r.held {
 		h.Checked = false
 	}
-	startTest := !r.testing
-	r.testing = true
+	c.check(r, flightTest, func(ctx context.Context) { c.testRelay(ctx, r, true) })
 	c.noteStatus(r, c.now())
 	snapshot := *r
 	c.relays.mu.Unlock()
@@ -203,8 +348,5 @@ func (c *Catalog) clearRelay(ctx context.Context, id string) (*Relay, error) {
 		return nil, err
 	}
 	c.log.Info("relay cleared by an operator", "relay", id)
-	if startTest {
-		go c.selfTest(id)
-	}
 	return &snapshot, nil
 }

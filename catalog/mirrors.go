@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/opendist/odi/internal/names"
 )
@@ -26,6 +27,9 @@ type Deps struct {
 	// Locator places relays, so hot artifacts spread across regions and users are sent
 	// to a relay near them.
 	Locator Locator
+	// Metrics, if not nil, registers the catalog's metrics (relay audits, reports,
+	// suspensions, quarantines).
+	Metrics prometheus.Registerer
 }
 
 // Mirror is a relay that may be sent users for an artifact: up, and holding it complete,
@@ -37,16 +41,23 @@ type Mirror struct {
 	Load               float64 // share of that capacity in use, by its last heartbeat
 }
 
-// Mirrors lists the relays users may be sent to for ih, sorted by URL so url-lists stay
-// the same between requests.
-func (c *Catalog) Mirrors(ih metainfo.Hash) []Mirror {
+// Mirrors lists the relays /r/ may send users to for ih, sorted by URL so answers stay
+// the same between requests: up relays only (see Catalog.serving).
+func (c *Catalog) Mirrors(ih metainfo.Hash) []Mirror { return c.mirrors(ih, false) }
+
+// mirrors lists the relays holding ih checked that serve users: in url-lists (seeds),
+// or in /r/ answers.
+func (c *Catalog) mirrors(ih metainfo.Hash, seeds bool) []Mirror {
 	now := c.now()
 	c.relays.mu.RLock()
 	defer c.relays.mu.RUnlock()
 	var out []Mirror
 	for _, r := range c.relays.byID {
 		h := r.held[ih]
-		if h == nil || !h.Verified || !h.Checked || !c.up(r, now) {
+		if h == nil || !h.Verified || !h.Checked {
+			continue
+		}
+		if inSeeds, inRedirects := c.serving(r, now); !inRedirects && !(seeds && inSeeds) {
 			continue
 		}
 		m := Mirror{Base: h.seed, Country: r.Country, Continent: r.Continent}

@@ -42,7 +42,9 @@ func (c *Catalog) planFor(id string) (placement.RelayPlan, error) {
 
 // placementRelays describes the active relays to the planner. A relay still in its
 // first self-test counts as healthy, so it gets work at its first heartbeat instead of
-// one interval later; users only reach it once it is up.
+// one interval later; users only reach it once it is up. A degraded relay (its disk
+// cannot hold what it was asked) gets no new work, keeps what it holds and still serves
+// users, until a heartbeat says it has room again.
 func (c *Catalog) placementRelays(now time.Time) []placement.Relay {
 	c.relays.mu.RLock()
 	defer c.relays.mu.RUnlock()
@@ -54,7 +56,8 @@ func (c *Catalog) placementRelays(now time.Time) []placement.Relay {
 		status, _ := c.status(r, now)
 		pr := placement.Relay{
 			ID: r.ID, QuotaBytes: r.Quota, Catalogs: r.Catalogs, Region: r.Country,
-			Healthy: status == StatusUp || status == StatusTesting,
+			// A suspect relay (one failed health check) too: a blip must not move copies.
+			Healthy: (status == StatusUp || status == StatusTesting || status == StatusSuspect) && r.Degraded == "",
 		}
 		// What a relay is still fetching counts as held: replanning must not move it.
 		for ih := range r.held {

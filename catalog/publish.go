@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -127,9 +128,9 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 		return nil, busy(uploadRetry, "publisher %s has %d uploads in progress, as many as one publisher may (max_uploads_per_publisher)",
 			p.publisher.Name, mine)
 	}
-	if free, err := fsutil.FreeBytes(c.stagingDir); err == nil {
-		if need := total + c.uploads.reserved() + int64(c.cfg.MinFreeSpace); need > free {
-			return nil, fmt.Errorf("%w: %d bytes free, %d needed", ErrNoSpace, free, need)
+	if free, err := c.space.fresh(); err == nil {
+		if reserved := c.uploads.reserved(); total+reserved+int64(c.cfg.MinFreeSpace) > free {
+			return nil, c.space.refuse(decl.ID(), total, reserved, nil)
 		}
 	}
 	var b [16]byte
@@ -143,14 +144,29 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 		expires:   c.now().Add(c.cfg.UploadTTL),
 	}
 	up.ctx, up.cancel = context.WithCancelCause(context.Background())
-	up.dir = filepath.Join(c.stagingDir, up.id)
+	up.dir = filepath.Join(c.stagingDir, stagingName(up.id))
 	if err := os.Mkdir(up.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("declare %s: %w", decl.ID(), err)
+		return nil, c.space.check(decl.ID(), total, fmt.Errorf("declare %s: %w", decl.ID(), err))
 	}
 	c.uploads.byID[up.id] = up
 	c.uploads.byArtifact[decl.ID()] = up
-	c.log.Info("publish declared", "artifact", decl.ID(), "publisher", p.publisher.Name, "bytes", total, "files", len(decl.Files), "upload", up.id)
+	c.log.Info("publish declared", "artifact", decl.ID(), "publisher", p.publisher.Name, "bytes", total, "files", len(decl.Files), "upload", UploadRef(up.id))
 	return &Upload{ID: up.id, Expires: up.expires}, nil
+}
+
+// UploadRef names an upload in logs and errors without giving it away: its id is the
+// capability to send, commit or abandon it (the bytes are not signed), so it appears in
+// no log line, error or file name. 8 hex digits of its sha256 tell uploads apart.
+func UploadRef(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "ref-" + hex.EncodeToString(sum[:4])
+}
+
+// stagingName is the folder an upload's bytes wait in: a whole sha256 of the id, so that
+// file errors (which name the path) do not carry the id.
+func stagingName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
 // uploadRetry is the Retry-After of a publish refused for want of a slot. Slots free up
@@ -166,15 +182,15 @@ func (c *Catalog) take(id string, want, next uploadState) (*upload, error) {
 	up := c.uploads.byID[id]
 	c.uploads.mu.Unlock()
 	if up == nil {
-		return nil, fmt.Errorf("upload %s: %w (expired, failed or never declared; publish again)", id, ErrNotFound)
+		return nil, fmt.Errorf("upload %s: %w (expired, failed or never declared; publish again)", UploadRef(id), ErrNotFound)
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	if err := context.Cause(up.ctx); err != nil {
-		return nil, fmt.Errorf("upload %s: %w", id, err)
+		return nil, fmt.Errorf("upload %s: %w", UploadRef(id), err)
 	}
 	if up.state != want {
-		return nil, fmt.Errorf("upload %s is not waiting for this step: %w", id, ErrExists)
+		return nil, fmt.Errorf("upload %s is not waiting for this step: %w", UploadRef(id), ErrExists)
 	}
 	up.state = next
 	up.expires = c.now().Add(c.cfg.UploadTTL)
@@ -199,7 +215,7 @@ func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, conten
 	})()
 	defer func() {
 		if cause := context.Cause(up.ctx); err != nil && cause != nil {
-			err = fmt.Errorf("upload %s: %w", id, cause) // why the read failed
+			err = fmt.Errorf("upload %s: %w", UploadRef(id), cause) // why the read failed
 		}
 		if err != nil {
 			c.drop(up, err)
@@ -220,7 +236,7 @@ func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, conten
 		if errors.Is(err, ingest.ErrTruncated) || errors.Is(err, ingest.ErrTooLong) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		return nil, err
+		return nil, c.space.check(up.decl.ID(), total, err) // its bytes go with the upload (drop)
 	}
 	up.sums = make([]string, len(res.SHA256))
 	for i, s := range res.SHA256 {
@@ -263,7 +279,7 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 		if cancelled != nil {
 			c.drop(up, cancelled)
 		}
-		return nil, fmt.Errorf("%w: upload %s was declared by key %s (%s), not this one", ErrForbidden, id, up.keyID, up.key)
+		return nil, fmt.Errorf("%w: upload %s was declared by key %s (%s), not this one", ErrForbidden, UploadRef(id), up.keyID, up.key)
 	}
 	defer func() {
 		if err != nil {
@@ -316,7 +332,7 @@ func (c *Catalog) publish(ctx context.Context, up *upload, a *Artifact) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := context.Cause(up.ctx); err != nil {
-		return fmt.Errorf("upload %s: %w", up.id, err)
+		return fmt.Errorf("upload %s: %w", UploadRef(up.id), err)
 	}
 	v := c.view.Load()
 	if other := v.byHash[a.InfoHash]; other != nil {
@@ -324,11 +340,11 @@ func (c *Catalog) publish(ctx context.Context, up *upload, a *Artifact) error {
 	}
 	origin := filepath.Join(c.originDir, a.InfoHash.HexString())
 	if err := os.Rename(up.dir, origin); err != nil {
-		return fmt.Errorf("publish %s: %w", a.ID(), err)
+		return c.space.check(a.ID(), a.Size, fmt.Errorf("publish %s: %w", a.ID(), err))
 	}
 	if err := errors.Join(fsutil.SyncDir(c.originDir), fsutil.SyncDir(c.stagingDir)); err != nil {
 		os.RemoveAll(origin)
-		return fmt.Errorf("publish %s: %w", a.ID(), err)
+		return c.space.check(a.ID(), a.Size, fmt.Errorf("publish %s: %w", a.ID(), err))
 	}
 	if err := c.db.insertArtifact(ctx, a); err != nil {
 		os.RemoveAll(origin)
@@ -345,7 +361,7 @@ func (c *Catalog) abort(id string) error {
 	up := c.uploads.byID[id]
 	c.uploads.mu.Unlock()
 	if up == nil {
-		return fmt.Errorf("upload %s: %w", id, ErrNotFound)
+		return fmt.Errorf("upload %s: %w", UploadRef(id), ErrNotFound)
 	}
 	c.cancel(up, errors.New("aborted by the publisher"))
 	return nil
@@ -389,9 +405,9 @@ func (c *Catalog) drop(up *upload, why error) {
 	}
 	c.uploads.mu.Unlock()
 	if err := os.RemoveAll(up.dir); err != nil {
-		c.log.Error("removing a failed upload", "upload", up.id, "err", err)
+		c.log.Error("removing a failed upload", "upload", UploadRef(up.id), "err", err)
 	}
-	c.log.Warn("publish failed", "artifact", up.decl.ID(), "upload", up.id, "err", why)
+	c.log.Warn("publish failed", "artifact", up.decl.ID(), "upload", UploadRef(up.id), "err", why)
 }
 
 // expireUploads cancels uploads that waited for their next step past UploadTTL.
@@ -404,14 +420,16 @@ func (c *Catalog) expireUploads() {
 	}, fmt.Errorf("%w: no request for %s (upload_ttl)", ErrNotFound, c.cfg.UploadTTL))
 }
 
-// Run does the catalog's housekeeping until ctx ends.
+// Run does the catalog's housekeeping until ctx ends, and returns once every relay
+// check it or a request started has ended.
 func (c *Catalog) Run(ctx context.Context) error {
-	go c.probeRelays(ctx)
+	c.bg.Go(c.watchRelays)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			c.bg.stop()
 			return nil
 		case <-t.C:
 			c.expireUploads()

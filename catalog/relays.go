@@ -2,28 +2,24 @@ package catalog
 
 import (
 	"context"
-	"crypto/sha1"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"aead.dev/minisign"
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/netcheck"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -40,15 +36,31 @@ type RelaysConfig struct {
 	// relay may be silent before it no longer counts as up.
 	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval"`
 	MissedHeartbeats  int           `mapstructure:"missed_heartbeats"`
-	// ProbeTimeout bounds each self-test request to a relay.
+	// ProbeTimeout bounds each self-test, range check and audit request to a relay.
 	ProbeTimeout time.Duration `mapstructure:"probe_timeout"`
-	// ProbeInterval is how often the directory probes each relay: its health URL and a
-	// random piece of an artifact it claims, checked against the piece hash.
-	ProbeInterval time.Duration `mapstructure:"probe_interval"`
-	// ProbeFailures consecutive failed probes mark a relay down; ProbePasses consecutive
-	// passes bring it back.
-	ProbeFailures int `mapstructure:"probe_failures"`
-	ProbePasses   int `mapstructure:"probe_passes"`
+	// LivenessInterval is how often, jittered, the directory asks each active relay's
+	// health URL, bounded by LivenessTimeout. The first failure takes the relay out of
+	// /r/ answers (suspect); ProbeFailures in a row take it down, out of url-lists too;
+	// ProbePasses in a row bring it back. Failed audits count as failed checks.
+	LivenessInterval time.Duration `mapstructure:"liveness_interval"`
+	LivenessTimeout  time.Duration `mapstructure:"liveness_timeout"`
+	ProbeFailures    int           `mapstructure:"probe_failures"`
+	ProbePasses      int           `mapstructure:"probe_passes"`
+	// AuditInterval is how often, jittered per relay, the directory fetches pieces of what
+	// a relay holds as a plain user would, AuditBytes a round at most, and checks them
+	// against the piece hashes. A bad piece suspends the relay at once, the same piece
+	// bad again quarantines it.
+	AuditInterval time.Duration `mapstructure:"audit_interval"`
+	AuditBytes    bytesize.Size `mapstructure:"audit_bytes"`
+	// CrossAudits is how many ranges of other relays' web seeds each heartbeat answer asks
+	// a relay to fetch and report (relayapi.Audit): relays audit each other from their
+	// own addresses, so a relay cannot serve the directory alone true bytes.
+	CrossAudits int `mapstructure:"cross_audits"`
+	// ReportQuorum distinct reporters (client addresses, an IPv6 one by its /64; relays
+	// by key) reporting bad pieces of one relay within reportWindow suspend it from /r/
+	// for SuspendFor, even while the directory's own audits of it pass.
+	ReportQuorum int           `mapstructure:"report_quorum"`
+	SuspendFor   time.Duration `mapstructure:"suspend_for"`
 	// MaxPending bounds the relays waiting for an operator's approval (policy approve):
 	// past it, registrations of new keys are answered 503 until one is approved, revoked
 	// or expires. PendingTTL is how long a relay may wait before it is forgotten; one
@@ -69,7 +81,14 @@ const (
 func defaultRelaysConfig() RelaysConfig {
 	return RelaysConfig{
 		Policy: PolicyApprove, HeartbeatInterval: 30 * time.Second, MissedHeartbeats: 3,
-		ProbeTimeout: 5 * time.Second, ProbeInterval: time.Minute, ProbeFailures: 3, ProbePasses: 2,
+		ProbeTimeout: 5 * time.Second, ProbeFailures: 3, ProbePasses: 2,
+		// A killed relay must leave /r/ answers within 10s: a check every 3s (at most 4.5s
+		// apart with jitter) that fails within 2s.
+		LivenessInterval: 3 * time.Second, LivenessTimeout: 2 * time.Second,
+		// 4 MiB every 10s sweeps a 64 MiB artifact of 256 KiB pieces in 16 rounds
+		// (audit.go): a relay corrupting 1 piece in 256 is caught within about 3 minutes.
+		AuditInterval: 10 * time.Second, AuditBytes: 4 << 20,
+		CrossAudits: 2, ReportQuorum: 3, SuspendFor: time.Hour,
 		// An operator approves a handful of relays a day; 3,000 pending registrations
 		// took 2.7 s to make.
 		MaxPending: 256, PendingTTL: 24 * time.Hour,
@@ -92,8 +111,26 @@ func (c RelaysConfig) validate() error {
 	if c.ProbeTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("relays.probe_timeout: must be at least 100ms"))
 	}
-	if c.ProbeInterval < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("relays.probe_interval: must be at least 100ms"))
+	if c.LivenessInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("relays.liveness_interval: must be at least 100ms, not %s", c.LivenessInterval))
+	}
+	if c.LivenessTimeout < 50*time.Millisecond {
+		errs = append(errs, fmt.Errorf("relays.liveness_timeout: must be at least 50ms, not %s", c.LivenessTimeout))
+	}
+	if c.AuditInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("relays.audit_interval: must be at least 100ms, not %s", c.AuditInterval))
+	}
+	if c.AuditBytes < 0 {
+		errs = append(errs, fmt.Errorf("relays.audit_bytes: must not be negative (0 turns direct audits off), not %d", c.AuditBytes))
+	}
+	if c.CrossAudits < 0 || c.CrossAudits > maxCrossAudits {
+		errs = append(errs, fmt.Errorf("relays.cross_audits: must be 0 to %d, not %d", maxCrossAudits, c.CrossAudits))
+	}
+	if c.ReportQuorum < 1 {
+		errs = append(errs, fmt.Errorf("relays.report_quorum: must be at least 1, not %d", c.ReportQuorum))
+	}
+	if c.SuspendFor < time.Minute {
+		errs = append(errs, fmt.Errorf("relays.suspend_for: must be at least 1m, not %s", c.SuspendFor))
 	}
 	if c.ProbeFailures < 1 || c.ProbePasses < 1 {
 		errs = append(errs, fmt.Errorf("relays.probe_failures and relays.probe_passes: must be at least 1"))
@@ -141,28 +178,41 @@ type Relay struct {
 	Degraded     string    `json:"degraded,omitempty"`
 	// SelfTest is "pending", "ok", or why the relay failed it.
 	SelfTest string `json:"self_test"`
-	// Up: active, self-tested, not down, not quarantined, and heard from within the
-	// missed-heartbeat window. Only up relays are sent users.
+	// Up: active, self-tested, not down, suspect, suspended or quarantined, and heard
+	// from within the missed-heartbeat window. Only up relays are sent users by /r/;
+	// url-lists also keep suspect relays and those suspended on reports alone.
 	Up bool `json:"up"`
-	// Status says the same in one word: up, down, quarantined, testing, pending (an
-	// operator must approve it) or revoked; Reason says why when it is not up.
+	// Status says the same in one word: up, suspect, suspended, down, quarantined,
+	// testing, pending (an operator must approve it) or revoked; Reason says why when it
+	// is not up.
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	// Quarantine names the range the relay served wrong; it stays until an operator
 	// clears it (odi admin relays clear).
 	Quarantine string `json:"quarantine,omitempty"`
-	// ProbeFailures counts consecutive failed probes; Down is why probes marked the
-	// relay down ("" while it is not).
+	// Suspended says why the relay is kept from users for now, and SuspendedUntil until
+	// when (zero: until audits settle it). SuspendedSeeds: out of url-lists too, not
+	// only out of /r/ answers.
+	Suspended      string    `json:"suspended,omitempty"`
+	SuspendedUntil time.Time `json:"suspended_until,omitzero"`
+	SuspendedSeeds bool      `json:"suspended_seeds,omitempty"`
+	// Strikes counts the times the relay reported another's bytes bad and two other
+	// relays found them good.
+	Strikes int `json:"strikes,omitempty"`
+	// ProbeFailures counts consecutive failed checks (health checks, audits that got no
+	// answer); Down is why they marked the relay down ("" while it is not).
 	ProbeFailures int            `json:"probe_failures"`
 	Down          string         `json:"down,omitempty"`
 	Holdings      []RelayHolding `json:"holdings"`
 
 	testedAt    time.Time
-	testing     bool // a self-test or probe is running
-	probePasses int  // consecutive passes while down
+	flights     flight // checks running, one of each kind at most
+	suspect     string // why the last health check failed, while no later one passed
+	probePasses int    // consecutive passes while down
 	lastStatus  string
 	serveRate   float64 // bytes/s served over the last heartbeat interval
 	held        map[metainfo.Hash]*RelayHolding
+	audit       relayAudit // audit.go
 }
 
 // RelayHolding is one artifact a relay reports.
@@ -183,19 +233,42 @@ type RelayHolding struct {
 type relays struct {
 	mu   sync.RWMutex
 	byID map[string]*Relay
-	// checks limits concurrent self-tests and range checks.
-	checks chan struct{}
-	probe  *http.Client
+	// checks bounds concurrent self-tests and holding checks, live health checks and
+	// audits the directory's own audits, each kind apart so that none starves another;
+	// within a kind, a relay runs one check at a time (Relay.flights).
+	checks, live, audits chan struct{}
+	probe                *http.Client
+	// cross holds the cross-audits handed out and not yet answered, by Audit.ID.
+	cross map[string]*crossAudit
 }
+
+// Concurrent checks of each kind, across relays. Health checks are cheap and many
+// relays may time out at once; audits move megabytes.
+const (
+	maxChecks = 8
+	maxLive   = 32
+	maxAudits = 4
+)
 
 func newRelays(cfg RelaysConfig) *relays {
-	return &relays{byID: map[string]*Relay{}, checks: make(chan struct{}, 4), probe: probeClient(cfg)}
+	return &relays{byID: map[string]*Relay{}, checks: make(chan struct{}, maxChecks), live: make(chan struct{}, maxLive),
+		audits: make(chan struct{}, maxAudits), probe: probeClient(cfg), cross: map[string]*crossAudit{}}
 }
 
-// up reports whether r may be sent users (caller holds the lock).
-func (c *Catalog) up(r *Relay, now time.Time) bool {
-	status, _ := c.status(r, now)
-	return status == StatusUp
+// serving says whether r is in url-lists (seeds) and /r/ answers (redirects) now
+// (caller holds the lock). A relay found failing once, or reported by users, leaves the
+// redirects first: a plain HTTP user has no other source to fall back on, a torrent
+// client has the origin and its hashes.
+func (c *Catalog) serving(r *Relay, now time.Time) (seeds, redirects bool) {
+	switch status, _ := c.status(r, now); status {
+	case StatusUp:
+		return true, true
+	case StatusSuspect:
+		return true, false
+	case StatusSuspended:
+		return !r.SuspendedSeeds, false
+	}
+	return false, false
 }
 
 // webSeed is the relay's BEP 19 base URL for the artifact with hex infohash ih.
@@ -290,8 +363,8 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	for _, h := range r.held {
 		h.Checked = false
 	}
-	startTest := !r.testing
-	r.testing = true
+	r.suspect = ""
+	c.check(r, flightTest, func(ctx context.Context) { c.testRelay(ctx, r, true) })
 	c.noteStatus(r, now)
 	snapshot := *r
 	c.relays.mu.Unlock()
@@ -299,9 +372,6 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 		return nil, err
 	}
 	c.log.Info("relay registered", "relay", r.ID, "url", snapshot.PublicURL, "state", snapshot.State, "quota", snapshot.Quota)
-	if startTest {
-		go c.selfTest(r.ID)
-	}
 	msg := ""
 	if snapshot.State == relayapi.StatePending {
 		msg = "waiting for an operator: odi admin relays approve " + r.ID
@@ -362,6 +432,12 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	if n, most := len(hb.Holdings), c.cfg.Relays.MaxHoldings; n > most {
 		return nil, fmt.Errorf("%w: the heartbeat reports %d holdings; this directory takes at most %d (relays.max_holdings)", ErrTooLarge, n, most)
 	}
+	if err := checkBadPieces(hb.BadPieces); err != nil {
+		return nil, err
+	}
+	if len(hb.Audits) > maxAuditResults {
+		return nil, fmt.Errorf("%w: audits: %d results; a heartbeat answers at most %d", ErrInvalid, len(hb.Audits), maxAuditResults)
+	}
 	plan := &relayapi.Plan{State: relayapi.StatePending, Interval: c.cfg.Relays.HeartbeatInterval,
 		Fetch: []relayapi.Item{}, Keep: []relayapi.Item{}, Drop: []string{}, Expunged: []string{}}
 	now := c.now().UTC()
@@ -386,7 +462,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	// Holdings are rewritten only when they changed: a relay carrying thousands of
 	// artifacts would otherwise cost a transaction of thousands of rows per heartbeat.
 	changed := len(held) != len(r.held)
-	var toCheck []metainfo.Hash
+	toCheck := false
 	for ih, h := range held {
 		old := r.held[ih]
 		if old == nil || old.BytesComplete != h.BytesComplete || old.Verified != h.Verified {
@@ -399,9 +475,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		if old != nil && h.BytesComplete <= old.BytesComplete {
 			h.grewAt = old.grewAt
 		}
-		if h.Verified && !h.Checked {
-			toCheck = append(toCheck, ih)
-		}
+		toCheck = toCheck || h.Verified && !h.Checked
 	}
 	r.noteServed(hb.BytesServed, now)
 	for _, h := range held {
@@ -410,10 +484,11 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
 	r.BytesServed += max(hb.BytesServed, 0)
 	// Test a relay never tested since this directory started, and retest a failed one
-	// once a minute.
-	retest := !r.testing && (r.SelfTest == testPending || (r.SelfTest != testOK && now.Sub(r.testedAt) > time.Minute))
-	if retest {
-		r.testing = true
+	// once a minute; range-check new holdings. One goroutine per relay at most does it,
+	// however fast heartbeats come.
+	retest := r.SelfTest == testPending || (r.SelfTest != testOK && now.Sub(r.testedAt) > time.Minute)
+	if retest || toCheck {
+		c.check(r, flightTest, func(ctx context.Context) { c.testRelay(ctx, r, retest) })
 	}
 	c.noteStatus(r, now)
 	snapshot := *r
@@ -426,16 +501,13 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	if err := c.db.saveRelay(ctx, &snapshot, saveHeld); err != nil {
 		return nil, err
 	}
-	if retest {
-		go c.selfTest(r.ID)
-	}
-	for _, ih := range toCheck {
-		go c.checkHolding(r.ID, ih)
-	}
 	plan.State = snapshot.State
 	if snapshot.State != relayapi.StateActive {
 		return plan, nil
 	}
+	c.crossResults(r, hb.Audits)
+	c.report("relay "+r.ID, r, hb.BadPieces)
+	plan.Audits = c.planAudits(r)
 	placed, err := c.planFor(snapshot.ID)
 	if err != nil {
 		return nil, err
@@ -521,17 +593,11 @@ func (c *Catalog) checkRelayURL(ctx context.Context, raw string) error {
 		return fmt.Errorf("%w: public_url host %q does not resolve: %v", ErrInvalid, u.Hostname(), err)
 	}
 	for _, a := range addrs {
-		if !publicAddr(a) {
-			return fmt.Errorf("%w: public_url %q resolves to %s, a private address (relays.allow_private_urls is off)", ErrInvalid, raw, a)
+		if err := netcheck.Check(a); err != nil {
+			return fmt.Errorf("%w: public_url %q resolves to %v (relays.allow_private_urls is off)", ErrInvalid, raw, err)
 		}
 	}
 	return nil
-}
-
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast())
 }
 
 // probeClient fetches from relays: bounded in time, never following redirects, and (unless
@@ -540,13 +606,7 @@ func publicAddr(a netip.Addr) bool {
 func probeClient(cfg RelaysConfig) *http.Client {
 	dialer := &net.Dialer{Timeout: cfg.ProbeTimeout}
 	if !cfg.AllowPrivateURLs {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !publicAddr(ap.Addr()) {
-				return fmt.Errorf("refusing to probe private address %s", address)
-			}
-			return nil
-		}
+		dialer.Control = netcheck.Control
 	}
 	return &http.Client{
 		Timeout:       cfg.ProbeTimeout,
@@ -555,146 +615,72 @@ func probeClient(cfg RelaysConfig) *http.Client {
 	}
 }
 
-// relayURL is a relay's public URL, if the relay is known.
-func (c *Catalog) relayURL(id string) (string, bool) {
-	c.relays.mu.RLock()
-	defer c.relays.mu.RUnlock()
-	if r := c.relays.byID[id]; r != nil {
-		return r.PublicURL, true
+// testRelay self-tests r (with selfTest) and range-checks the holdings it reports
+// verified that the directory has not checked.
+func (c *Catalog) testRelay(ctx context.Context, r *Relay, selfTest bool) {
+	if !acquire(ctx, c.relays.checks) {
+		return
 	}
-	return "", false
+	defer func() { <-c.relays.checks }()
+	if selfTest {
+		c.selfTest(ctx, r)
+	}
+	c.checkHoldings(ctx, r)
 }
 
 // selfTest fetches the relay's health URL and records the outcome.
-func (c *Catalog) selfTest(id string) {
-	c.relays.checks <- struct{}{}
-	defer func() { <-c.relays.checks }()
-	base, ok := c.relayURL(id)
-	if !ok {
-		return
-	}
+func (c *Catalog) selfTest(ctx context.Context, r *Relay) {
+	c.relays.mu.RLock()
+	base := r.PublicURL
+	c.relays.mu.RUnlock()
 	outcome := testOK
-	if err := c.probeHealth(base); err != nil {
+	if err := c.probeHealth(ctx, base, c.cfg.Relays.ProbeTimeout); err != nil {
 		outcome = err.Error()
 	}
-	c.relays.mu.Lock()
-	if r := c.relays.byID[id]; r != nil {
-		r.SelfTest, r.testedAt, r.testing = outcome, c.now(), false
-		c.noteStatus(r, c.now())
+	if ctx.Err() != nil {
+		return
 	}
+	c.relays.mu.Lock()
+	r.SelfTest, r.testedAt = outcome, c.now()
+	c.noteStatus(r, c.now())
 	c.relays.mu.Unlock()
 }
 
-// checkHolding fetches one random piece of ih from the relay and checks it against the
-// piece hash; a match makes the holding eligible for url-lists, a mismatch fails the
-// relay's self-test (no user is sent to it).
-func (c *Catalog) checkHolding(id string, ih metainfo.Hash) {
-	c.relays.checks <- struct{}{}
-	defer func() { <-c.relays.checks }()
-	a := c.view.Load().byHash[ih]
-	base, ok := c.relayURL(id)
-	if a == nil || a.State != Published || !ok {
-		return
+// checkHoldings fetches one random piece of each holding r reports verified and the
+// directory has not checked, as a user would, and checks it against the piece hash: a
+// match makes the holding eligible for url-lists, a mismatch suspends the relay at once
+// and quarantines it when the piece is bad again (auditSpans).
+func (c *Catalog) checkHoldings(ctx context.Context, r *Relay) {
+	byHash := c.view.Load().byHash
+	c.relays.mu.RLock()
+	var due []*Artifact
+	for ih, h := range r.held {
+		if a := byHash[ih]; a != nil && a.State == Published && h.Verified && !h.Checked && a.pieces() > 0 {
+			due = append(due, a)
+		}
 	}
-	err := c.checkRandomPiece(base, a)
-	if errors.Is(err, errCorrupt) {
-		c.quarantine(id, err)
-		return
-	}
-	c.relays.mu.Lock()
-	defer c.relays.mu.Unlock()
-	r := c.relays.byID[id]
-	if r == nil {
-		return
-	}
-	if err != nil {
-		// Not corrupt, just not served now (the relay may have evicted it since its last
-		// heartbeat, or be slow): the holding stays unchecked, out of url-lists, and is
-		// checked again at the next heartbeat. The relay's health is the probes' call.
-		c.log.Info("relay range check failed", "relay", id, "artifact", a.ID(), "err", err)
-		return
-	}
-	if h := r.held[ih]; h != nil {
-		h.Checked = true
-	}
-}
-
-// errNotHeld marks a range the relay no longer serves: it dropped the artifact after its
-// last heartbeat said it held it. That is no fault.
-var errNotHeld = errors.New("not held")
-
-// errCorrupt marks a piece a relay served whole that does not match its hash: the relay
-// is serving bad bytes, not merely failing.
-var errCorrupt = errors.New("corrupt")
-
-// checkRandomPiece checks one random piece of a on a relay. A mismatch is fetched again
-// before it counts as corrupt, so one bad transfer cannot quarantine an honest relay.
-func (c *Catalog) checkRandomPiece(base string, a *Artifact) error {
-	i := rand.IntN(int((a.Size + a.PieceLength - 1) / a.PieceLength))
-	err := c.checkPiece(base, a, i)
-	if errors.Is(err, errCorrupt) {
-		err = c.checkPiece(base, a, i)
-	}
-	if errors.Is(err, errCorrupt) {
-		return fmt.Errorf("%s %w", a.ID(), err)
-	}
-	return err
-}
-
-// checkPiece fetches piece i of a from a relay (one Range request per file it spans) and
-// compares its SHA-1 with the info dict's.
-func (c *Catalog) checkPiece(base string, a *Artifact, i int) error {
-	var info metainfo.Info
-	if err := bencode.Unmarshal(a.Info, &info); err != nil {
-		return err
-	}
-	start := int64(i) * a.PieceLength
-	end := min(start+a.PieceLength, a.Size)
-	h := sha1.New()
-	var off int64
-	for fi, f := range a.Files {
-		fStart, fEnd := off, off+f.Size
-		off = fEnd
-		if fEnd <= start || fStart >= end || f.Size == 0 {
+	c.relays.mu.RUnlock()
+	for _, a := range due {
+		good, err := c.auditSpans(ctx, r, kindHolding, []pieceRef{{a.InfoHash, rand.IntN(a.pieces())}})
+		if ctx.Err() != nil || errors.Is(err, errCorrupt) {
+			return
+		}
+		if good == 0 && err == nil {
+			continue // not held any more
+		}
+		if err != nil {
+			// Not corrupt, just not served now (the relay may have evicted it since its
+			// last heartbeat, or be slow): the holding stays unchecked, out of url-lists,
+			// and is checked again at the next heartbeat.
+			c.log.Info("relay range check failed", "relay", r.ID, "artifact", a.ID(), "err", err)
 			continue
 		}
-		from, to := max(start, fStart)-fStart, min(end, fEnd)-fStart
-		if err := c.fetchRange(base, a, fi, from, to, h); err != nil {
-			return err
+		c.relays.mu.Lock()
+		if h := r.held[a.InfoHash]; h != nil && h.Verified {
+			h.Checked = true
 		}
+		c.relays.mu.Unlock()
 	}
-	if string(h.Sum(nil)) != string(info.Pieces[i*sha1.Size:(i+1)*sha1.Size]) {
-		return fmt.Errorf("piece %d (bytes %d-%d) is %w: it does not match its hash", i, start, end-1, errCorrupt)
-	}
-	return nil
-}
-
-func (c *Catalog) fetchRange(base string, a *Artifact, file int, from, to int64, w io.Writer) error {
-	req, err := http.NewRequest(http.MethodGet, base+"/ws/"+a.InfoHash.HexString()+"/"+names.EscapePath(a.LocalPath(file)), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to-1))
-	resp, err := c.relays.probe.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-	case http.StatusNotFound, http.StatusGone:
-		return fmt.Errorf("range request answered %s: %w", resp.Status, errNotHeld)
-	default:
-		return fmt.Errorf("range request answered %s", resp.Status)
-	}
-	n, err := io.Copy(w, io.LimitReader(resp.Body, to-from+1))
-	if err != nil {
-		return err
-	}
-	if n != to-from {
-		return fmt.Errorf("range request returned %d bytes, want %d", n, to-from)
-	}
-	return nil
 }
 
 // loadRelays reads the registry, re-keying first the relays that migration 00005 left

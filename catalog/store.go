@@ -11,6 +11,8 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
+
+	"github.com/opendist/odi/internal/fsutil"
 )
 
 //go:embed migrations/*.sql
@@ -22,11 +24,13 @@ var migrations embed.FS
 type store struct {
 	w *sql.DB
 	r *sql.DB
+	// space turns a write the full disk refused into a *NoSpaceError.
+	space *diskSpace
 }
 
 const busyTimeoutMillis = 10_000
 
-func openStore(ctx context.Context, path string) (*store, error) {
+func openStore(ctx context.Context, path string, space *diskSpace) (*store, error) {
 	dsn := func(extra string) string {
 		q := url.Values{}
 		q.Set("_journal_mode", "WAL")
@@ -56,7 +60,7 @@ func openStore(ctx context.Context, path string) (*store, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &store{w: w, r: r}, nil
+	return &store{w: w, r: r, space: space}, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -78,18 +82,19 @@ func (s *store) close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// withTx runs fn in one write transaction and commits, or rolls back if fn fails.
+// withTx runs fn in one write transaction and commits, or rolls back if fn fails. A
+// write the full disk refused fails with a *NoSpaceError, and nothing of it lands.
 func (s *store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return s.space.check("the catalog database", 0, fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return s.space.check("the catalog database", 0, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return s.space.check("the catalog database", 0, fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }
@@ -98,4 +103,11 @@ func (s *store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func isUnique(err error) bool {
 	var e sqlite3.Error
 	return errors.As(err, &e) && (e.ExtendedCode == sqlite3.ErrConstraintUnique || e.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+// isFull tells a write SQLite could not make because the disk or the writer's quota is
+// full (SQLITE_FULL, or an I/O error whose errno says so) from other errors.
+func isFull(err error) bool {
+	var e sqlite3.Error
+	return errors.As(err, &e) && (e.Code == sqlite3.ErrFull || fsutil.IsNoSpace(e.SystemErrno))
 }

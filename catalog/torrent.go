@@ -27,13 +27,14 @@ func (c *Catalog) TorrentURL(a *Artifact) string {
 	return c.cfg.base() + "/t/" + a.ID() + ".torrent"
 }
 
-// WebSeeds lists the BEP 19 url-list of an artifact: the relays that are up and hold it
-// complete, verified and range-checked, then the directory's origin copy. Every entry
+// WebSeeds lists the BEP 19 url-list of an artifact: the relays that serve url-lists
+// (up, or suspect of one failed check) and hold it complete, verified and range-checked,
+// then the directory's origin copy. Every entry
 // ends in "/", so clients append the torrent's name (and, for packages, the file's path)
 // themselves; anacrolix ignores multi-file web seeds without it.
 func (c *Catalog) WebSeeds(a *Artifact) []string {
 	var seeds []string
-	for _, m := range c.Mirrors(a.InfoHash) {
+	for _, m := range c.mirrors(a.InfoHash, true) {
 		seeds = append(seeds, m.Base)
 	}
 	return append(seeds, c.OriginSeed(a))

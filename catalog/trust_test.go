@@ -91,6 +91,7 @@ func serveTestDir(t *testing.T, ts *httptest.Server, cfg Config, keys string) *t
 	clock := &testClock{t: time.Now()}
 	c.now = clock.Now
 	e := echo.New()
+	e.IPExtractor = echo.ExtractIPDirect()
 	c.RegisterRoutes(e, nil)
 	ts.Config.Handler = e
 	ts.Start()
@@ -143,13 +144,15 @@ func (d *testDir) signer(t *testing.T, path string) *sign.Signer {
 	return sign.NewSigner(key, d.clock.Now)
 }
 
-// client returns an API client of d that signs with the key at path.
+// client returns an API client of d that signs with the key at path. It never waits out
+// a 503 or 429: the tests look at the refusals.
 func (d *testDir) client(t *testing.T, path string) *apiclient.Client {
 	t.Helper()
 	c, err := apiclient.New(d.url, d.signer(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.RetryFor = 0
 	return c
 }
 

@@ -29,7 +29,10 @@ type Config struct {
 	Catalogs []string `mapstructure:"catalogs"`
 	// KeyFile is the relay's private key (odi keygen).
 	KeyFile string `mapstructure:"key"`
-	// MinFreeSpace is disk space a fetch must leave free, whatever the quota says.
+	// MinFreeSpace is disk space the relay keeps free, whatever the quota says, but at
+	// most a tenth of the disk (floorShare), so that a small disk stays usable: the
+	// relay reserves no artifact beyond the free space less this, and reports itself
+	// degraded while its plans ask for more (space.go).
 	MinFreeSpace bytesize.Size `mapstructure:"min_free_space"`
 	// RetryMax caps the backoff between attempts to reach a directory.
 	RetryMax time.Duration `mapstructure:"retry_max"`
@@ -42,7 +45,7 @@ func DefaultConfig() Config {
 		BTListen:     ":6881",
 		Quota:        10 << 30,
 		Catalogs:     []string{},
-		MinFreeSpace: 256 << 20,
+		MinFreeSpace: 1 << 30,
 		RetryMax:     5 * time.Minute,
 	}
 }

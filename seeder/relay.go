@@ -25,7 +25,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/opendist/odi/internal/apiclient"
-	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
@@ -52,6 +51,10 @@ type Relay struct {
 	warmPieces, warmRejected atomic.Int64
 	// origins are the tokens the directories' origins are shown (origintoken.go).
 	origins originTokens
+	// Audits and bad pieces (audit.go): who runs the audits, and what each directory's
+	// next heartbeat carries, by directory URL.
+	auditor  *auditor
+	outboxes map[string]*outbox
 
 	mu    sync.Mutex
 	held  map[metainfo.Hash]*holding
@@ -59,7 +62,7 @@ type Relay struct {
 
 	servedHTTP   atomic.Int64 // bytes since the last heartbeat
 	lastUploaded atomic.Int64 // BitTorrent bytes uploaded as of the last heartbeat
-	degraded     atomic.Pointer[string]
+	space        space        // the disk's shortfalls (space.go)
 	reconcile    chan struct{}
 	// nudge asks every directory loop for an early heartbeat (a holding became servable).
 	nudge []chan struct{}
@@ -111,8 +114,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{},
 		reconcile: make(chan struct{}, 1),
 		warmSlots: make(chan struct{}, warmWorkers),
+		outboxes:  newOutboxes(cfg.Directories),
 	}
 	r.warmHTTP = r.newWarmClient()
+	r.auditor = newAuditor(r.limitBody(), log)
 	dataDir := filepath.Join(cfg.DataDir, "torrents")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("relay data: %w", err)
@@ -284,6 +289,9 @@ func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan stru
 	log := r.log.With("directory", dir)
 	backoff, interval := time.Second, 30*time.Second
 	registered := false
+	out := r.outboxes[dir]
+	var audits sync.WaitGroup
+	defer audits.Wait()
 	for {
 		wait := interval
 		if !registered {
@@ -296,11 +304,17 @@ func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan stru
 			}
 		} else {
 			var plan relayapi.Plan
-			err = api.CallJSON(ctx, http.MethodPost, "/api/v1/relays/heartbeat", r.heartbeat(), &plan)
+			hb := r.heartbeat()
+			out.fill(&hb)
+			err = api.CallJSON(ctx, http.MethodPost, "/api/v1/relays/heartbeat", hb, &plan)
+			if err != nil && apiclient.StatusOf(err) != http.StatusBadRequest {
+				out.restore(hb) // unless what it carried may be why it was refused
+			}
 			switch {
 			case err == nil:
 				interval, backoff = plan.Interval, time.Second
 				r.setPlan(dir, &plan)
+				r.audit(ctx, out, &audits, plan.Audits)
 			case apiclient.StatusOf(err) == http.StatusNotFound:
 				registered = false // the directory forgot us: register again
 				continue
@@ -354,9 +368,7 @@ func (r *Relay) heartbeat() relayapi.Heartbeat {
 	stats := r.cl.ConnStats()
 	uploaded := stats.BytesWrittenData.Int64()
 	hb.BytesServed = r.servedHTTP.Swap(0) + uploaded - r.lastUploaded.Swap(uploaded)
-	if d := r.degraded.Load(); d != nil {
-		hb.Degraded = *d
-	}
+	hb.Degraded = r.degradedReason()
 	return hb
 }
 
@@ -371,7 +383,14 @@ func (r *Relay) used() int64 {
 	return n
 }
 
-func (r *Relay) free() int64 { return max(int64(r.cfg.Quota)-r.used(), 0) }
+// free is what the relay may still reserve: within its quota and its disk's room.
+func (r *Relay) free() int64 {
+	n := max(int64(r.cfg.Quota)-r.used(), 0)
+	if room, ok := r.diskRoom(); ok {
+		n = min(n, room)
+	}
+	return n
+}
 
 func (r *Relay) setPlan(dir string, p *relayapi.Plan) {
 	r.mu.Lock()
@@ -415,6 +434,10 @@ func (r *Relay) reconcilePlans(ctx context.Context) {
 	}
 	r.mu.Unlock()
 
+	retryLater := r.dropFailed(ctx)
+	for ih := range retryLater {
+		delete(held, ih)
+	}
 	for ih := range expunged {
 		if held[ih] {
 			r.remove(ctx, ih, "expunged")
@@ -422,11 +445,12 @@ func (r *Relay) reconcilePlans(ctx context.Context) {
 		}
 	}
 	for _, it := range fetch {
-		if held[it.InfoHash] || expunged[it.InfoHash] {
+		if held[it.InfoHash] || expunged[it.InfoHash] || retryLater[it.InfoHash] {
 			continue
 		}
 		if !r.makeRoom(ctx, it, wanted, dropOrder) {
 			r.log.Info("relay: skipping an artifact that does not fit", "artifact", it.ID, "size", it.Size, "free", r.free())
+			r.noteSkipped(it)
 			continue
 		}
 		if err := r.fetch(ctx, it); err != nil {
@@ -495,23 +519,7 @@ func (r *Relay) makeRoom(ctx context.Context, it relayapi.Item, wanted map[strin
 		r.remove(ctx, v.item.InfoHash, "evicted for "+it.ID)
 		need -= v.item.Size
 	}
-	return r.diskHasRoom(it.Size)
-}
-
-// diskHasRoom checks the file system itself, whatever the quota says, and marks the relay
-// degraded when it is nearly full.
-func (r *Relay) diskHasRoom(size int64) bool {
-	free, err := fsutil.FreeBytes(r.cfg.DataDir)
-	if err != nil {
-		return true
-	}
-	if free < size+int64(r.cfg.MinFreeSpace) {
-		msg := fmt.Sprintf("disk nearly full: %d bytes free, %d wanted plus %d kept free", free, size, int64(r.cfg.MinFreeSpace))
-		r.degraded.Store(&msg)
-		return false
-	}
-	r.degraded.Store(nil)
-	return true
+	return it.Size <= r.free() // the disk, after the evictions
 }
 
 // fetch downloads an artifact the plan assigned: its torrent from the directory, checked
@@ -612,6 +620,7 @@ func (r *Relay) start(rec record, resumed bool) error {
 	t.AddWebSeeds(seeds, opts...)
 	ctx, stop := context.WithCancel(context.Background())
 	h := &holding{item: rec.item, t: t, seeds: seeds, stopWork: stop, worked: make(chan struct{}), done: make(chan struct{})}
+	t.SetOnWriteChunkError(func(err error) { r.writeFailed(h, err) })
 	var ih metainfo.Hash
 	ih.FromHexString(rec.item.InfoHash)
 	r.mu.Lock()
@@ -628,12 +637,34 @@ func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 	if !r.work(ctx, h, resumed) {
 		return // stopped
 	}
-	select {
-	case <-h.t.Complete().On():
+	// A resumed holding complete after work's check needs none again.
+	checked := resumed && h.t.Complete().Bool()
+	for {
+		select {
+		case <-h.t.Complete().On():
+		case <-h.t.Closed():
+			return
+		}
+		if !checked {
+			// anacrolix writes a peer's chunk with its lock released, so a chunk in
+			// flight when warm fill completed that piece can land after the piece's
+			// check: a complete torrent may hold bytes no check saw, which users would
+			// get and the directory's audits would quarantine this relay for. One more
+			// check of every piece before serving; a damaged one is fetched again.
+			if err := h.t.VerifyDataContext(ctx); err != nil {
+				return
+			}
+			checked = true
+			if !h.t.Complete().Bool() {
+				r.log.Warn("relay: pieces changed on disk after their check; fetching them again", "artifact", h.item.ID)
+				checked = false
+				continue
+			}
+		}
 		h.servable.Store(true)
 		r.log.Info("relay: holding complete and verified", "artifact", h.item.ID, "resumed", resumed)
 		r.beatSoon()
-	case <-h.t.Closed():
+		return
 	}
 }
 

@@ -69,8 +69,12 @@ func (r *Relay) WrapListener(ln net.Listener) net.Listener {
 	return &limitedListener{Listener: ln, up: r.up}
 }
 
-// Ready reports whether the relay can serve: its storage is writable and its client up.
+// Ready reports whether the relay can serve: its storage is writable, its client up, and
+// its disk has room for what its plans ask (space.go).
 func (r *Relay) Ready() error {
+	if why := r.degradedReason(); why != "" {
+		return errors.New(why)
+	}
 	f, err := os.CreateTemp(r.cfg.DataDir, ".ready-*")
 	if err != nil {
 		return fmt.Errorf("storage not writable: %w", err)

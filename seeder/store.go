@@ -69,12 +69,17 @@ func (s *store) load(ctx context.Context) ([]record, error) {
 	return out, rows.Err()
 }
 
+// add records a holding before its download starts. It replaces a row of the same
+// infohash: one a removal left behind when the full disk refused its delete, which would
+// otherwise keep the artifact from being fetched again.
 func (s *store) add(ctx context.Context, r record, at time.Time) error {
 	files, err := json.Marshal(r.item.Files)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO holdings (infohash, id, size, torrent, files, demand, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.db.ExecContext(ctx, `INSERT INTO holdings (infohash, id, size, torrent, files, demand, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (infohash) DO UPDATE SET id = excluded.id, size = excluded.size, torrent = excluded.torrent,
+			files = excluded.files, demand = excluded.demand, added_at = excluded.added_at`,
 		r.item.InfoHash, r.item.ID, r.item.Size, r.torrent, files, r.item.Demand, at.Unix())
 	if err != nil {
 		return fmt.Errorf("record holding %s: %w", r.item.ID, err)

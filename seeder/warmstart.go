@@ -38,11 +38,21 @@ func (r *Relay) warmStart(ctx context.Context, h *holding) {
 		// Pass after pass: a rationing origin calls a piece busy that another relay
 		// took; should that relay not pass it on, the origin sends it again later.
 		Again: warmAgain,
-	}
-	if r.down != nil {
-		opts.Body = func(body io.Reader) io.Reader { return limitedReader{r: body, down: r.down} }
+		Body:  r.limitBody(),
+		BadPiece: func(piece int, webSeed string) {
+			r.badPiece(h.item.InfoHash, piece, webSeed)
+		},
 	}
 	warmfill.Fill(ctx, h.t, opts)
+}
+
+// limitBody returns what shapes an HTTP response body to the download limit, or nil
+// when there is none.
+func (r *Relay) limitBody() func(io.Reader) io.Reader {
+	if r.down == nil {
+		return nil
+	}
+	return func(body io.Reader) io.Reader { return limitedReader{r: body, down: r.down} }
 }
 
 // WarmStarted reports what warm start did since the relay started: the pieces it

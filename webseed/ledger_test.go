@@ -207,35 +207,6 @@ func TestLedgerConfigValidate(t *testing.T) {
 	}
 }
 
-func TestSingleRange(t *testing.T) {
-	tests := []struct {
-		header   string
-		start, n int64
-		ok       bool
-	}{
-		{"bytes=0-99", 0, 100, true},
-		{"bytes=900-", 900, 50, true},
-		{"bytes=900-5000", 900, 50, true},
-		{"bytes=-10", 940, 10, true},
-		{"bytes=-5000", 0, 950, true},
-		{"bytes= 5 - 9", 5, 5, true},
-		{"", 0, 0, false},
-		{"bytes=0-1,5-6", 0, 0, false},
-		{"bytes=950-", 0, 0, false},
-		{"bytes=9-5", 0, 0, false},
-		{"bytes=-0", 0, 0, false},
-		{"bytes=a-b", 0, 0, false},
-		{"items=0-5", 0, 0, false},
-		{"bytes=5", 0, 0, false},
-	}
-	for _, tt := range tests {
-		start, n, ok := singleRange(tt.header, 950)
-		if start != tt.start || n != tt.n || ok != tt.ok {
-			t.Errorf("singleRange(%q) = %d, %d, %v; want %d, %d, %v", tt.header, start, n, ok, tt.start, tt.n, tt.ok)
-		}
-	}
-}
-
 // offsetStore serves one file of fileLength bytes as the second file of a torrent whose
 // first file is half a piece, so rationing must add the file's offset.
 type offsetStore struct{ path string }

@@ -180,11 +180,15 @@ func TestMetalinkErrors(t *testing.T) {
 		{"GET", "/m/debian/old/1.0.meta4", 410, "license withdrawn"},
 		{"GET", "/m/debian/%2e%2e/1.0.meta4", 400, `".."`},
 		{"GET", "/m/debian/netinst/-1.meta4", 400, "must start with"},
-		{"DELETE", "/m/debian/netinst/12.5.meta4", 405, "method not allowed"},
+		{"DELETE", "/m/debian/netinst/12.5.meta4", 405, "is not allowed"},
 		{"HEAD", "/m/debian/netinst/12.5.meta4", 200, ""},
 	}
 	for _, tt := range tests {
 		resp, body := doRaw(t, n.dir, tt.method, tt.path)
+		if resp.StatusCode >= 400 && tt.body != "" {
+			assertProblem(t, resp, []byte(body))
+			body = problemDetail(body)
+		}
 		if resp.StatusCode != tt.status || !strings.Contains(body, tt.body) {
 			t.Errorf("%s %s = %s %q; want %d containing %q", tt.method, tt.path, resp.Status, body, tt.status, tt.body)
 		}

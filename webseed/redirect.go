@@ -23,6 +23,7 @@ import (
 
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/problem"
 )
 
 // Resolver finds the artifact a /r/ or /m/ URL names. It is asked on every request, so it
@@ -214,7 +215,7 @@ const maxDuplicates = 8
 func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		problem.Write(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use GET or HEAD")
 		return
 	}
 	path, ok := strings.CutPrefix(r.URL.Path, rd.opts.Prefix)
@@ -238,11 +239,11 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		switch {
 		case t.SingleFile():
-			http.Error(w, fmt.Sprintf("not found: %s is a single file; drop %q from the URL", t.ID(), ref.path), http.StatusNotFound)
+			problem.Write(w, http.StatusNotFound, fmt.Sprintf("%s is a single file; drop %q from the URL", t.ID(), ref.path))
 		case ref.path == "":
-			http.Error(w, fmt.Sprintf("not found: %s is a package of %d files; add the path of one to the URL", t.ID(), len(t.Files)), http.StatusNotFound)
+			problem.Write(w, http.StatusNotFound, fmt.Sprintf("%s is a package of %d files; add the path of one to the URL", t.ID(), len(t.Files)))
 		default:
-			http.Error(w, fmt.Sprintf("not found: %s has no file %q", t.ID(), ref.path), http.StatusNotFound)
+			problem.Write(w, http.StatusNotFound, fmt.Sprintf("%s has no file %q", t.ID(), ref.path))
 		}
 		return
 	}
@@ -266,7 +267,7 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ans = t.answer(&rk, i, rk.choose(t.Mirrors, rd.draw()))
 	}
 	if ans.location == nil {
-		http.Error(w, "no copy of "+t.ID()+" can be reached now", http.StatusServiceUnavailable)
+		problem.Write(w, http.StatusServiceUnavailable, "no copy of "+t.ID()+" can be reached now")
 		return
 	}
 	h := w.Header()
@@ -360,12 +361,12 @@ func (rd *Redirector) resolve(w http.ResponseWriter, ref ref) (*Target, bool) {
 	case err == nil:
 		return t, true
 	case errors.Is(err, ErrGone):
-		http.Error(w, "gone: "+err.Error(), http.StatusGone)
+		problem.Write(w, http.StatusGone, err.Error())
 	case errors.Is(err, ErrNotFound):
-		http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
+		problem.Write(w, http.StatusNotFound, err.Error())
 	default:
 		rd.log.Error("redirector: resolve", "catalog", ref.catalog, "name", ref.name, "version", ref.version, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		problem.Write(w, http.StatusInternalServerError, "internal error")
 	}
 	return nil, false
 }
@@ -374,10 +375,10 @@ func (rd *Redirector) resolve(w http.ResponseWriter, ref ref) (*Target, bool) {
 // with the URL form for a URL of the wrong shape.
 func refError(w http.ResponseWriter, err error, usage string) {
 	if errors.Is(err, names.ErrInvalid) {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		problem.Write(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	http.Error(w, "not found: "+usage, http.StatusNotFound)
+	problem.Write(w, http.StatusNotFound, usage)
 }
 
 // file returns the index of the file at path, "" for a single-file artifact.

@@ -399,11 +399,15 @@ func TestRedirectErrors(t *testing.T) {
 		{"GET", "/r/%2e%2e/netinst/1", 400, `".."`},
 		{"GET", "/r/debian/netinst/latest%2F..", 400, `".."`},
 		{"GET", "/r/debian/netinst/1%zz", 400, ""}, // net/http refuses it before the handler
-		{"POST", "/r/debian/netinst/12.5", 405, "method not allowed"},
+		{"POST", "/r/debian/netinst/12.5", 405, "is not allowed"},
 		{"GET", "/r/debian/netinst/LATEST", 302, ""},
 	}
 	for _, tt := range tests {
 		resp, body := doRaw(t, n.dir, tt.method, tt.path)
+		if resp.StatusCode >= 400 && tt.body != "" {
+			assertProblem(t, resp, []byte(body))
+			body = problemDetail(body)
+		}
 		if resp.StatusCode != tt.status || !strings.Contains(body, tt.body) {
 			t.Errorf("%s %.80s = %s %q; want %d containing %q", tt.method, tt.path, resp.Status, body, tt.status, tt.body)
 		}

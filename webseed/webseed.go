@@ -16,8 +16,10 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/byterange"
 	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/problem"
 )
 
 // Errors a Store returns (wrapped) for content it does not serve.
@@ -103,12 +105,12 @@ func (h *Handler) Ration(r Rationing) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		problem.Write(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on web seeds; use GET or HEAD")
 		return
 	}
 	ih, path, err := parsePath(r.URL.Path)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		problem.Write(w, http.StatusNotFound, err.Error())
 		return
 	}
 	if h.mirror != nil {
@@ -122,14 +124,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, err := h.store.Open(r.Context(), ih, path)
 	switch {
 	case errors.Is(err, ErrGone):
-		http.Error(w, "gone: "+err.Error(), http.StatusGone)
+		problem.Write(w, http.StatusGone, err.Error())
 		return
 	case errors.Is(err, ErrNotFound):
-		http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
+		problem.Write(w, http.StatusNotFound, err.Error())
 		return
 	case err != nil:
 		h.log.Error("web seed: open", "infohash", ih.HexString(), "path", path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		problem.Write(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	defer f.Content.Close()
@@ -137,7 +139,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st, ok := f.Content.(interface{ Stat() (fs.FileInfo, error) }); ok {
 		fi, err := st.Stat()
 		if err != nil || !fi.Mode().IsRegular() {
-			http.Error(w, "not found: not a file", http.StatusNotFound)
+			problem.Write(w, http.StatusNotFound, path+" is not a file")
 			return
 		}
 		size = fi.Size()
@@ -145,15 +147,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.SHA256 != "" {
 		w.Header().Set("ETag", `"`+f.SHA256+`"`)
 	}
-	if h.ration.Ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && f.PieceLength > 0 && size > 0 {
-		start, n, ok := int64(0), size, true
-		if rng := r.Header.Get("Range"); rng != "" {
-			start, n, ok = singleRange(rng, size)
-		}
-		if ok && h.ration.Crowded(ih) {
-			h.serveRationed(w, r, path, f, start, n, size, ih)
+	start, n := int64(0), size
+	if rng := r.Header.Get("Range"); rng != "" && size >= 0 {
+		var ok bool
+		if r, start, n, ok = byterange.Check(w, r, size); !ok {
 			return
 		}
+	}
+	if h.ration.Ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && f.PieceLength > 0 && size > 0 &&
+		h.ration.Crowded(ih) {
+		h.serveRationed(w, r, path, f, start, n, size, ih)
+		return
 	}
 	// Content goes to ServeContent as it came (an *os.File), so the kernel can sendfile it.
 	http.ServeContent(w, r, path, f.ModTime, f.Content)
@@ -170,8 +174,7 @@ func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path str
 	})
 	if g.N == 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(g.RetryAfter.Seconds()))), 10))
-		w.Header().Del("ETag")
-		http.Error(w, "busy: these bytes left the origin moments ago, or relays are taking them first; take them from the swarm's peers", http.StatusServiceUnavailable)
+		problem.Write(w, http.StatusServiceUnavailable, "busy: these bytes left the origin moments ago, or relays are taking them first; take them from the swarm's peers")
 		return
 	}
 	if g.N < n {
@@ -183,41 +186,6 @@ func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path str
 		http.ServeContent(w, r, path, f.ModTime, f.Content)
 	}), &sent).ServeHTTP(w, r)
 	g.Done(sent.Load())
-}
-
-// singleRange parses a Range header of one byte range (bytes=a-b, bytes=a-, bytes=-n)
-// against a file of size bytes, as the offset and length it asks for. Anything else (no
-// header, several ranges, a range past the end) is not ok, and left to ServeContent.
-func singleRange(h string, size int64) (start, n int64, ok bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false
-	}
-	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false
-	}
-	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
-	if first == "" { // the last n bytes
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n <= 0 || size == 0 {
-			return 0, 0, false
-		}
-		n = min(n, size)
-		return size - n, n, true
-	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || start < 0 || start >= size {
-		return 0, 0, false
-	}
-	end := size - 1
-	if last != "" {
-		if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
-			return 0, 0, false
-		}
-		end = min(end, size-1)
-	}
-	return start, end - start + 1, true
 }
 
 // parsePath splits "/<infohash-hex>/<name>[/<path>]".

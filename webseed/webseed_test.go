@@ -2,6 +2,7 @@ package webseed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/problem"
 )
 
 // dirStore serves torrents laid out as <dir>/<infohash>/<name>[/<path>], the way both
@@ -58,6 +61,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	}
 	write(ih1+"/disk.iso", "0123456789abcdefghij")
 	write(ih1+"/pkg/docs/a b.txt", "spaced")
+	write(ih1+"/empty", "")
 	write("secret", "outside any torrent")
 	var gone metainfo.Hash
 	gone.FromHexString(ih2)
@@ -125,6 +129,9 @@ func TestServe(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d (body %q)", resp.StatusCode, tt.status, body)
 			}
+			if resp.StatusCode >= 400 {
+				assertProblem(t, resp, body)
+			}
 			if tt.body != "" && string(body) != tt.body {
 				t.Errorf("body %q, want %q", body, tt.body)
 			}
@@ -146,4 +153,32 @@ func TestParsePath(t *testing.T) {
 			t.Errorf("parsePath(%q) accepted", p)
 		}
 	}
+}
+
+// assertProblem checks that an error answer is an RFC 9457 problem that says something.
+func assertProblem(t *testing.T, resp *http.Response, body []byte) {
+	t.Helper()
+	var p problem.Problem
+	if ct := resp.Header.Get("Content-Type"); ct != problem.ContentType {
+		t.Errorf("%d answered as %q, want %s (body %q)", resp.StatusCode, ct, problem.ContentType, body)
+		return
+	}
+	if resp.Request.Method == http.MethodHead {
+		return
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.Status != resp.StatusCode || p.Detail == "" {
+		t.Errorf("problem body %q (%v): want status %d and a detail", body, err, resp.StatusCode)
+	}
+	if strings.Contains(p.Detail, "not found: not found") {
+		t.Errorf("detail repeats itself: %q", p.Detail)
+	}
+}
+
+// problemDetail is the detail of a problem body, or the body if it is not one.
+func problemDetail(body string) string {
+	var p problem.Problem
+	if json.Unmarshal([]byte(body), &p) != nil {
+		return body
+	}
+	return p.Detail
 }

@@ -45,7 +45,9 @@ type DirectoryConfig struct {
 	// Origin rations the origin copy's web seed in a crowd (see webseed.Ledger).
 	Origin webseed.LedgerConfig `mapstructure:"origin"`
 	// Limits bound connections, and requests per client address.
-	Limits         DirectoryLimits `mapstructure:"limits"`
+	Limits DirectoryLimits `mapstructure:"limits"`
+	// TLS serves HTTPS on Listen.
+	TLS            TLSConfig `mapstructure:"tls"`
 	catalog.Config `mapstructure:",squash"`
 }
 

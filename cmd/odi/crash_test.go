@@ -120,8 +120,9 @@ func TestCrashDuringPublish(t *testing.T) {
 				defer conn.Close()
 				fmt.Fprintf(conn, "PUT /api/v1/uploads/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", id, u.Host, size)
 				conn.Write(make([]byte, size/2))
-				// Wait until the directory has written part of it to staging.
-				waitNonEmpty(t, filepath.Join(data, "staging", id))
+				// Wait until the directory has written part of it to staging (in a
+				// folder not named by the id, which is a secret).
+				waitNonEmpty(t, filepath.Join(data, "staging"))
 			} else {
 				req, _ := http.NewRequest(http.MethodPut, p.url+"/api/v1/uploads/"+id, io.LimitReader(zeros{}, size))
 				req.ContentLength = size

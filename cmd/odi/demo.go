@@ -70,7 +70,7 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 	cfg.AdminKeys = []string{adminKey + ".pub"}
 	cfg.Publishers = []string{"demo=" + publisherKey + ".pub"}
 	cfg.Relays.Policy, cfg.Relays.AllowPrivateURLs = catalog.PolicyOpen, true
-	cfg.Relays.HeartbeatInterval, cfg.Relays.ProbeInterval = 2*time.Second, 10*time.Second
+	cfg.Relays.HeartbeatInterval = 2 * time.Second
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d, err := startDirectory(ctx, cfg, log)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -29,6 +29,7 @@ import (
 	"github.com/opendist/odi/internal/geo"
 	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/limit"
+	"github.com/opendist/odi/internal/problem"
 	"github.com/opendist/odi/tracker"
 	"github.com/opendist/odi/webseed"
 )
@@ -55,7 +56,7 @@ a key given with --admin-key.`,
 				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
 				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
 				"relay-policy": "directory.relays.policy", "allow-private-relay-urls": "directory.relays.allow_private_urls",
-				"geoip": "directory.geoip",
+				"geoip": "directory.geoip", "tls-cert": "directory.tls.cert", "tls-key": "directory.tls.key",
 			})
 			if err != nil {
 				return err
@@ -81,6 +82,8 @@ a key given with --admin-key.`,
 	f.String("udp-listen", "", withKey("BEP 15 UDP tracker address (default: the HTTP address over UDP; off to disable)", "directory.tracker.udp_listen"))
 	f.String("relay-policy", def.Relays.Policy, withKey("relay admission: approve (an operator approves each relay) or open", "directory.relays.policy"))
 	f.String("geoip", "", withKey("GeoIP country database (.mmdb) to send users to relays near them", "directory.geoip"))
+	f.String("tls-cert", "", withKey("serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)", "directory.tls.cert"))
+	f.String("tls-key", "", withKey("the PEM private key of --tls-cert", "directory.tls.key"))
 	f.Bool("allow-private-relay-urls", false, withKey("accept relays on loopback and private addresses (tests, demos, closed networks)", "directory.relays.allow_private_urls"))
 	size := def.MaxArtifactSize
 	f.Var(&size, "max-artifact-size", withKey("largest artifact accepted, e.g. 64GiB", "directory.max_artifact_size"))
@@ -99,7 +102,8 @@ type directory struct {
 	reg       *prometheus.Registry
 	srv       *http.Server
 	ln        net.Listener
-	udp       *net.UDPConn // nil when the UDP tracker is off
+	certs     *certReloader // nil without TLS
+	udp       *net.UDPConn  // nil when the UDP tracker is off
 	done      chan error
 	// originSent counts the bytes the origin copy served: what relays and peers are
 	// there to save.
@@ -131,16 +135,32 @@ func listenUDP(cfg tracker.Config, httpAddr net.Addr) (*net.UDPConn, error) {
 	return conn, nil
 }
 
+// listenPair opens the HTTP listener and the UDP tracker's socket. When the system
+// picks the HTTP port (port 0) and its UDP twin is taken, it picks again: the pair is
+// what was asked for, and another process's socket on the twin says nothing against it.
+func listenPair(cfg DirectoryConfig) (net.Listener, *net.UDPConn, error) {
+	for attempt := 1; ; attempt++ {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen: %w", err)
+		}
+		udp, err := listenUDP(cfg.Tracker, ln.Addr())
+		if err == nil {
+			return ln, udp, nil
+		}
+		ln.Close()
+		_, port, _ := net.SplitHostPort(cfg.Listen)
+		if port != "0" || cfg.Tracker.UDPListen != "" || !errors.Is(err, syscall.EADDRINUSE) || attempt == 10 {
+			return nil, nil, err
+		}
+	}
+}
+
 // startDirectory listens, opens the catalog and the tracker, and serves until ctx ends;
 // Wait returns when it has stopped. PublicURL defaults to the bound HTTP address.
 func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) (_ *directory, err error) {
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, udp, err := listenPair(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	udp, err := listenUDP(cfg.Tracker, ln.Addr())
-	if err != nil {
-		ln.Close()
 		return nil, err
 	}
 	defer func() {
@@ -152,7 +172,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		}
 	}()
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + ln.Addr().String()
+		cfg.PublicURL = cfg.TLS.scheme() + "://" + ln.Addr().String()
 	}
 	if udp != nil {
 		u, err := url.Parse(cfg.PublicURL)
@@ -168,7 +188,13 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, usageError("limits: %v", err)
 	}
-	var deps catalog.Deps
+	certs, err := loadTLS(cfg.TLS, log)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deps := catalog.Deps{Metrics: reg}
 	var loc *geo.Locator
 	if cfg.GeoIP != "" {
 		if loc, err = geo.Open(cfg.GeoIP); err != nil {
@@ -185,8 +211,6 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	tr, err := tracker.New(ctx, cfg.Tracker, cat, counterStore{cat}, reg, log)
 	if err != nil {
 		cat.Close()
@@ -196,7 +220,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
 	registerLimitMetrics(reg, "directory", limited)
 	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, redirects: newRedirectTargets(cat, tr), geo: loc, reg: reg,
-		ln: limited, udp: udp, done: make(chan error, 1)}
+		ln: certs.listener(limited), certs: certs, udp: udp, done: make(chan error, 1)}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "odi_directory_origin_bytes_sent_total",
 		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
@@ -207,13 +231,16 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if certs != nil {
+		certs.notifyHUP()
+	}
 	go func() { d.done <- d.run(ctx) }()
 	return d, nil
 }
 
 // addrs describes where the directory listens, for the start-up line.
 func (d *directory) addrs() string {
-	s := "http://" + d.ln.Addr().String()
+	s := d.cfg.TLS.scheme() + "://" + d.ln.Addr().String()
 	if d.udp != nil {
 		s += " and udp://" + d.udp.LocalAddr().String()
 	}
@@ -229,6 +256,9 @@ func (d *directory) run(ctx context.Context) error {
 	g.Go(func() error { return d.cat.Run(ctx) })
 	g.Go(func() error { return d.tr.Run(trackerCtx) })
 	g.Go(func() error { return d.redirects.Run(ctx) })
+	if d.certs != nil {
+		g.Go(func() error { d.certs.watch(ctx); return nil })
+	}
 	if d.udp != nil {
 		udpRates := limit.NewRates(d.cfg.Limits.Tracker, maxRateAddrs)
 		allow := func(a netip.Addr) bool { ok, _ := udpRates.Allow(a, time.Now()); return ok }
@@ -266,13 +296,16 @@ func (d *directory) handler() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = problemHandler(d.log)
+	// Handlers that count clients (bad-piece reports) see them as the tracker does.
+	e.IPExtractor = func(r *http.Request) string { return d.tr.ClientAddr(r).String() }
 	e.Use(middleware.Recover())
-	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{Namespace: "odi", Subsystem: "directory", Registerer: d.reg}))
+	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{Namespace: "odi", Subsystem: "directory", Registerer: d.reg,
+		LabelFuncs: boundedLabels}))
 	e.Use(requestLogger(d.log))
 	d.cat.RegisterRoutes(e, popularity{d.tr})
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
-		if err := d.cat.Ping(c.Request().Context()); err != nil {
+		if err := d.cat.Ready(c.Request().Context()); err != nil {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
 		}
 		return c.String(http.StatusOK, "ready\n")
@@ -330,7 +363,7 @@ func (d *directory) handler() http.Handler {
 	for _, p := range []string{"PUT /api/v1/uploads/{id}", "DELETE /api/v1/uploads/{id}", "POST /api/v1/uploads/{id}/commit"} {
 		mux.Handle(p, e)
 	}
-	return redirectsFirst{rd: limited(requests, rd), mux: mux}
+	return redirectsFirst{rd: problem.Guard(d.log, limited(requests, rd)), mux: mux, guarded: problem.Guard(d.log, mux)}
 }
 
 // maxRateAddrs bounds the addresses a set of rate buckets tracks at once; more share one.
@@ -339,17 +372,24 @@ const maxRateAddrs = 1 << 16
 // redirectsFirst hands /r/ to the redirector before ServeMux, whose pattern matching was
 // 2-3% of the directory's CPU time under scripts/bench/redirect.sh (its busiest path).
 // The redirector checks every segment itself, so it needs none of ServeMux's cleaning.
+// Every answer but the tracker's goes through problem.Guard (rd is guarded too):
+// BitTorrent clients read failures as a bencoded "failure reason" (BEP 3), which the
+// tracker writes itself.
 type redirectsFirst struct {
-	rd  http.Handler
-	mux *http.ServeMux
+	rd      http.Handler
+	mux     *http.ServeMux
+	guarded http.Handler // mux
 }
 
 func (h redirectsFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/r/") {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/r/"):
 		h.rd.ServeHTTP(w, r)
-		return
+	case p == "/announce" || p == "/scrape":
+		h.mux.ServeHTTP(w, r)
+	default:
+		h.guarded.ServeHTTP(w, r)
 	}
-	h.mux.ServeHTTP(w, r)
 }
 
 // relayHolding picks, at random, an up relay holding the published artifact ih, checked:
@@ -427,9 +467,9 @@ func (o originStore) Open(_ context.Context, ih metainfo.Hash, path string) (web
 	f, err := o.cat.OpenOrigin(ih, path)
 	switch {
 	case errors.Is(err, catalog.ErrExpunged):
-		return webseed.File{}, fmt.Errorf("%w: %w", webseed.ErrGone, err)
+		return webseed.File{}, classed{err, webseed.ErrGone}
 	case errors.Is(err, catalog.ErrNotFound):
-		return webseed.File{}, fmt.Errorf("%w: %w", webseed.ErrNotFound, err)
+		return webseed.File{}, classed{err, webseed.ErrNotFound}
 	case err != nil:
 		return webseed.File{}, err
 	}
@@ -440,14 +480,6 @@ func (o originStore) Open(_ context.Context, ih metainfo.Hash, path string) (web
 	}
 	return webseed.File{Content: f.File, ModTime: a.PublishedAt, SHA256: a.Files[f.Index].SHA256,
 		Offset: offset, TorrentLength: a.TotalSize(), PieceLength: a.PieceLength}, nil
-}
-
-// problem is an RFC 9457 problem details body.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
 }
 
 // problemHandler writes every API error as application/problem+json; errors that carry
@@ -462,18 +494,44 @@ func problemHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if errors.As(err, &he) {
 			status, detail = he.Code, fmt.Sprint(he.Message)
 		} else {
-			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+			log.Error("request failed", "method", c.Request().Method, "path", loggedURI(c.Request().URL.Path), "err", err)
+		}
+		// echo's router says only "Not Found" and "Method Not Allowed".
+		switch path := loggedURI(c.Request().URL.Path); {
+		case errors.Is(err, echo.ErrNotFound):
+			detail = "nothing at " + path
+		case errors.Is(err, echo.ErrMethodNotAllowed):
+			detail = c.Request().Method + " is not allowed on " + path
+			if allow := c.Response().Header().Get("Allow"); allow != "" {
+				detail += "; use " + allow
+			}
 		}
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", "Odi-Minisign")
 		}
-		if c.Request().Method == http.MethodHead {
-			c.NoContent(status)
-			return
-		}
-		body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
-		c.Blob(status, "application/problem+json", append(body, '\n'))
+		problem.Write(c.Response(), status, detail)
 	}
+}
+
+// boundedLabels keep the API's request metrics to a series per route, method and status:
+// echoprometheus's defaults label by the Host header and, for requests no route matches,
+// by the raw path, which let any scanner add series without end.
+var boundedLabels = map[string]echoprometheus.LabelValueFunc{
+	"host": func(echo.Context, error) string { return "" },
+	"url": func(c echo.Context, _ error) string {
+		if p := c.Path(); p != "" && p != "/*" {
+			return p
+		}
+		return "unmatched"
+	},
+	"method": func(c echo.Context, _ error) string {
+		switch m := c.Request().Method; m {
+		case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+			http.MethodDelete, http.MethodOptions:
+			return m
+		}
+		return "other"
+	},
 }
 
 // requestLogger logs each request: failures at warn, the rest at debug.
@@ -486,9 +544,24 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			if v.Status >= 500 {
 				level = slog.LevelWarn
 			}
-			log.Log(context.Background(), level, "request", "method", v.Method, "uri", v.URI,
+			log.Log(context.Background(), level, "request", "method", v.Method, "uri", loggedURI(v.URI),
 				"status", v.Status, "latency", v.Latency, "remote", v.RemoteIP, "err", v.Error)
 			return nil
 		},
 	})
+}
+
+// loggedURI is a request's URI as logs show it: an upload's id, which is the capability
+// to send or abandon its bytes, replaced by its catalog.UploadRef, matched route or not.
+func loggedURI(uri string) string {
+	const uploads = "/api/v1/uploads/"
+	rest, ok := strings.CutPrefix(uri, uploads)
+	if !ok || rest == "" {
+		return uri
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	return uploads + catalog.UploadRef(rest[:end]) + rest[end:]
 }

@@ -273,6 +273,8 @@ type fetcher struct {
 	buf     []byte
 	// warmHTTP is warm fill's HTTP client, bound as every other.
 	warmHTTP *http.Client
+	// bad are the pieces web seeds sent wrong, for the directory (fetchreport.go).
+	bad badSeeds
 	// streamed holds each file's hex sha256 as read while BitTorrent fetched it, when
 	// it read them all; nil otherwise.
 	streamed []string
@@ -307,6 +309,7 @@ func fetch(ctx context.Context, api *apiclient.Client, ref artifactRef, o fetchO
 	if err := f.ih.FromHexString(a.InfoHash); err != nil {
 		return nil, fmt.Errorf("artifact %s from the directory: infohash: %w", ref, err)
 	}
+	f.bad.infoHash = f.ih.HexString()
 	if err := f.loadTorrent(ctx); err != nil {
 		return nil, err
 	}
@@ -715,6 +718,7 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 		if fallback != nil {
 			<-fallback
 		}
+		f.reportBadPieces(ctx)
 		// Useful bytes, as the client's own counts.
 		f.fetched.WebSeeds += warmUsed.Load()
 		f.fetched.HTTP += httpUsed.Load()
@@ -820,6 +824,7 @@ func (f *fetcher) fillOptions(seeds []string, used *atomic.Int64, more func(cont
 		Seeds: seeds, HTTP: f.warmHTTP, Slots: make(chan struct{}, fetchWarmWorkers),
 		Used: used, Log: f.tlog, Name: f.m.ID(),
 		Again: refillPause, MoreSeeds: more, BusyLimit: fetchBusyLimit,
+		BadPiece: f.bad.add,
 	}
 }
 

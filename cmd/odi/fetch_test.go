@@ -7,20 +7,28 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/relayapi"
+	"github.com/opendist/odi/internal/sign"
 )
 
 // runFetch runs `odi fetch --json` in this process against tn and decodes its result.
@@ -165,16 +173,46 @@ func TestFetchHTTPOnly(t *testing.T) {
 // fetchProxy stands in front of a test directory as its public URL, so that torrents,
 // web seeds and API answers all pass through it. It counts the origin's bytes (web seed
 // /ws/ and plain download /dl/), can slow them down, can refuse the web seed to anything
-// but odi's HTTP fallback, and can rewrite API answers.
+// but odi's HTTP fallback, can rewrite API answers, and records the reports and
+// heartbeats the directory received and what it answered.
 type fetchProxy struct {
 	rp      *httputil.ReverseProxy
 	served  atomic.Int64 // /ws/ and /dl/ body bytes: what the origin sent
 	rate    atomic.Int64 // origin bytes per second; 0 is unlimited
 	onlyOdi atomic.Bool
 	rewrite func(path string, body []byte) []byte // set before the first request
+
+	mu        sync.Mutex
+	exchanges []apiExchange
+	// refuseReports answers reports 503 in the directory's stead, as one that is down.
+	refuseReports atomic.Bool
 }
 
-func startProxiedDirectory(t *testing.T) (*testNet, *fetchProxy) {
+// apiExchange is a request to the directory's API and its answer, as they went.
+type apiExchange struct {
+	path      string
+	signer    string // the fingerprint of a signed request's key (a relay's id)
+	req, resp []byte
+	status    int
+}
+
+// recorded are the requests to the API the proxy records.
+var recorded = map[string]bool{"/api/v1/reports": true, "/api/v1/relays/heartbeat": true}
+
+// recordedExchanges returns the exchanges with path so far.
+func (p *fetchProxy) recordedExchanges(path string) []apiExchange {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []apiExchange
+	for _, e := range p.exchanges {
+		if e.path == path {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func startProxiedDirectory(t *testing.T, opts ...func(*DirectoryConfig)) (*testNet, *fetchProxy) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -199,10 +237,10 @@ func startProxiedDirectory(t *testing.T) (*testNet, *fetchProxy) {
 	srv := &http.Server{Handler: p}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	tn := startTestDirectory(t, func(c *DirectoryConfig) {
+	tn := startTestDirectory(t, append(opts, func(c *DirectoryConfig) {
 		c.Listen = direct
 		c.PublicURL = "http://" + ln.Addr().String()
-	})
+	})...)
 	return tn, p
 }
 
@@ -215,7 +253,32 @@ func (p *fetchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if web || direct { // the origin's bytes, for torrent clients or plain HTTP users
 		w = &countingWriter{ResponseWriter: w, p: p}
 	}
-	p.rp.ServeHTTP(w, r)
+	if !recorded[r.URL.Path] || r.Method != http.MethodPost {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	req, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(req))
+	rec := httptest.NewRecorder()
+	if r.URL.Path == "/api/v1/reports" && p.refuseReports.Load() {
+		http.Error(rec, "refused by the test proxy", http.StatusServiceUnavailable)
+	} else {
+		p.rp.ServeHTTP(rec, r)
+	}
+	ex := apiExchange{path: r.URL.Path, req: req, resp: rec.Body.Bytes(), status: rec.Code}
+	if c, err := sign.ParseRequest(r.Header); err == nil {
+		ex.signer = sign.Fingerprint(c.PublicKey)
+	}
+	p.mu.Lock()
+	p.exchanges = append(p.exchanges, ex)
+	p.mu.Unlock()
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
 }
 
 type countingWriter struct {
@@ -471,4 +534,78 @@ func TestFetchPieceRuns(t *testing.T) {
 			t.Errorf("fileSpans(%d, %d) = %v, want %v", tt.from, tt.to, got, tt.want)
 		}
 	}
+}
+
+// A relay whose disk rotted serves wrong bytes as a web seed, still listed: odi fetch
+// takes those pieces from the origin, tells the user which web seed lied, and reports
+// the pieces to the directory; a directory that does not take the report fails nothing.
+func TestFetchReportsBadWebSeed(t *testing.T) {
+	for _, refused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refused), func(t *testing.T) { testFetchReportsBadWebSeed(t, refused) })
+	}
+}
+
+func testFetchReportsBadWebSeed(t *testing.T, refused bool) {
+	tn, proxy := startProxiedDirectory(t, liarDirectory)
+	proxy.refuseReports.Store(refused)
+	outcome := "reported to the directory"
+	if refused {
+		outcome = "the directory did not take the report"
+	}
+	a := publishSmall(t, tn, "1", 1<<20)
+	r := lyingRelay(t, tn, a)
+	relaySeed := r.url + "/ws/" + a.InfoHash + "/"
+	if l := urlListOf(t, a.TorrentURL); len(l) != 2 || l[0] != relaySeed {
+		t.Fatalf("url-list %q, want the relay first, then the origin", l)
+	}
+
+	out := t.TempDir()
+	res, stderr, err := runFetch(context.Background(), tn, "test/art@1", "-o", out, "--torrent-only")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr)
+	}
+	checkFetched(t, a, out, res)
+	// One report per BitTorrent round: a second round (pieces found damaged on disk at
+	// the end, as a peer's late write of the liar's bytes can leave them) reports again.
+	var told int
+	for _, m := range regexp.MustCompile(`web seed (\S+) sent (\d+) bad pieces?; `+regexp.QuoteMeta(outcome)).FindAllStringSubmatch(stderr, -1) {
+		n, _ := strconv.Atoi(m[2])
+		if m[1] != relaySeed || n == 0 {
+			t.Errorf("stderr names %s with %d bad pieces, want %s", m[1], n, relaySeed)
+		}
+		told += n
+	}
+	if told == 0 {
+		t.Fatalf("stderr does not name the lying web seed:\n%s", stderr)
+	}
+	reports := proxy.recordedExchanges("/api/v1/reports")
+	pieces := int((a.Size + a.PieceLength - 1) / a.PieceLength)
+	reported := 0
+	for i, rep := range reports {
+		var got relayapi.Reports
+		if err := json.Unmarshal(rep.req, &got); err != nil {
+			t.Fatal(err)
+		}
+		var ans catalog.ReportsAnswer
+		if refused {
+			ans.Accepted = len(got.BadPieces)
+		} else if err := json.Unmarshal(rep.resp, &ans); err != nil || rep.status != http.StatusAccepted {
+			t.Fatalf("report %d: the directory answered %d %s (%v)", i, rep.status, rep.resp, err)
+		}
+		for _, bp := range got.BadPieces {
+			if bp.InfoHash != a.InfoHash || bp.WebSeed != relaySeed || bp.Piece < 0 || bp.Piece >= pieces {
+				t.Errorf("reported %+v, want pieces of %s (%d pieces) from %s", bp, a.InfoHash, pieces, relaySeed)
+			}
+		}
+		// The first names a holding of a listed relay; later ones may come after the
+		// directory's audit, which the first set off, quarantined it.
+		if i == 0 && ans.Accepted != len(got.BadPieces) {
+			t.Errorf("the directory accepted %d of the first report's %d bad pieces, want all", ans.Accepted, len(got.BadPieces))
+		}
+		reported += len(got.BadPieces)
+	}
+	if reported != told {
+		t.Errorf("reported %d bad pieces in %d reports, told the user %d", reported, len(reports), told)
+	}
+	t.Logf("%d reports of %d bad pieces; stderr:\n%s", len(reports), reported, stderr)
 }

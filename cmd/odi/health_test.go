@@ -20,11 +20,13 @@ import (
 	"github.com/opendist/odi/catalog"
 )
 
-// probedDirectory is a relay directory that probes relays every 200ms, takes them down
-// after 2 failed probes and back up after 3 passes.
+// probedDirectory is a relay directory that checks relays' health every 200ms (100 to
+// 300ms apart, with jitter) and audits them every 200ms, takes them down after 2 failed
+// checks and back up after 3 passes.
 func probedDirectory(c *DirectoryConfig) {
 	relayDirectory(c)
-	c.Relays.ProbeInterval = 200 * time.Millisecond
+	c.Relays.LivenessInterval, c.Relays.LivenessTimeout = 200*time.Millisecond, time.Second
+	c.Relays.AuditInterval = 200 * time.Millisecond
 	c.Relays.ProbeFailures = 2
 	c.Relays.ProbePasses = 3
 }
@@ -139,12 +141,12 @@ func TestRelayDownAfterFailedProbesAndBackAfterPasses(t *testing.T) {
 		t.Fatalf("a down relay is still in the url-list %q", l)
 	}
 
-	// Back after ProbePasses passes in a row, not at the first one: three passes take
-	// at least two more probe intervals after the first.
+	// Back after ProbePasses passes in a row, not at the first one: three passes are at
+	// least two half-intervals apart.
 	reopened := time.Now()
 	g.closed.Store(false)
 	waitFor(t, 10*time.Second, "passing probes bring the relay back", func() bool { return relayStatus(t, tn, r.id) == catalog.StatusUp })
-	if took := time.Since(reopened); took < 350*time.Millisecond {
+	if took := time.Since(reopened); took < 200*time.Millisecond {
 		t.Errorf("the relay came back %s after its URL did: sooner than 3 probes", took)
 	}
 	if !slices.Contains(urlListOf(t, art.TorrentURL), relaySeed) {
@@ -260,4 +262,39 @@ func flipByte(t *testing.T, path string, off int64) {
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestKilledRelayLeavesRedirectsFirst stops a relay with the default health checks:
+// its heartbeats would take a minute and a half to be missed (here, never), yet the
+// first failed health check takes it out of /r/ answers, and probe_failures of them out
+// of url-lists. The bounds are the targets of the default settings (10 s and 30 s),
+// with room for a loaded machine.
+func TestKilledRelayLeavesRedirectsFirst(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory, func(c *DirectoryConfig) {
+		c.Relays.MissedHeartbeats = 1000 // only health checks decide here
+		// No holding /r/ users while relays fill the new artifact: the relay filled it
+		// seconds ago, and /r/ would hold users until webseed.RelayQuiet after that.
+		c.Origin.RelayFirst = 0
+	})
+	art := publishSmall(t, tn, "1", 100<<10)
+	r := startTestRelay(t, tn)
+	waitServes(t, tn, 30*time.Second, r.id, art.InfoHash)
+	redirectPath := tn.base + "/r/" + art.Catalog + "/" + art.Name + "/" + art.Version
+	waitFor(t, 10*time.Second, "/r/ sends users to the relay", func() bool {
+		_, loc := originAnswer(t, redirectPath)
+		return strings.HasPrefix(loc, r.url)
+	})
+
+	r.stop()
+	killed := time.Now()
+	waitFor(t, 20*time.Second, "/r/ stops sending users to the killed relay", func() bool {
+		_, loc := originAnswer(t, redirectPath)
+		return !strings.HasPrefix(loc, r.url)
+	})
+	t.Logf("out of /r/ answers %s after it was killed", time.Since(killed).Round(100*time.Millisecond))
+	relaySeed := r.url + "/ws/" + art.InfoHash + "/"
+	waitFor(t, 40*time.Second, "the killed relay leaves the url-list", func() bool {
+		return !slices.Contains(urlListOf(t, art.TorrentURL), relaySeed)
+	})
+	t.Logf("out of url-lists %s after it was killed", time.Since(killed).Round(100*time.Millisecond))
 }

@@ -128,14 +128,22 @@ func (rt *redirectTargets) artifact(cat, name, version string) (*catalog.Artifac
 	}
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
-		return nil, fmt.Errorf("%w: %w", webseed.ErrNotFound, err)
+		return nil, classed{err, webseed.ErrNotFound}
 	case err != nil:
 		return nil, err
 	case a.State == catalog.Expunged:
-		return nil, fmt.Errorf("%w: %s was expunged: %s", webseed.ErrGone, a.ID(), a.Reason)
+		return nil, classed{fmt.Errorf("%s was expunged: %s", a.ID(), a.Reason), webseed.ErrGone}
 	}
 	return a, nil
 }
+
+// classed is err, which already says what went wrong (users read it as the answer's
+// detail), marked as also being class, a sentinel of another package, without saying
+// it twice ("not found: artifact x: not found").
+type classed struct{ err, class error }
+
+func (c classed) Error() string   { return c.err.Error() }
+func (c classed) Unwrap() []error { return []error{c.err, c.class} }
 
 // base builds what never changes of a's Target.
 func (rt *redirectTargets) base(a *catalog.Artifact) (*webseed.Target, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/internal/limit"
+	"github.com/opendist/odi/internal/problem"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/webseed"
 )
@@ -25,7 +26,9 @@ type RelayConfig struct {
 	// Listen is the HTTP listen address (web seeds, health, metrics).
 	Listen string `mapstructure:"listen"`
 	// Limits bound the HTTP server's connections (web seeds are bytes: no request rate).
-	Limits        limit.Config `mapstructure:"limits"`
+	Limits limit.Config `mapstructure:"limits"`
+	// TLS serves HTTPS on Listen.
+	TLS           TLSConfig `mapstructure:"tls"`
 	seeder.Config `mapstructure:",squash"`
 }
 
@@ -55,6 +58,7 @@ A directory may need its operator to approve the relay: odi admin relays approve
 				"directory": "relay.directories", "key": "relay.key", "quota": "relay.quota",
 				"bt-listen": "relay.bt_listen", "upload-limit": "relay.upload_limit",
 				"download-limit": "relay.download_limit", "catalog": "relay.catalogs",
+				"tls-cert": "relay.tls.cert", "tls-key": "relay.tls.key",
 			})
 			if err != nil {
 				return err
@@ -63,7 +67,7 @@ A directory may need its operator to approve the relay: odi admin relays approve
 			if err != nil {
 				return err
 			}
-			printf(g.stdout, "odi relay listening on http://%s and bittorrent %s (public URL %s)\n", r.ln.Addr(), r.relay.BTAddr(), r.cfg.PublicURL)
+			printf(g.stdout, "odi relay listening on %s://%s and bittorrent %s (public URL %s)\n", r.cfg.TLS.scheme(), r.ln.Addr(), r.relay.BTAddr(), r.cfg.PublicURL)
 			return r.Wait()
 		},
 	}
@@ -79,6 +83,8 @@ A directory may need its operator to approve the relay: odi admin relays approve
 	f.String("bt-listen", def.BTListen, withKey("BitTorrent TCP listen address", "relay.bt_listen"))
 	f.Var(&up, "upload-limit", withKey("upload bytes per second, HTTP and BitTorrent together, e.g. 20MiB (0 = unlimited)", "relay.upload_limit"))
 	f.Var(&down, "download-limit", withKey("download bytes per second (0 = unlimited)", "relay.download_limit"))
+	f.String("tls-cert", "", withKey("serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)", "relay.tls.cert"))
+	f.String("tls-key", "", withKey("the PEM private key of --tls-cert", "relay.tls.key"))
 	f.StringArray("catalog", nil, withKey("carry only this catalog; repeatable (default: any)", "relay.catalogs"))
 	return cmd
 }
@@ -88,6 +94,7 @@ type relayProc struct {
 	cfg   RelayConfig
 	relay *seeder.Relay
 	ln    net.Listener
+	certs *certReloader // nil without TLS
 	srv   *http.Server
 	done  chan error
 }
@@ -98,12 +105,16 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, usageError("limits: %v", err)
 	}
+	certs, err := loadTLS(cfg.TLS, log)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + ln.Addr().String()
+		cfg.PublicURL = cfg.TLS.scheme() + "://" + ln.Addr().String()
 	}
 	r, err := seeder.New(ctx, cfg.Config, buildVersion(), log)
 	if err != nil {
@@ -122,19 +133,30 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := r.Ready(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			problem.Write(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	p := &relayProc{cfg: cfg, relay: r, ln: ln, done: make(chan error, 1)}
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout,
+	p := &relayProc{cfg: cfg, relay: r, ln: ln, certs: certs, done: make(chan error, 1)}
+	p.srv = &http.Server{Handler: problem.Guard(log, mux), ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if certs != nil {
+		certs.notifyHUP()
+	}
 	go func() {
 		serveErr := make(chan error, 1)
-		go func() { serveErr <- p.srv.Serve(r.WrapListener(limited)) }()
+		go func() { serveErr <- p.srv.Serve(certs.listener(r.WrapListener(limited))) }()
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			if certs != nil {
+				certs.watch(ctx)
+			}
+		}()
 		runErr := r.Run(ctx) // returns once ctx ends, after closing the client
+		<-watched
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err := p.srv.Shutdown(shutdownCtx)
@@ -157,7 +179,7 @@ var _ webseed.Store = relayStore{}
 func (s relayStore) Open(_ context.Context, ih metainfo.Hash, path string) (webseed.File, error) {
 	f, sum, err := s.r.Open(ih, path)
 	if errors.Is(err, seeder.ErrNotServed) {
-		return webseed.File{}, fmt.Errorf("%w: %w", webseed.ErrNotFound, err)
+		return webseed.File{}, classed{err, webseed.ErrNotFound}
 	}
 	if err != nil {
 		return webseed.File{}, err

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -472,18 +475,153 @@ func TestRelayRateLimits(t *testing.T) {
 	}
 }
 
-func TestRelayDiskNearlyFullIsDegraded(t *testing.T) {
-	tn := startTestDirectory(t, relayDirectory)
-	publishSmall(t, tn, "1", 1<<20)
-	// Whatever the quota says, the disk cannot keep this much free: the relay must not fetch.
-	r := startTestRelay(t, tn, func(c *RelayConfig) { c.MinFreeSpace = 1 << 60 })
-	waitFor(t, 30*time.Second, "the relay reports itself degraded", func() bool {
-		return strings.Contains(relayView(t, tn, r.id).Degraded, "disk nearly full")
+// lyingRelay starts a relay that holds a, then rots its disk: a byte of every piece
+// flipped, which it goes on serving as verified.
+func lyingRelay(t *testing.T, tn *testNet, a *catalog.ArtifactJSON) *testRelay {
+	t.Helper()
+	r := startTestRelay(t, tn)
+	waitServes(t, tn, 30*time.Second, r.id, a.InfoHash)
+	file := filepath.Join(r.data, "torrents", a.InfoHash, a.Root)
+	for off := int64(0); off < a.Size; off += a.PieceLength {
+		flipByte(t, file, off)
+	}
+	return r
+}
+
+// liarDirectory is a relay directory for a relay whose disk rotted: it does not audit
+// relays itself (its audits would take the liar out of the url-lists before the others
+// met it), and its origin does not ration (the liar took each piece's one serve a
+// window, and passes on only bad copies: the others would wait a window).
+func liarDirectory(c *DirectoryConfig) {
+	relayDirectory(c)
+	c.Relays.AuditInterval = time.Hour
+	c.Origin.Serves = 0
+}
+
+// heartbeats returns the heartbeats relay id sent through the proxy that the directory
+// took, with the plans it answered, in order.
+func heartbeats(t *testing.T, p *fetchProxy, id string) ([]relayapi.Heartbeat, []relayapi.Plan) {
+	t.Helper()
+	var hbs []relayapi.Heartbeat
+	var plans []relayapi.Plan
+	for _, ex := range p.recordedExchanges("/api/v1/relays/heartbeat") {
+		if ex.signer != id || ex.status != http.StatusOK {
+			continue
+		}
+		var hb relayapi.Heartbeat
+		var plan relayapi.Plan
+		if err := json.Unmarshal(ex.req, &hb); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(ex.resp, &plan); err != nil {
+			t.Fatal(err)
+		}
+		hbs, plans = append(hbs, hb), append(plans, plan)
+	}
+	return hbs, plans
+}
+
+// A relay filling from another relay's web seed that sends bad bytes reports the pieces
+// in its heartbeats, each once, and fills from the origin all the same.
+func TestRelayReportsBadPiecesFromAWebSeed(t *testing.T) {
+	tn, proxy := startProxiedDirectory(t, liarDirectory, func(c *DirectoryConfig) { c.Relays.CrossAudits = 0 })
+	a := publishSmall(t, tn, "1", 1<<20)
+	_, want := get(t, tn.base+"/ws/"+a.InfoHash+"/"+a.Root) // served by the origin while no relay holds it
+	liar := lyingRelay(t, tn, a)
+	liarSeed := liar.url + "/ws/" + a.InfoHash + "/"
+	r := startTestRelay(t, tn)
+	var got []relayapi.BadPiece
+	waitFor(t, 30*time.Second, "a heartbeat reports the liar's bad pieces", func() bool {
+		hbs, _ := heartbeats(t, proxy, r.id)
+		got = nil
+		for _, hb := range hbs {
+			got = append(got, hb.BadPieces...)
+		}
+		return len(got) > 0
 	})
-	if v := relayView(t, tn, r.id); len(v.Holdings) != 0 {
-		t.Fatalf("a relay with a full disk fetched %d artifacts", len(v.Holdings))
+	pieces := int((a.Size + a.PieceLength - 1) / a.PieceLength)
+	seen := map[relayapi.BadPiece]bool{}
+	for _, bp := range got {
+		if bp.InfoHash != a.InfoHash || bp.WebSeed != liarSeed || bp.Piece < 0 || bp.Piece >= pieces || seen[bp] {
+			t.Errorf("reported %+v (in %v), want each piece of %s (%d pieces) from %s once", bp, got, a.InfoHash, pieces, liarSeed)
+		}
+		seen[bp] = true
 	}
-	if resp, _ := get(t, r.url+"/readyz"); resp.StatusCode != 200 {
-		t.Fatalf("readyz of a degraded relay: %s (it still serves what it has)", resp.Status)
+	waitServes(t, tn, 30*time.Second, r.id, a.InfoHash)
+	if b, err := os.ReadFile(filepath.Join(r.data, "torrents", a.InfoHash, a.Root)); err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("the relay's copy differs from the origin's (%v)", err)
 	}
+}
+
+// Relays audit each other as plain users: a plan's audits come back in the auditor's
+// next heartbeats, with the sha256 of what the audited web seed sent: the origin's bytes
+// from an honest relay, others from one whose disk rotted (which the directory soon
+// quarantines, and then asks no audits of).
+func TestRelaysCrossAudit(t *testing.T) {
+	tn, proxy := startProxiedDirectory(t, liarDirectory)
+	a := publishSmall(t, tn, "1", 1<<20)
+	_, truth := get(t, tn.base+"/ws/"+a.InfoHash+"/"+a.Root) // served by the origin while no relay holds it
+	if int64(len(truth)) != a.Size {
+		t.Fatalf("the origin sent %d bytes of %d", len(truth), a.Size)
+	}
+	liar := lyingRelay(t, tn, a)
+	honest, other := startTestRelay(t, tn), startTestRelay(t, tn)
+
+	// answered pairs each audit a relay was asked for with the result it sent back in a
+	// later heartbeat.
+	type answered struct {
+		audit  relayapi.Audit
+		result relayapi.AuditResult
+	}
+	answers := func(id string) []answered {
+		hbs, plans := heartbeats(t, proxy, id)
+		asked := map[string]relayapi.Audit{}
+		var out []answered
+		for i, hb := range hbs {
+			for _, res := range hb.Audits {
+				au, ok := asked[res.ID]
+				if !ok {
+					t.Fatalf("relay %s answered audit %q, which no earlier plan asked", id, res.ID)
+				}
+				delete(asked, res.ID)
+				out = append(out, answered{au, res})
+			}
+			for _, au := range plans[i].Audits {
+				asked[au.ID] = au
+			}
+		}
+		return out
+	}
+	audited := func(auditor, target *testRelay) bool {
+		return slices.ContainsFunc(answers(auditor.id), func(x answered) bool { return strings.HasPrefix(x.audit.URL, target.url+"/") })
+	}
+	waitFor(t, 30*time.Second, "an audit of the liar and one of an honest relay come back", func() bool {
+		return (audited(honest, liar) || audited(other, liar)) && (audited(honest, other) || audited(other, honest))
+	})
+	checked := map[string]int{}
+	for _, id := range []string{honest.id, other.id, liar.id} {
+		for _, x := range answers(id) {
+			au, res := x.audit, x.result
+			if au.Offset < 0 || au.Offset+au.Length > int64(len(truth)) {
+				t.Fatalf("audit %+v outside the artifact", au)
+			}
+			sum := sha256.Sum256(truth[au.Offset : au.Offset+au.Length])
+			good := res.Error == "" && res.SHA256 == hex.EncodeToString(sum[:])
+			switch {
+			case strings.HasPrefix(au.URL, liar.url+"/"):
+				if good || res.SHA256 == "" {
+					t.Errorf("audit of the liar %+v: %+v, want another sha256 than the origin's", au, res)
+				}
+				checked["liar"]++
+			case strings.HasPrefix(au.URL, honest.url+"/"), strings.HasPrefix(au.URL, other.url+"/"):
+				if !good {
+					t.Errorf("audit of the honest relay %+v: %+v, want the origin's sha256", au, res)
+				}
+				checked["honest"]++
+			default:
+				t.Errorf("relay %s audited %s, neither relay", id, au.URL)
+			}
+		}
+	}
+	t.Logf("results checked: %v", checked)
 }

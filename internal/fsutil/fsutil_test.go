@@ -1,8 +1,10 @@
 package fsutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -34,5 +36,25 @@ func TestWriteFile(t *testing.T) {
 func TestWriteFileMissingFolder(t *testing.T) {
 	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such"), []byte("x"), 0o600); err == nil {
 		t.Fatal("WriteFile into a missing folder succeeded")
+	}
+}
+
+func TestSpace(t *testing.T) {
+	free, size, err := Space(t.TempDir())
+	if err != nil {
+		t.Skipf("free space unknown here: %v", err)
+	}
+	if free < 0 || size <= 0 || free > size {
+		t.Fatalf("Space: %d free of %d", free, size)
+	}
+}
+
+func TestIsNoSpace(t *testing.T) {
+	full := &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}
+	if !IsNoSpace(fmt.Errorf("ingest: %w", full)) {
+		t.Error("a wrapped ENOSPC is not taken for a full disk")
+	}
+	if IsNoSpace(&os.PathError{Op: "write", Path: "x", Err: syscall.EIO}) || IsNoSpace(nil) {
+		t.Error("EIO or nil taken for a full disk")
 	}
 }

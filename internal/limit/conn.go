@@ -1,12 +1,16 @@
 package limit
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/opendist/odi/internal/problem"
 )
 
 // Listener caps the connections it accepts (Config.MaxConns in all, MaxConnsPerAddr per
@@ -44,13 +48,19 @@ func (l *Listener) Open() int {
 }
 
 // Canned answers for a refused connection: the server has not read the request and will
-// not, so they close the connection; HTTP clients show the status instead of a reset.
+// not, so they close the connection; HTTP clients show the status and problem instead of
+// a reset.
 var (
-	answerFull = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n" +
-		"Connection: close\r\nContent-Length: 32\r\n\r\nserver at its connection limit\r\n")
-	answerAddr = []byte("HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n" +
-		"Connection: close\r\nContent-Length: 42\r\n\r\ntoo many connections from your address\r\n")
+	answerFull = canned(http.StatusServiceUnavailable, "server at its connection limit; retry in 5 s")
+	answerAddr = canned(http.StatusTooManyRequests, "too many connections from your address; close some, or retry in 5 s")
 )
+
+// canned is a whole HTTP/1.1 answer of status with a problem body.
+func canned(status int, detail string) []byte {
+	body := problem.Body(status, detail)
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		status, http.StatusText(status), problem.ContentType, len(body), body)
+}
 
 // Accept returns the next connection within the caps; the ones beyond are answered and
 // closed here, so a flood from one address never reaches the server's goroutines.

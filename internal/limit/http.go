@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/opendist/odi/internal/problem"
 )
 
 // Handler answers a request whose address (from addr) has no token left in rs with 429,
@@ -28,9 +30,7 @@ func Handler(rs *Rates, addr func(*http.Request) netip.Addr, next http.Handler) 
 func TooMany(w http.ResponseWriter, wait time.Duration) {
 	secs := RetryAfterSeconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	fmt.Fprintf(w, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"too many requests from your address; retry in %d s"}`+"\n", secs)
+	problem.Write(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests from your address; retry in %d s", secs))
 }
 
 // StallBodies gives every request body a stall deadline: a read that brings nothing for

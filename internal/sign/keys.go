@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -41,11 +43,30 @@ func GenerateKeyFiles(path string) (minisign.PublicKey, error) {
 	return pub, nil
 }
 
-// LoadPrivateKey reads an unencrypted minisign private key file.
+// ErrKeyPermissions is returned when a private key file may be read by its group or by
+// others: odi refuses it, as ssh does, rather than sign with a key that may have leaked.
+var ErrKeyPermissions = errors.New("private key readable by others")
+
+// LoadPrivateKey reads an unencrypted minisign private key file, which only its owner
+// may access (mode 0600 or 0400).
 func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
-	text, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return minisign.PrivateKey{}, fmt.Errorf("load private key: %w", err)
+	}
+	defer f.Close()
+	// The mode of the file opened, not of the path: it cannot change in between.
+	fi, err := f.Stat()
+	if err != nil {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: %w: its permissions %04o let its group or others access it; run chmod 600 %s",
+			path, ErrKeyPermissions, perm, path)
+	}
+	text, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
+	if err != nil {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: %w", path, err)
 	}
 	if minisign.IsEncrypted(text) {
 		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: it is password-protected; odi needs an unencrypted key (odi keygen makes one)", path)
@@ -56,6 +77,9 @@ func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// maxKeyFile bounds a private key file's read: minisign's are under 300 bytes.
+const maxKeyFile = 4 << 10
 
 // ParsePublicKey reads a public key given either as the text of a ".pub" file (with or
 // without its comment line) or as a path to such a file.

@@ -289,3 +289,30 @@ func FuzzParseRequest(f *testing.F) {
 		_, _ = ParseRequest(h) // must not panic
 	})
 }
+
+func TestLoadPrivateKeyRefusesOpenPermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	if _, err := GenerateKeyFiles(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o610, 0o701} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadPrivateKey(path)
+		if !errors.Is(err, ErrKeyPermissions) {
+			t.Fatalf("mode %04o: LoadPrivateKey = %v, want ErrKeyPermissions", mode, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "chmod 600 "+path) {
+			t.Errorf("mode %04o: error %q names neither the file nor chmod 600", mode, msg)
+		}
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadPrivateKey(path); err != nil {
+			t.Errorf("mode %04o: %v", mode, err)
+		}
+	}
+}

@@ -8,11 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 )
 
 // TestLateWriteKeepsTheFileWhole writes a piece of a complete file again, as Fill does
@@ -23,41 +18,7 @@ func TestLateWriteKeepsTheFileWhole(t *testing.T) {
 	const pieceLen, pieces = 1 << 16, 4
 	data := make([]byte, pieceLen*pieces)
 	rand.Read(data)
-	src := filepath.Join(t.TempDir(), "f.bin")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	info := metainfo.Info{PieceLength: pieceLen}
-	if err := info.BuildFromFilePath(src); err != nil {
-		t.Fatal(err)
-	}
-	var mi metainfo.MetaInfo
-	var err error
-	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
-		t.Fatal(err)
-	}
-
-	dir := t.TempDir()
-	pc, err := storage.NewBoltPieceCompletion(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	cfg := torrent.NewDefaultClientConfig()
-	cfg.DataDir = dir
-	st := NewStorage(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: pc})
-	defer st.Close()
-	cfg.DefaultStorage = st
-	cfg.DisableTCP, cfg.DisableUTP, cfg.NoDHT, cfg.NoDefaultPortForwarding = true, true, true, true
-	cl, err := torrent.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	tor, err := cl.AddTorrent(&mi)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tor, dir := newTestTorrent(t, data, pieceLen)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	write := func(i int) {

@@ -108,6 +108,11 @@ type Options struct {
 	// piece busy, and a crowd's clients asking it for each would keep it, and the
 	// machine, busy answering.
 	BusyLimit int
+	// BadPiece, when set, is told of a piece whose bytes from a web seed (its url-list
+	// entry) failed the piece's hash, once per piece and web seed in a Fill however many
+	// passes ask again, so that the caller can report the web seed to the directory. It
+	// is called from Fill's workers and must not block.
+	BadPiece func(piece int, webSeed string)
 }
 
 // Fill fills t's missing pieces from the web seeds until t is complete or closed, ctx
@@ -151,6 +156,7 @@ func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
 		}
 	}
 	addSeeds(opts.Seeds)
+	bad := &badPieces{tell: opts.BadPiece, seen: map[badPiece]bool{}}
 	var pieces int64
 	for pass := 0; ctx.Err() == nil; pass++ {
 		if pass > 0 {
@@ -163,7 +169,7 @@ func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
 			}
 		}
 		if len(seeds) > 0 && ctx.Err() == nil {
-			pieces += passOver(ctx, t, opts, seeds, info.PieceLength, pass)
+			pieces += passOver(ctx, t, opts, seeds, bad, info.PieceLength, pass)
 		}
 		if opts.Again <= 0 {
 			break
@@ -177,8 +183,8 @@ func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
 
 // passOver makes one pass over t's missing pieces with the workers the slots allow, and
 // returns how many pieces it completed.
-func passOver(ctx context.Context, t *torrent.Torrent, opts Options, seeds []*webseed.Client, pieceLength int64, pass int) int64 {
-	f := &fill{opts: opts, t: t, seeds: seeds, seedState: make([]seedState, len(seeds)), claims: newPieceClaims(t.Info().NumPieces()), pass: pass}
+func passOver(ctx context.Context, t *torrent.Torrent, opts Options, seeds []*webseed.Client, bad *badPieces, pieceLength int64, pass int) int64 {
+	f := &fill{opts: opts, t: t, seeds: seeds, seedState: make([]seedState, len(seeds)), claims: newPieceClaims(t.Info().NumPieces()), bad: bad, pass: pass}
 	var wg sync.WaitGroup
 	for range cap(opts.Slots) {
 		wg.Go(func() { f.work(ctx, pieceLength) })
@@ -229,6 +235,7 @@ type fill struct {
 	seeds     []*webseed.Client
 	seedState []seedState
 	claims    *pieceClaims
+	bad       *badPieces   // the Fill's, across passes
 	pieces    atomic.Int64 // completed by this pass
 	pass      int          // 0 for the first
 }
@@ -299,6 +306,7 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 		err := f.fetch(ctx, f.seeds[s], mp.Offset(), buf)
 		if err == nil && metainfo.Hash(sha1.Sum(buf)) != want {
 			add(f.opts.Rejected, 1)
+			f.bad.add(i, f.seeds[s].Url)
 			err = fmt.Errorf("piece %d does not match its hash", i)
 		}
 		if errors.Is(err, webseed.ErrTooFast) {
@@ -346,6 +354,32 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 		}
 	}
 	return false
+}
+
+// badPieces tells Options.BadPiece of each bad piece and web seed once.
+type badPieces struct {
+	tell func(piece int, webSeed string) // nil: nobody asked
+	mu   sync.Mutex
+	seen map[badPiece]bool
+}
+
+type badPiece struct {
+	piece int
+	seed  string
+}
+
+func (b *badPieces) add(piece int, seed string) {
+	if b.tell == nil {
+		return
+	}
+	k := badPiece{piece, seed}
+	b.mu.Lock()
+	first := !b.seen[k]
+	b.seen[k] = true
+	b.mu.Unlock()
+	if first {
+		b.tell(piece, seed)
+	}
 }
 
 func add(n *atomic.Int64, d int64) {

@@ -1,0 +1,202 @@
+package warmfill
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+)
+
+// newTestTorrent returns a torrent of data (one file, f.bin) in a client of its own with
+// no sockets, whose files go to the returned folder: only Fill fills it.
+func newTestTorrent(t *testing.T, data []byte, pieceLen int64) (*torrent.Torrent, string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info := metainfo.Info{PieceLength: pieceLen}
+	if err := info.BuildFromFilePath(src); err != nil {
+		t.Fatal(err)
+	}
+	var mi metainfo.MetaInfo
+	var err error
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pc, err := storage.NewBoltPieceCompletion(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	cfg := torrent.NewDefaultClientConfig()
+	cfg.DataDir = dir
+	st := NewStorage(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: pc})
+	t.Cleanup(func() { st.Close() })
+	cfg.DefaultStorage = st
+	cfg.DisableTCP, cfg.DisableUTP, cfg.NoDHT, cfg.NoDefaultPortForwarding = true, true, true, true
+	cl, err := torrent.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() }) // before the storage closes
+	tor, err := cl.AddTorrent(&mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tor, dir
+}
+
+// webSeedServer serves data at every path, as a web seed serves a single file, with
+// each response's bytes passed through alter; it counts the requests.
+func webSeedServer(t *testing.T, data []byte, alter func([]byte) []byte) (string, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	body := alter(bytes.Clone(data))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		http.ServeContent(w, r, "f.bin", time.Time{}, bytes.NewReader(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/ws/", &n
+}
+
+// flipAll flips one byte in every 4 KiB: every piece is bad.
+func flipAll(b []byte) []byte {
+	for i := 0; i < len(b); i += 4 << 10 {
+		b[i] ^= 0xff
+	}
+	return b
+}
+
+func honest(b []byte) []byte { return b }
+
+type reported struct {
+	piece int
+	seed  string
+}
+
+// recorder collects what Options.BadPiece is told.
+type recorder struct {
+	mu  sync.Mutex
+	got []reported
+}
+
+func (r *recorder) add(piece int, seed string) {
+	r.mu.Lock()
+	r.got = append(r.got, reported{piece, seed})
+	r.mu.Unlock()
+}
+
+func (r *recorder) list() []reported {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// A lying web seed's pieces are reported, and the honest one's bytes fill the torrent.
+func TestFillReportsBadPieces(t *testing.T) {
+	const pieceLen, pieces = 1 << 16, 6
+	data := make([]byte, pieceLen*pieces)
+	rand.Read(data)
+	for _, tc := range []struct {
+		name   string
+		alters []func([]byte) []byte // one web seed each, in url-list order
+		liars  []int                 // the lying ones' indexes
+	}{
+		{"honest only", []func([]byte) []byte{honest}, nil},
+		{"liar first", []func([]byte) []byte{flipAll, honest}, []int{0}},
+		{"liar last", []func([]byte) []byte{honest, honest, flipAll}, []int{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tor, dir := newTestTorrent(t, data, pieceLen)
+			var seeds []string
+			for _, a := range tc.alters {
+				u, _ := webSeedServer(t, data, a)
+				seeds = append(seeds, u)
+			}
+			var rec recorder
+			var rejected atomic.Int64
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			tor.DownloadAll()
+			Fill(ctx, tor, Options{
+				Seeds: seeds, HTTP: NewHTTPClient(2), Slots: make(chan struct{}, 2),
+				Rejected: &rejected, BadPiece: rec.add, Log: slog.New(slog.DiscardHandler), Name: tc.name,
+			})
+			if !tor.Complete().Bool() {
+				t.Fatalf("not complete after Fill: %d bytes missing", tor.BytesMissing())
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "f.bin"))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("the file differs from the torrent's bytes (%v)", err)
+			}
+			seen := map[reported]bool{}
+			for _, r := range rec.list() {
+				if seen[r] {
+					t.Errorf("piece %d of %s reported twice", r.piece, r.seed)
+				}
+				seen[r] = true
+				if r.piece < 0 || r.piece >= pieces || !slices.ContainsFunc(tc.liars, func(i int) bool { return seeds[i] == r.seed }) {
+					t.Errorf("reported piece %d of %s, which is not a liar's", r.piece, r.seed)
+				}
+			}
+			if len(tc.liars) > 0 && len(seen) == 0 {
+				t.Error("the lying web seed was asked and sent bad bytes, and nothing was reported")
+			}
+			if int64(len(seen)) != rejected.Load() {
+				t.Errorf("%d reports for %d rejected pieces", len(seen), rejected.Load())
+			}
+		})
+	}
+}
+
+// Pass after pass a liar sends the same bad pieces: each is reported once.
+func TestFillReportsEachBadPieceOnce(t *testing.T) {
+	const pieceLen, pieces = 1 << 16, 3
+	data := make([]byte, pieceLen*pieces)
+	rand.Read(data)
+	tor, _ := newTestTorrent(t, data, pieceLen)
+	liar, asked := webSeedServer(t, data, flipAll)
+	var rec recorder
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tor.DownloadAll()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// One worker: a pass asks the liar for one piece, then stops asking it.
+		Fill(ctx, tor, Options{
+			Seeds: []string{liar}, HTTP: NewHTTPClient(1), Slots: make(chan struct{}, 1),
+			BadPiece: rec.add, Log: slog.New(slog.DiscardHandler), Again: time.Millisecond,
+		})
+	}()
+	// Every piece bad, then as many passes again: each asks the liar for a piece it
+	// already sent wrong.
+	for ctx.Err() == nil && (len(rec.list()) < pieces || asked.Load() < 4*pieces) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	got := rec.list()
+	slices.SortFunc(got, func(a, b reported) int { return a.piece - b.piece })
+	want := []reported{{0, liar}, {1, liar}, {2, liar}}
+	if !slices.Equal(got, want) {
+		t.Errorf("after %d requests to the liar, reported %v, want %v", asked.Load(), got, want)
+	}
+}
