@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: all build demo test unit e2e crowd lint fuzz bench-publish clean
+.PHONY: all build demo test unit e2e faults faults-short crowd lint fuzz bench-publish clean
 
 all: build
 
@@ -20,15 +20,24 @@ build:
 demo: build
 	./$(BIN) demo
 
-## test: lint, unit and integration tests, then the end-to-end script with real clients and
-## a small flash crowd
-test: lint unit e2e crowd
+## test: lint, unit and integration tests, then the end-to-end script with real clients,
+## the short reliability suite and a small flash crowd
+test: lint unit e2e faults-short crowd
 
 unit:
-	$(GO) test -tags $(TAGS) -count=1 ./...
+	$(GO) test -tags $(TAGS) -race -count=1 ./...
 
 e2e: build
 	scripts/e2e.sh $(BIN)
+
+## faults: the reliability suite (docs/reliability.md): floods, idle sockets, sybils,
+## inflated demand, overflowing manifests, replays, kill -9s, rotting and lying relays, a
+## full disk, each with pass/fail and figures. faults-short is its quick subset (~1 min).
+faults: build
+	scripts/faults.sh $(BIN)
+
+faults-short: build
+	FAULTS_SHORT=1 scripts/faults.sh $(BIN)
 
 ## crowd: a small mixed flash crowd (4 odi fetch, 2 aria2c, 2 qBittorrent, 2 curl on 32 MiB,
 ## 3 relays); fails when a client does not finish or the origin sends more than the bench's
@@ -52,7 +61,8 @@ $(STATICCHECK):
 FUZZTIME ?= 20s
 FUZZ_TARGETS := internal/names:FuzzSplitPath internal/names:FuzzCheckPaths internal/manifest:FuzzDecode \
 	internal/manifest:FuzzDecodeSizes internal/jsonstrict:FuzzDecode internal/sign:FuzzParseRequest \
-	tracker:FuzzParseAnnounceQuery tracker:FuzzParseUDP tracker:FuzzHandleUDP webseed:FuzzParseRef
+	tracker:FuzzParseAnnounceQuery tracker:FuzzParseUDP tracker:FuzzHandleUDP webseed:FuzzParseRef \
+	catalog:FuzzHeartbeat internal/byterange:FuzzParseRanges
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); \
 	for t in $(FUZZ_TARGETS); do \
