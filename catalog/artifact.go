@@ -11,6 +11,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/internal/manifest"
+	"github.com/opendist/odi/internal/version"
 )
 
 // State is an artifact's life stage.
@@ -76,7 +77,7 @@ type view struct {
 	byID       map[string]*Artifact
 	byHash     map[metainfo.Hash]*Artifact
 	sorted     []*Artifact          // by catalog, name, version
-	latest     map[string]*Artifact // newest published version by "catalog/name"
+	latest     map[string]*Artifact // highest published version by "catalog/name" (version.Newer)
 }
 
 func newView(arts []*Artifact) *view {
@@ -93,9 +94,8 @@ func newView(arts []*Artifact) *view {
 		if a.State != Published {
 			continue
 		}
-		// Newest by publish time: version strings follow no one order across projects.
 		key := a.Catalog + "/" + a.Name
-		if l := v.latest[key]; l == nil || a.PublishedAt.After(l.PublishedAt) || (a.PublishedAt.Equal(l.PublishedAt) && a.Version > l.Version) {
+		if l := v.latest[key]; l == nil || version.Newer(a.Version, a.PublishedAt, l.Version, l.PublishedAt) {
 			v.latest[key] = a
 		}
 	}

@@ -240,7 +240,14 @@ type relays struct {
 	probe                *http.Client
 	// cross holds the cross-audits handed out and not yet answered, by Audit.ID.
 	cross map[string]*crossAudit
+	// refusalsLogged holds the registrations refused and logged, by key and reason: a
+	// relay that retries a refusal in a loop is logged once, not each time.
+	refusalsLogged map[string]struct{}
 }
+
+// maxRefusalsLogged bounds refusalsLogged; when it fills, it starts over, and a refusal
+// still repeating is logged once more.
+const maxRefusalsLogged = 1024
 
 // Concurrent checks of each kind, across relays. Health checks are cheap and many
 // relays may time out at once; audits move megabytes.
@@ -252,7 +259,8 @@ const (
 
 func newRelays(cfg RelaysConfig) *relays {
 	return &relays{byID: map[string]*Relay{}, checks: make(chan struct{}, maxChecks), live: make(chan struct{}, maxLive),
-		audits: make(chan struct{}, maxAudits), probe: probeClient(cfg), cross: map[string]*crossAudit{}}
+		audits: make(chan struct{}, maxAudits), probe: probeClient(cfg), cross: map[string]*crossAudit{},
+		refusalsLogged: map[string]struct{}{}}
 }
 
 // serving says whether r is in url-lists (seeds) and /r/ answers (redirects) now
@@ -325,8 +333,14 @@ func (c *Catalog) Relays(after string, limit int) RelayPage {
 	return page
 }
 
-// register admits or updates a relay from its signed Register.
-func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Register) (*relayapi.Registered, error) {
+// register admits or updates a relay from its signed Register, logging its refusals
+// (once per relay and reason): the operator of the directory sees a relay left out.
+func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Register) (_ *relayapi.Registered, err error) {
+	defer func() {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrForbidden) {
+			c.logRefusal(p, reg.PublicURL, err)
+		}
+	}()
 	if err := c.checkRelayURL(ctx, reg.PublicURL); err != nil {
 		return nil, err
 	}
@@ -377,6 +391,24 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 		msg = "waiting for an operator: odi admin relays approve " + r.ID
 	}
 	return &relayapi.Registered{RelayID: r.ID, State: snapshot.State, HeartbeatInterval: c.cfg.Relays.HeartbeatInterval, Message: msg}, nil
+}
+
+// logRefusal logs a refused registration at warn, unless this key was refused for this
+// reason already.
+func (c *Catalog) logRefusal(p *principal, publicURL string, err error) {
+	key := p.fingerprint + "\x00" + err.Error()
+	c.relays.mu.Lock()
+	_, seen := c.relays.refusalsLogged[key]
+	if !seen {
+		if len(c.relays.refusalsLogged) >= maxRefusalsLogged {
+			clear(c.relays.refusalsLogged)
+		}
+		c.relays.refusalsLogged[key] = struct{}{}
+	}
+	c.relays.mu.Unlock()
+	if !seen {
+		c.log.Warn("relay registration refused (logged once per relay and reason)", "relay", p.fingerprint, "public_url", publicURL, "err", err)
+	}
 }
 
 // roomForPending refuses a new pending relay when relays.max_pending wait already
@@ -594,7 +626,8 @@ func (c *Catalog) checkRelayURL(ctx context.Context, raw string) error {
 	}
 	for _, a := range addrs {
 		if err := netcheck.Check(a); err != nil {
-			return fmt.Errorf("%w: public_url %q resolves to %v (relays.allow_private_urls is off)", ErrInvalid, raw, err)
+			return fmt.Errorf("%w: public_url %q resolves to %v; this directory accepts loopback and private relay URLs only when started with --allow-private-relay-urls (directory.relays.allow_private_urls: true)",
+				ErrInvalid, raw, err)
 		}
 	}
 	return nil

@@ -135,9 +135,11 @@ seeders=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*"see
 sums() { curl -fsS "$DIR_URL/api/v1/artifacts/e2e/$1/1.0/SHA256SUMS"; }
 # verified DIR ART: sha256sum -c of ART's files as laid out under DIR.
 verified() { (cd "$1" && sums "$2" | sha256sum -c --quiet); }
+# aria2c on loopback only, on the first free port of a range (it tries them in turn), so
+# that two runs at once or a busy 51413 do not fail it.
 aria() {
-	aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
-		--seed-time=0 --file-allocation=none --listen-port=51413 --dht-listen-port=51414 \
+	aria2c --interface=127.0.0.1 --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
+		--seed-time=0 --file-allocation=none --listen-port=20000-40000 \
 		--console-log-level=warn --summary-interval=0 --bt-stop-timeout=60 "$@"
 }
 for art in image pkg; do

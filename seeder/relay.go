@@ -3,6 +3,7 @@ package seeder
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -59,6 +60,9 @@ type Relay struct {
 	mu    sync.Mutex
 	held  map[metainfo.Hash]*holding
 	plans map[string]*relayapi.Plan // by directory URL
+	// refused holds, by directory URL, why a directory refused the relay's registration
+	// for good (see refusedForGood); the relay no longer talks to it.
+	refused map[string]error
 
 	servedHTTP   atomic.Int64 // bytes since the last heartbeat
 	lastUploaded atomic.Int64 // BitTorrent bytes uploaded as of the last heartbeat
@@ -111,7 +115,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 		cfg: cfg, log: log, version: version,
 		signer: sign.NewSigner(key, nil),
 		up:     newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
-		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{},
+		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{}, refused: map[string]error{},
 		reconcile: make(chan struct{}, 1),
 		warmSlots: make(chan struct{}, warmWorkers),
 		outboxes:  newOutboxes(cfg.Directories),
@@ -251,8 +255,13 @@ func (r *Relay) leaveSwarms(swarms []swarm, peerID [20]byte, port int) {
 // BTAddr is the address the BitTorrent listener is bound to.
 func (r *Relay) BTAddr() net.Addr { return r.btLn.Addr() }
 
+// ErrRefused is returned by Run when every directory refused the relay's registration
+// for a reason that will not change by itself: there is no one left to serve.
+var ErrRefused = errors.New("every directory refused this relay")
+
 // Run talks to the directories and reconciles until ctx ends, then closes the client
-// (announcing "stopped") and the state.
+// (announcing "stopped") and the state. A directory that refuses the relay for good is
+// left alone; once all have, Run returns ErrRefused with their reasons.
 func (r *Relay) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, dir := range r.cfg.Directories {
@@ -260,7 +269,20 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.mu.Lock()
 		r.nudge = append(r.nudge, nudge)
 		r.mu.Unlock()
-		g.Go(func() error { r.directoryLoop(ctx, dir, nudge); return nil })
+		g.Go(func() error {
+			err := r.directoryLoop(ctx, dir, nudge)
+			if err == nil {
+				return nil
+			}
+			r.mu.Lock()
+			r.refused[dir] = err
+			all := len(r.refused) == len(r.cfg.Directories)
+			r.mu.Unlock()
+			if all {
+				return fmt.Errorf("%w: %w", ErrRefused, r.Refused())
+			}
+			return nil
+		})
 	}
 	g.Go(func() error {
 		for {
@@ -272,18 +294,42 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		}
 	})
-	g.Wait()
+	err := g.Wait()
 	r.close()
-	return nil
+	return err
+}
+
+// Refused says why directories refused the relay for good, one line each, or nil if
+// none did: the relay is then not ready (its operator must act).
+func (r *Relay) Refused() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, dir := range slices.Sorted(maps.Keys(r.refused)) {
+		errs = append(errs, r.refused[dir])
+	}
+	return errors.Join(errs...)
+}
+
+// refusedForGood tells a refusal that retrying cannot change (a bad request, a key the
+// directory does not accept, a registration too large) from one that may pass later
+// (busy, unavailable, unreachable).
+func refusedForGood(err error) bool {
+	switch apiclient.StatusOf(err) {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestEntityTooLarge:
+		return true
+	}
+	return false
 }
 
 // directoryLoop registers with one directory and sends heartbeats, backing off while it
-// cannot be reached; everything held keeps being seeded and served meanwhile.
-func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan struct{}) {
+// cannot be reached; everything held keeps being seeded and served meanwhile. It returns
+// an error only when the directory refuses the registration for good.
+func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan struct{}) error {
 	api, err := apiclient.New(dir, r.signer)
 	if err != nil {
 		r.log.Error("relay: bad directory URL", "directory", dir, "err", err)
-		return
+		return fmt.Errorf("directory %s: %w", dir, err)
 	}
 	api.HTTP.Timeout = time.Minute
 	log := r.log.With("directory", dir)
@@ -301,6 +347,10 @@ func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan stru
 				registered, interval = true, reg.HeartbeatInterval
 				log.Info("relay registered", "state", reg.State, "message", reg.Message)
 				continue
+			}
+			if refusedForGood(err) {
+				log.Error("relay: the directory refused the registration; not retrying: fix what it says and restart the relay", "err", err)
+				return fmt.Errorf("directory %s refused the registration: %w", dir, err)
 			}
 		} else {
 			var plan relayapi.Plan
@@ -322,14 +372,14 @@ func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan stru
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
 			log.Warn("relay: directory unreachable or refusing; retrying", "err", err, "in", backoff)
 			wait, backoff = backoff, min(backoff*2, r.cfg.RetryMax)
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-nudge:
 		case <-time.After(wait):
 		}

@@ -209,9 +209,9 @@ func NewRedirector(res Resolver, opts RedirectorOptions, log *slog.Logger) *Redi
 // connections by default (--split), and a few more leave it room to fall back.
 const maxDuplicates = 8
 
-// ServeHTTP answers GET and HEAD on /<catalog>/<name>/<version>[/<path>] with a 302 to a
-// copy of the file, its other copies as RFC 6249 duplicates, and its sha256 as RFC 3230
-// Digest and RFC 9530 Repr-Digest.
+// ServeHTTP answers GET and HEAD on /<catalog>/<name>/<version>[/<path>], where a single
+// file's path is "" or its name, with a 302 to a copy of the file, its other copies as
+// RFC 6249 duplicates, and its sha256 as RFC 3230 Digest and RFC 9530 Repr-Digest.
 func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -224,7 +224,7 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = errRefShape
 	}
 	if err != nil {
-		refError(w, err, "redirect URLs are /r/<catalog>/<name>/<version or latest>[/<path>]")
+		refError(w, err, "redirect URLs are /r/<catalog>/<name>/<version or latest>[/<path or file name>]")
 		return
 	}
 	t, ok := rd.resolve(w, ref)
@@ -239,7 +239,8 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		switch {
 		case t.SingleFile():
-			problem.Write(w, http.StatusNotFound, fmt.Sprintf("%s is a single file; drop %q from the URL", t.ID(), ref.path))
+			problem.Write(w, http.StatusNotFound, fmt.Sprintf("%s is the single file %q, not %q: end the URL with %q or drop the file name",
+				t.ID(), t.Root, ref.path, names.EscapePath(t.Root)))
 		case ref.path == "":
 			problem.Write(w, http.StatusNotFound, fmt.Sprintf("%s is a package of %d files; add the path of one to the URL", t.ID(), len(t.Files)))
 		default:
@@ -381,10 +382,11 @@ func refError(w http.ResponseWriter, err error, usage string) {
 	problem.Write(w, http.StatusNotFound, usage)
 }
 
-// file returns the index of the file at path, "" for a single-file artifact.
+// file returns the index of the file at path. A single-file artifact's is "" or its own
+// name, so that a URL ending in the name saves the file under it (curl -O, plain wget).
 func (t *Target) file(path string) (int, bool) {
 	if t.SingleFile() {
-		return 0, path == ""
+		return 0, path == "" || path == t.Root
 	}
 	return slices.BinarySearchFunc(t.Files, path, func(f manifest.File, p string) int {
 		return strings.Compare(f.Path, p)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -77,15 +78,18 @@ func (l mapLocator) Locate(addr netip.Addr) (country, continent string) {
 // redirectNet is a small network on loopback: three relays and an origin, each a real web
 // seed serving the same files, and a directory mounting the redirector and metalinks.
 type redirectNet struct {
-	dir                 *httptest.Server
-	res                 *memResolver
-	relays              map[string]*httptest.Server // by country
-	origin              *httptest.Server
-	iso, pkg            *Target
-	isoBytes            []byte
-	pkgBytes            map[string][]byte // by path
-	ihISO, ihPkg, ihOld metainfo.Hash
+	dir                         *httptest.Server
+	res                         *memResolver
+	relays                      map[string]*httptest.Server // by country
+	origin                      *httptest.Server
+	iso, pkg, intl              *Target // intl is a single file named intlName
+	isoBytes                    []byte
+	pkgBytes                    map[string][]byte // by path
+	ihISO, ihPkg, ihOld, ihIntl metainfo.Hash
 }
+
+// intlName is a file name that only RFC 6266's filename* carries as it is.
+const intlName = "Jürgen's café 日本.iso"
 
 const testPieceLength = 16
 
@@ -98,7 +102,7 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		pkgBytes: map[string][]byte{"a b.txt": []byte("spaced"), "sub/c#d.txt": []byte("hashed name")},
 		relays:   map[string]*httptest.Server{},
 	}
-	n.ihISO[0], n.ihPkg[0], n.ihOld[0] = 1, 2, 3
+	n.ihISO[0], n.ihPkg[0], n.ihOld[0], n.ihIntl[0] = 1, 2, 3, 4
 	store := t.TempDir()
 	write := func(ih metainfo.Hash, p string, b []byte) {
 		full := filepath.Join(store, ih.HexString(), filepath.FromSlash(p))
@@ -110,6 +114,7 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		}
 	}
 	write(n.ihISO, "netinst.iso", n.isoBytes)
+	write(n.ihIntl, intlName, n.isoBytes)
 	for p, b := range n.pkgBytes {
 		write(n.ihPkg, "docs/"+p, b)
 	}
@@ -164,15 +169,23 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 		Mirrors:     mirrors(n.ihPkg)[:1],
 		Origin:      base(n.origin, n.ihPkg),
 	}
+	n.intl = &Target{
+		Manifest: manifest.Manifest{Catalog: "debian", Name: "intl", Version: "1", Root: intlName,
+			Files: []manifest.File{{Size: int64(len(n.isoBytes)), SHA256: sha256Hex(n.isoBytes)}}},
+		InfoHash: n.ihIntl,
+		Mirrors:  mirrors(n.ihIntl)[:1],
+		Origin:   base(n.origin, n.ihIntl),
+	}
 	n.res = &memResolver{
 		byID: map[string]*Target{
 			"debian/netinst/12.5": n.iso,
 			"debian/docs/1.0":     n.pkg,
+			"debian/intl/1":       n.intl,
 			// Held by no relay, and its origin is not reachable either.
 			"debian/lost/1": {Manifest: manifest.Manifest{Catalog: "debian", Name: "lost", Version: "1", Root: "lost.iso",
 				Files: []manifest.File{{Size: 1}}}},
 		},
-		latest: map[string]string{"debian/netinst": "12.5"},
+		latest: map[string]string{"debian/netinst": "12.5", "debian/intl": "1"},
 		gone:   map[string]string{"debian/old/1.0": "license withdrawn"},
 	}
 	for _, t := range n.res.byID {
@@ -229,29 +242,38 @@ func send(t *testing.T, c *http.Client, req *http.Request) (*http.Response, stri
 	return resp, string(body)
 }
 
-// TestRedirectFollow downloads through the redirector as curl -L does.
+// TestRedirectFollow downloads through the redirector as curl -L does, and checks that
+// the file answer names the file.
 func TestRedirectFollow(t *testing.T) {
 	n := newRedirectNet(t, nil)
 	tests := []struct {
-		path string
-		want []byte
+		path, filename string
+		want           []byte
 	}{
-		{"/r/debian/netinst/12.5", n.isoBytes},
-		{"/r/debian/netinst/latest", n.isoBytes},
-		{"/r/debian/docs/1.0/a%20b.txt", n.pkgBytes["a b.txt"]},
-		{"/r/debian/docs/1.0/sub/c%23d.txt", n.pkgBytes["sub/c#d.txt"]},
+		{"/r/debian/netinst/12.5", "netinst.iso", n.isoBytes},
+		{"/r/debian/netinst/latest", "netinst.iso", n.isoBytes},
+		{"/r/debian/netinst/12.5/netinst.iso", "netinst.iso", n.isoBytes},
+		{"/r/debian/netinst/LATEST/netinst.iso", "netinst.iso", n.isoBytes},
+		{"/r/debian/intl/latest/" + url.PathEscape(intlName), intlName, n.isoBytes},
+		{"/r/debian/docs/1.0/a%20b.txt", "a b.txt", n.pkgBytes["a b.txt"]},
+		{"/r/debian/docs/1.0/sub/c%23d.txt", "c#d.txt", n.pkgBytes["sub/c#d.txt"]},
 	}
 	for _, tt := range tests {
 		resp, body := do(t, http.DefaultClient, http.MethodGet, n.dir.URL+tt.path)
 		if resp.StatusCode != http.StatusOK || body != string(tt.want) {
 			t.Errorf("GET %s -L = %s %q; want 200 %q", tt.path, resp.Status, body, tt.want)
 		}
+		_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
+		if err != nil || params["filename"] != tt.filename {
+			t.Errorf("GET %s -L: Content-Disposition %q names %q (%v); want %q",
+				tt.path, resp.Header.Get("Content-Disposition"), params["filename"], err, tt.filename)
+		}
 		if strings.HasPrefix(resp.Request.URL.String(), n.dir.URL) {
 			t.Errorf("GET %s -L ended at the directory, %s", tt.path, resp.Request.URL)
 		}
 	}
-	if got := n.iso.Redirects.Load(); got != 2 {
-		t.Errorf("redirects counted for the ISO = %d; want 2", got)
+	if got := n.iso.Redirects.Load(); got != 4 {
+		t.Errorf("redirects counted for the ISO = %d; want 4", got)
 	}
 }
 
@@ -380,9 +402,15 @@ func TestRedirectErrors(t *testing.T) {
 		{"HEAD", "/r/debian/old/1.0", 410, ""},
 		{"GET", "/r/debian/broken/1", 500, "internal error"},
 		{"GET", "/r/debian/lost/1", 503, "no copy"},
-		{"GET", "/r/", 404, "/r/<catalog>/<name>/<version or latest>[/<path>]"},
+		{"GET", "/r/", 404, "/r/<catalog>/<name>/<version or latest>[/<path or file name>]"},
 		{"GET", "/r/debian/netinst", 404, "/r/<catalog>"},
-		{"GET", "/r/debian/netinst/12.5/extra", 404, "single file"},
+		{"GET", "/r/debian/netinst/12.5/extra", 404, `debian/netinst/12.5 is the single file "netinst.iso", not "extra": end the URL with "netinst.iso"`},
+		{"GET", "/r/debian/netinst/latest/NETINST.ISO", 404, `the single file "netinst.iso", not "NETINST.ISO"`},
+		{"GET", "/r/debian/netinst/12.5/netinst.iso/x", 404, `the single file "netinst.iso", not "netinst.iso/x"`},
+		{"GET", "/r/debian/intl/1/x", 404, `end the URL with "J%C3%BCrgen%27s%20caf%C3%A9%20%E6%97%A5%E6%9C%AC.iso"`},
+		{"GET", "/r/debian/netinst/12.5/netinst.iso", 302, ""},
+		{"GET", "/r/debian/netinst/latest/netinst.iso", 302, ""},
+		{"GET", "/r/debian/docs/1.0/docs", 404, `no file "docs"`},
 		{"GET", "/r/debian/docs/1.0", 404, "package of 2 files"},
 		{"GET", "/r/debian/docs/1.0/", 404, "package of 2 files"},
 		{"GET", "/r/debian/docs/1.0/missing.txt", 404, `no file "missing.txt"`},
@@ -582,7 +610,8 @@ func TestParseRef(t *testing.T) {
 
 func FuzzParseRef(f *testing.F) {
 	for _, s := range []string{"/c/n/v", "/c/n/latest/a/b", "/c/n/v/", "/c/n/v/../x", "/c/n/v/a\\b",
-		"/c/n/LATEST", "//", "/c/n/v/\xff", "/c/n/v/a\x00b", "/c/n/1..2"} {
+		"/c/n/LATEST", "//", "/c/n/v/\xff", "/c/n/v/a\x00b", "/c/n/1..2",
+		"/c/n/v/file.iso", "/c/n/latest/file.iso", "/c/n/Latest/" + intlName, "/c/n/v/file.iso/", "/c/n/v/a b.iso"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {

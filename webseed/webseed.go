@@ -101,7 +101,8 @@ func (h *Handler) Ration(r Rationing) *Handler {
 	return h
 }
 
-// ServeHTTP answers GET and HEAD on /<infohash-hex>/<name>[/<path>].
+// ServeHTTP answers GET and HEAD on /<infohash-hex>/<name>[/<path>]; file answers carry
+// an RFC 6266 Content-Disposition with the file's name.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -135,6 +136,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Content.Close()
+	// curl -O and wget name a download after the URL they were given, which for a redirect
+	// (/r/…/latest) is no file name; told to, they take this header's instead.
+	w = withDisposition(w, path)
 	size := int64(-1)
 	if st, ok := f.Content.(interface{ Stat() (fs.FileInfo, error) }); ok {
 		fi, err := st.Stat()

@@ -38,6 +38,7 @@ import (
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
+	versions "github.com/opendist/odi/internal/version"
 	"github.com/opendist/odi/internal/warmfill"
 )
 
@@ -377,7 +378,7 @@ func resolve(ctx context.Context, api *apiclient.Client, ref artifactRef) (*cata
 			if a.State != catalog.Published {
 				latest = &newestGone
 			}
-			if *latest == nil || !a.PublishedAt.Before((*latest).PublishedAt) {
+			if *latest == nil || versions.Newer(a.Version, a.PublishedAt, (*latest).Version, (*latest).PublishedAt) {
 				*latest = a
 			}
 		}

@@ -609,3 +609,16 @@ func testFetchReportsBadWebSeed(t *testing.T, refused bool) {
 	}
 	t.Logf("%d reports of %d bad pieces; stderr:\n%s", len(reports), reported, stderr)
 }
+
+// odi fetch C/N takes the highest version, not the last published: a backport published
+// after a release is not "latest".
+func TestFetchResolvesTheHighestVersion(t *testing.T) {
+	tn := startTestDirectory(t)
+	for _, v := range []string{"2.10.0", "2.9.0"} {
+		publishSmall(t, tn, v, 1000)
+	}
+	a, err := resolve(context.Background(), tn.publisher, artifactRef{"test", "art", ""})
+	if err != nil || a.Version != "2.10.0" {
+		t.Fatalf("latest of 2.10.0 then 2.9.0: %+v, %v; want 2.10.0", a, err)
+	}
+}

@@ -95,3 +95,38 @@ func TestRedirectCacheFollowsTheCatalog(t *testing.T) {
 		t.Fatalf("v2's redirects after a restart = %d; want 8", got)
 	}
 }
+
+// TestRedirectByFileName checks, through a real directory, that a single file's URL may
+// end in its name and that its download is named: what curl -O or wget save it as.
+func TestRedirectByFileName(t *testing.T) {
+	tn := startTestDirectory(t)
+	src := t.TempDir()
+	writeFiles(t, src, 5, map[string]int{"art.iso": 40 << 10})
+	if _, err := publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "art.iso"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path   string
+		status int
+		want   string // Content-Disposition of a file, or a part of the problem's detail
+	}{
+		{"/r/test/art/latest", http.StatusOK, `attachment; filename="art.iso"`},
+		{"/r/test/art/1/art.iso", http.StatusOK, `attachment; filename="art.iso"`},
+		{"/r/test/art/latest/art.iso", http.StatusOK, `attachment; filename="art.iso"`},
+		{"/r/test/art/latest/other.iso", http.StatusNotFound, `test/art/1 is the single file "art.iso", not "other.iso"`},
+	}
+	for _, tt := range tests {
+		resp, body := get(t, tn.base+tt.path)
+		got := resp.Header.Get("Content-Disposition")
+		if tt.status != http.StatusOK {
+			var p struct{ Detail string }
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("GET %s: problem %q: %v", tt.path, body, err)
+			}
+			got = p.Detail
+		}
+		if resp.StatusCode != tt.status || !strings.Contains(got, tt.want) {
+			t.Errorf("GET %s -L = %s, %q; want %d with %q", tt.path, resp.Status, got, tt.status, tt.want)
+		}
+	}
+}

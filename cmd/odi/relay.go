@@ -44,7 +44,10 @@ them over BitTorrent from peers and web seeds, verifies every piece, seeds them,
 serves them over plain HTTP at /ws/ as a BEP 19 web seed. It evicts what the plans let go
 when it needs room, deletes expunged artifacts at once, and never holds more than --quota.
 After a restart it re-hashes what it has before serving it, and downloads only what is
-missing. If a directory is down it keeps seeding and serving, and retries.
+missing. If a directory is down it keeps seeding and serving, and retries. If a directory
+refuses the relay for a reason that retrying cannot change (its public URL, its key), the
+relay stops asking it, says why, and is not ready (/readyz); refused by every directory,
+it exits with status 1.
 
 A directory may need its operator to approve the relay: odi admin relays approve ID.`,
 		Example: `  odi keygen --out relay.key
@@ -132,7 +135,7 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	mux.Handle("/ws/", r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := r.Ready(); err != nil {
+		if err := errors.Join(r.Ready(), r.Refused()); err != nil {
 			problem.Write(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}

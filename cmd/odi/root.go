@@ -61,6 +61,7 @@ Try it: odi demo`,
 		// Bare "odi" shows help rather than failing.
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	root.SetVersionTemplate(versionTemplate)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML config file (see config.example.yaml)")
@@ -75,6 +76,7 @@ Try it: odi demo`,
 		newAdminCmd(g),
 		newDemoCmd(g),
 		newFetchCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,7 +49,7 @@ func GenerateKeyFiles(path string) (minisign.PublicKey, error) {
 var ErrKeyPermissions = errors.New("private key readable by others")
 
 // LoadPrivateKey reads an unencrypted minisign private key file, which only its owner
-// may access (mode 0600 or 0400).
+// may access (mode 0600 or 0400). A public key given in its place is named as such.
 func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -60,13 +61,18 @@ func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
 	if err != nil {
 		return minisign.PrivateKey{}, fmt.Errorf("load private key: %w", err)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: %w: its permissions %04o let its group or others access it; run chmod 600 %s",
-			path, ErrKeyPermissions, perm, path)
-	}
 	text, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
 	if err != nil {
 		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: %w", path, err)
+	}
+	// Before the permissions: a .pub file is world-readable by design, and "chmod 600"
+	// would be the wrong advice.
+	if isPublicKey(text) {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key: %s is a public key; give the private key (the file without .pub)", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: %w: its permissions %04o let its group or others access it; run chmod 600 %s",
+			path, ErrKeyPermissions, perm, path)
 	}
 	if minisign.IsEncrypted(text) {
 		return minisign.PrivateKey{}, fmt.Errorf("load private key %s: it is password-protected; odi needs an unencrypted key (odi keygen makes one)", path)
@@ -78,25 +84,46 @@ func LoadPrivateKey(path string) (minisign.PrivateKey, error) {
 	return key, nil
 }
 
-// maxKeyFile bounds a private key file's read: minisign's are under 300 bytes.
+// maxKeyFile bounds a key file's read: minisign's are under 300 bytes.
 const maxKeyFile = 4 << 10
 
 // ParsePublicKey reads a public key given either as the text of a ".pub" file (with or
-// without its comment line) or as a path to such a file.
+// without its comment line) or as a path to such a file. A private key file given in its
+// place is named as such, and its content never quoted.
 func ParsePublicKey(keyOrPath string) (minisign.PublicKey, error) {
-	text := []byte(keyOrPath)
+	text := []byte(strings.TrimSpace(keyOrPath))
+	where := "load public key"
 	if !IsPublicKeyText(keyOrPath) {
-		b, err := os.ReadFile(keyOrPath)
+		f, err := os.Open(keyOrPath)
 		if err != nil {
 			return minisign.PublicKey{}, fmt.Errorf("load public key: %w", err)
 		}
-		text = b
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
+		if err != nil {
+			return minisign.PublicKey{}, fmt.Errorf("load public key %s: %w", keyOrPath, err)
+		}
+		if isPrivateKey(b) {
+			return minisign.PublicKey{}, fmt.Errorf("load public key: %s is a private key; give the public key (%s.pub), and keep the private key to yourself", keyOrPath, keyOrPath)
+		}
+		text, where = bytes.TrimSpace(b), "load public key "+keyOrPath
 	}
 	var key minisign.PublicKey
-	if err := key.UnmarshalText([]byte(strings.TrimSpace(string(text)))); err != nil {
-		return minisign.PublicKey{}, fmt.Errorf("load public key: %w", err)
+	if err := key.UnmarshalText(text); err != nil {
+		return minisign.PublicKey{}, fmt.Errorf("%s: %w", where, err)
 	}
 	return key, nil
+}
+
+func isPublicKey(text []byte) bool {
+	var k minisign.PublicKey
+	return k.UnmarshalText(bytes.TrimSpace(text)) == nil
+}
+
+func isPrivateKey(text []byte) bool {
+	text = bytes.TrimSpace(text)
+	var k minisign.PrivateKey
+	return minisign.IsEncrypted(text) || k.UnmarshalText(text) == nil
 }
 
 // IsPublicKeyText tells key text from a path: minisign public keys are a base64 line of

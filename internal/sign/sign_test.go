@@ -316,3 +316,55 @@ func TestLoadPrivateKeyRefusesOpenPermissions(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyKindErrors checks that a key of the wrong kind, or a broken key, is refused with
+// an error naming the file and saying which file to give instead.
+func TestKeyKindErrors(t *testing.T) {
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "relay.key")
+	if _, err := GenerateKeyFiles(priv); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.key")
+	privText, _ := os.ReadFile(priv)
+	privLines := strings.Fields(string(privText))
+	secret := privLines[len(privLines)-1] // the base64 line, never to be quoted
+	tests := []struct {
+		name, arg string
+		load      func(string) error
+		want      []string // substrings of the error
+		notWant   string
+	}{
+		{"public key as private", priv + ".pub", loadPriv,
+			[]string{priv + ".pub is a public key; give the private key (the file without .pub)"}, "chmod"},
+		{"garbage as private", garbage, loadPriv, []string{"load private key " + garbage}, ""},
+		{"missing private", missing, loadPriv, []string{missing}, ""},
+		{"private key as public", priv, loadPub,
+			[]string{priv + " is a private key; give the public key (" + priv + ".pub)"}, secret},
+		{"garbage as public", garbage, loadPub, []string{"load public key " + garbage}, ""},
+		{"missing public", missing, loadPub, []string{missing}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.load(tt.arg)
+			if err == nil {
+				t.Fatalf("loading %s succeeded", tt.arg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q, want it to contain %q", err, w)
+				}
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("error %q contains %q", err, tt.notWant)
+			}
+		})
+	}
+}
+
+func loadPriv(path string) error { _, err := LoadPrivateKey(path); return err }
+func loadPub(path string) error  { _, err := ParsePublicKey(path); return err }

@@ -1,0 +1,83 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"aead.dev/minisign"
+
+	"github.com/opendist/odi/internal/relayapi"
+	"github.com/opendist/odi/internal/sign"
+)
+
+// syncBuffer is a log destination written by the catalog's goroutines and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRegistrationRefusalIsExplainedAndLoggedOnce: a loopback relay URL refused by a
+// directory without private URLs names the flag and the key that allow it, and the
+// directory logs the refusal at warn once however often the relay retries.
+func TestRegistrationRefusalIsExplainedAndLoggedOnce(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.PublicURL, cfg.MinFreeSpace = t.TempDir(), "http://127.0.0.1:1", 0
+	cfg.Relays.ProbeTimeout = time.Second
+	logs := &syncBuffer{}
+	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	newPrincipal := func() *principal {
+		pub, _, err := minisign.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &principal{key: pub, fingerprint: sign.Fingerprint(pub), keyID: sign.KeyID(pub.ID())}
+	}
+	first, second := newPrincipal(), newPrincipal()
+	reg := &relayapi.Register{PublicURL: "http://127.0.0.1:8081", QuotaBytes: 1 << 30}
+	for range 3 {
+		_, err := c.register(context.Background(), first, reg)
+		if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("register a loopback URL = %v, want ErrInvalid", err)
+		}
+		for _, want := range []string{"--allow-private-relay-urls", "directory.relays.allow_private_urls"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal %q does not name %s", err, want)
+			}
+		}
+	}
+	if _, err := c.register(context.Background(), second, reg); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("second relay: %v, want ErrInvalid", err)
+	}
+	got := logs.String()
+	if n := strings.Count(got, "relay registration refused"); n != 2 {
+		t.Errorf("%d refusals logged for 3 by one relay and 1 by another, want 2 (one per relay):\n%s", n, got)
+	}
+	for _, want := range []string{"level=WARN", "relay=" + first.fingerprint, "relay=" + second.fingerprint, "--allow-private-relay-urls"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the log does not contain %q:\n%s", want, got)
+		}
+	}
+}
