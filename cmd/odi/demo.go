@@ -124,20 +124,22 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 		return stop(err)
 	}
 
+	// One folder per client: each refuses to overwrite what another already wrote.
 	dl := filepath.Join(os.TempDir(), "odi-demo-download")
-	printf(out, "\nBoth relays hold both samples. Try (files land in %s):\n\n", dl)
+	in := func(client string) string { return filepath.Join(dl, client) }
+	printf(out, "\nBoth relays hold both samples. Try (files land in %s/<client>):\n\n", dl)
 	printf(out, "The catalog (JSON):\n  curl -s %s/api/v1/artifacts\n\n", base)
 	for _, a := range published {
 		printf(out, "%s: %s, %s in %d file%s, infohash %s\n", a.ID, a.Root, bytesize.Size(a.Size), a.FileCount, plural(a.FileCount), a.InfoHash)
-		printf(out, "  odi fetch (BitTorrent from the relays and web seeds, verified):\n    odi fetch --directory %s -o %s %s/%s@%s\n", base, dl, a.Catalog, a.Name, a.Version)
+		printf(out, "  odi fetch (BitTorrent from the relays and web seeds, verified):\n    odi fetch --directory %s -o %s %s/%s@%s\n", base, in("odi"), a.Catalog, a.Name, a.Version)
 		first := ""
 		if a.FileCount > 1 {
 			first = "/" + a.Files[0].Path
 		}
-		printf(out, "  plain HTTP, redirected to a relay:\n    curl -L --create-dirs -o %s/%s%s %s/r/%s%s\n", dl, a.Root, first, base, a.ID, first)
-		printf(out, "  aria2c with the torrent or the metalink:\n    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s\n", dl, a.TorrentURL)
-		printf(out, "    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s/m/%s.meta4\n", dl, base, a.ID)
-		printf(out, "  verify what aria2c wrote:\n    (cd %s && curl -s %s | sha256sum -c)\n", dl, a.SHA256SumsURL)
+		printf(out, "  plain HTTP, redirected to a relay:\n    curl -L --create-dirs -o %s/%s%s %s/r/%s%s\n", in("curl"), a.Root, first, base, a.ID, first)
+		printf(out, "  aria2c with the torrent or the metalink:\n    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s\n", in("aria2c-torrent"), a.TorrentURL)
+		printf(out, "    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s/m/%s.meta4\n", in("aria2c-metalink"), base, a.ID)
+		printf(out, "  verify what aria2c wrote:\n    (cd %s && curl -s %s | sha256sum -c)\n", in("aria2c-torrent"), a.SHA256SumsURL)
 		magnet := a.Magnet
 		if art, err := d.cat.Artifact(a.Catalog, a.Name, a.Version); err == nil {
 			magnet = d.cat.Magnet(art) // now with the relays' web seeds
