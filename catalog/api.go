@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/opendist/odi/internal/byterange"
+	"github.com/opendist/odi/internal/disposition"
 	"github.com/opendist/odi/internal/jsonstrict"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
@@ -186,7 +187,7 @@ func (c *Catalog) handleTorrent(ctx echo.Context) error {
 	}
 	h := ctx.Response().Header()
 	h.Set("Content-Type", "application/x-bittorrent")
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.torrent"`, a.Root))
+	h.Set("Content-Disposition", disposition.Attachment(a.Root+".torrent"))
 	// The url-list changes as relays come and go: validate by content, not by date.
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", fmt.Sprintf(`"%x"`, sha256.Sum256(b)))

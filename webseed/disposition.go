@@ -4,63 +4,9 @@ import (
 	"io"
 	"net/http"
 	"path"
-	"strings"
-	"unicode"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/opendist/odi/internal/disposition"
 )
-
-// contentDisposition is the RFC 6266 Content-Disposition of a file named name: attachment
-// with a quoted filename, and when that cannot carry the name as it is (non-ASCII, a
-// control character, '"' or '\'), an ASCII fallback and the exact name in an RFC 8187
-// filename*. The fallback drops accents ("é" is "e") and has "_" for any other such
-// character; it is never backslash-escaped: curl -J, which takes no filename*, reads it
-// up to the next '"'.
-//
-// mime.FormatMediaType will not do: it writes a bare token where the name is one, and a
-// filename* without the fallback that curl needs.
-func contentDisposition(name string) string {
-	var fallback strings.Builder
-	exact := true
-	for _, c := range norm.NFD.String(name) {
-		switch {
-		case c >= 0x20 && c <= 0x7e && c != '"' && c != '\\':
-			fallback.WriteRune(c)
-			continue
-		case unicode.Is(unicode.Mn, c):
-		default:
-			fallback.WriteByte('_')
-		}
-		exact = false
-	}
-	v := `attachment; filename="` + fallback.String() + `"`
-	if exact {
-		return v
-	}
-	return v + "; filename*=UTF-8''" + extValue(name)
-}
-
-// extValue percent-encodes s as an RFC 8187 value-chars: every byte but attr-char.
-func extValue(s string) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := range len(s) {
-		c := s[i]
-		if isAttrChar(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&0xf])
-	}
-	return b.String()
-}
-
-// isAttrChar reports whether c is an RFC 8187 attr-char, which goes unescaped.
-func isAttrChar(c byte) bool {
-	return isLetter(c) || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0
-}
 
 // dispositionWriter adds a Content-Disposition to the file answers (200 and 206) of a
 // response, and to no other: a 304, 412 or 416 names no file to save.
@@ -73,7 +19,7 @@ type dispositionWriter struct {
 // withDisposition names the file at the torrent path p (its last component) in w's file
 // answers.
 func withDisposition(w http.ResponseWriter, p string) *dispositionWriter {
-	return &dispositionWriter{ResponseWriter: w, value: []string{contentDisposition(path.Base(p))}}
+	return &dispositionWriter{ResponseWriter: w, value: []string{disposition.Attachment(path.Base(p))}}
 }
 
 func (w *dispositionWriter) WriteHeader(code int) {

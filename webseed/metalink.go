@@ -4,10 +4,10 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/xml"
-	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/opendist/odi/internal/disposition"
 	"github.com/opendist/odi/internal/problem"
 )
 
@@ -86,9 +86,7 @@ func (rd *Redirector) serveMetalink(w http.ResponseWriter, r *http.Request) {
 	rk := newRanker(t.Mirrors, country, continent)
 	h := w.Header()
 	h.Set("Content-Type", "application/metalink4+xml")
-	if cd := mime.FormatMediaType("attachment", map[string]string{"filename": t.Root + ".meta4"}); cd != "" {
-		h.Set("Content-Disposition", cd)
-	}
+	h.Set("Content-Disposition", disposition.Attachment(t.Root+".meta4"))
 	// Mirrors come and go, and their order is the client's own.
 	h.Set("Cache-Control", "no-store")
 
