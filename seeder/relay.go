@@ -332,6 +332,10 @@ func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan stru
 		return fmt.Errorf("directory %s: %w", dir, err)
 	}
 	api.HTTP.Timeout = time.Minute
+	// A busy directory's Retry-After is waited out within a minute at most: past that, this
+	// loop's own retry comes round, and a relay must not sit for apiclient's default five
+	// minutes without a heartbeat (its audit results and degraded state ride in them).
+	api.RetryFor = time.Minute
 	log := r.log.With("directory", dir)
 	backoff, interval := time.Second, 30*time.Second
 	registered := false
