@@ -9,11 +9,16 @@ STATICCHECK_VERSION := v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: all build demo test unit e2e faults faults-short crowd lint fuzz bench-publish clean
+.PHONY: all build demo test unit e2e faults faults-short crowd lint fuzz bench-publish install uninstall clean
 
 all: build
 
 build:
+	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/odi
+
+# install takes $(BIN) as built, rebuilding it only when a Go file is newer, so that
+# `make build && sudo make install` does not need go on root's PATH.
+$(BIN): $(wildcard go.mod go.sum $(shell git ls-files -co --exclude-standard '*.go' 2>/dev/null))
 	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/odi
 
 ## demo: a whole odi network on loopback, printing what to try (Ctrl-C stops it)
@@ -74,6 +79,31 @@ fuzz:
 
 bench-publish: build
 	scripts/bench/publish.sh $(BIN)
+
+## install: bin/odi, its man pages and bash, zsh and fish completions under PREFIX
+## (default /usr/local; PREFIX=$HOME/.local needs no root), staged under DESTDIR for
+## packaging. The pages and completions come from the binary (odi gen-docs), dated by
+## SOURCE_DATE_EPOCH (default: the last commit's) so that a rebuild gives the same bytes.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+install: $(BIN)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(abspath $(BIN)) gen-docs --man "$$tmp/man" --completions "$$tmp/completions" >/dev/null; \
+	  install -Dm755 $(BIN) "$(DESTDIR)$(BINDIR)/odi"; \
+	  for page in "$$tmp"/man/*.1; do install -Dm644 "$$page" "$(DESTDIR)$(MANDIR)/man1/$${page##*/}"; done; \
+	  install -Dm644 "$$tmp/completions/odi.bash" "$(DESTDIR)$(BASHCOMPDIR)/odi"; \
+	  install -Dm644 "$$tmp/completions/_odi" "$(DESTDIR)$(ZSHCOMPDIR)/_odi"; \
+	  install -Dm644 "$$tmp/completions/odi.fish" "$(DESTDIR)$(FISHCOMPDIR)/odi.fish"; \
+	  echo "installed $(DESTDIR)$(BINDIR)/odi, man pages in $(DESTDIR)$(MANDIR)/man1, completions for bash, zsh and fish"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/odi" "$(DESTDIR)$(MANDIR)"/man1/odi.1 "$(DESTDIR)$(MANDIR)"/man1/odi-*.1 \
+	  "$(DESTDIR)$(BASHCOMPDIR)/odi" "$(DESTDIR)$(ZSHCOMPDIR)/_odi" "$(DESTDIR)$(FISHCOMPDIR)/odi.fish"
 
 clean:
 	rm -rf bin .tools

@@ -7,16 +7,19 @@
 # publishes a 64 MiB file and a multi-file package with `odi publish`, waits for the
 # relays to fill, then downloads each with odi fetch, aria2c (the .torrent with web seeds
 # only, a magnet with peers only, the .meta4), curl -L and wget through the /r/
-# redirector, checking every byte with sha256sum. Then: kill -9 of a relay (redirects and
-# url-lists move to the other), a relay serving corrupt bytes (downloads still verify, the
-# relay is quarantined), an expunge (relays delete it, tracker and /r/ refuse it, odi
-# fetch says why), and a directory restart. Prints a line per case and "N passed, M
-# failed"; exits non-zero on any failure.
+# redirector, checking every byte with sha256sum, and that no odi process holds a socket
+# outside 127.0.0.0/8. Then: kill -9 of a relay (redirects and url-lists move to the
+# other), a relay serving corrupt bytes (downloads still verify, the relay is
+# quarantined), an expunge (relays delete it, tracker and /r/ refuse it, odi fetch says
+# why), and a directory restart. Prints a line per case and "N passed, M failed"; exits
+# non-zero on any failure.
 set -uo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ODI=$(realpath "${1:-bin/odi}")
 [ -x "$ODI" ] || { echo "e2e: $ODI not found; run make build" >&2; exit 2; }
-for tool in curl wget aria2c sha256sum; do
+for tool in curl wget aria2c sha256sum ss; do
 	command -v "$tool" >/dev/null || { echo "e2e: $tool is missing (.ci/run installs it)" >&2; exit 2; }
 done
 
@@ -38,17 +41,14 @@ check() {
 	shift
 	if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$out"; fi
 }
+# off_loopback NAME PID: prints NAME's sockets (ss -tuanp lines of PID, without the queue
+# sizes) whose local address is outside 127.0.0.0/8, where every address and flag given
+# here puts them.
+off_loopback() {
+	ss -Htuanp | awk -v pid="pid=$2," -v name="$1" 'index($0, pid) && $5 !~ /^127\./ { print name ": " $1, $2, $5, $6, $7 }'
+}
 # status URL: prints the HTTP status of a GET.
 status() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
-# eventually SECONDS CMD...: retries CMD every 0.2s until it succeeds or time is up.
-eventually() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.2
-	done
-}
 # wait_url OUT: prints the first http URL after "listening on" in a process's stdout.
 wait_url() {
 	local url
@@ -119,7 +119,7 @@ want_range=$(tail -c +1001 "$WORK/src/image.iso" | head -c 1000 | sha256sum | cu
 start_relay relay-a
 RELAY_A=$RELAY_URL RELAY_A_PID=$RELAY_PID
 start_relay relay-b
-RELAY_B=$RELAY_URL
+RELAY_B=$RELAY_URL RELAY_B_PID=$RELAY_PID
 # serves ART RELAY: the directory lists RELAY's copy of ART (held, verified, range-checked, up).
 serves() { curl -fsS "$DIR_URL/api/v1/artifacts/e2e/$1/1.0" | grep -q "\"$2/ws/"; }
 if eventually 120 serves image "$RELAY_A" && eventually 60 serves pkg "$RELAY_A" &&
@@ -144,7 +144,15 @@ aria() {
 }
 for art in image pkg; do
 	name="odi fetch $art (peers and web seeds), verified"
-	if "$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch" "e2e/$art@1.0" >"$WORK/fetch-$art.log" 2>&1 && verified "$WORK/fetch" "$art"; then
+	# In the background, to see its sockets while it downloads (the socket case below).
+	"$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch" "e2e/$art@1.0" >"$WORK/fetch-$art.log" 2>&1 &
+	fetch_pid=$!
+	PIDS+=("$fetch_pid")
+	while kill -0 "$fetch_pid" 2>/dev/null; do
+		off_loopback "odi fetch $art" "$fetch_pid" >>"$WORK/fetch-sockets"
+		sleep 0.1
+	done
+	if wait "$fetch_pid" && verified "$WORK/fetch" "$art"; then
 		pass "$name"
 	else
 		fail "$name" "$(tail -5 "$WORK/fetch-$art.log")"
@@ -171,6 +179,13 @@ for art in image pkg; do
 		fail "$name" "$(tail -5 "$WORK/aria-m4-$art.log")"
 	fi
 done
+
+# Every listen flag says 127.0.0.1 and every peer is on loopback: no odi socket (TCP, UDP
+# trackers, uTP, DHT, IPv6) may sit on 0.0.0.0, [::] or another address.
+name="no odi socket outside 127.0.0.0/8 (directory, relays, odi fetch while downloading)"
+off=$({ cat "$WORK/fetch-sockets" 2>/dev/null; off_loopback directory "$DIR_PID"; off_loopback relay-a "$RELAY_A_PID"; off_loopback relay-b "$RELAY_B_PID"; } | sort -u)
+any=$(ss -Htuanp | grep -cE "pid=($DIR_PID|$RELAY_A_PID|$RELAY_B_PID),")
+if [ -z "$off" ] && [ "$any" -gt 0 ]; then pass "$name"; else fail "$name" "${off:-ss lists no socket of theirs: is ss -p allowed here?}"; fi
 
 completed=$(curl -fsS "$DIR_URL/api/v1/artifacts/e2e/pkg/1.0" | sed -n 's/.*"completed":\([0-9]*\).*/\1/p')
 [ "${completed:-0}" -ge 1 ] && pass "the tracker counted completed downloads" || fail "the tracker counted completed downloads" "completed=${completed:-none}"

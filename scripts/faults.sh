@@ -19,6 +19,8 @@ set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/bench/lib.sh
 source "$repo/scripts/bench/lib.sh"
+# shellcheck source=scripts/lib.sh
+source "$repo/scripts/lib.sh"
 
 ODI=$(realpath "${1:-bin/odi}")
 [ -x "$ODI" ] || die "$ODI not found; run make build"
@@ -55,15 +57,6 @@ result() { # result ok|fail CASE FIGURES
 }
 # wanted CASE: whether FAULTS asks for CASE (all when empty).
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
-# eventually SECONDS CMD...: retries CMD every 0.2 s until it succeeds or time is up.
-eventually() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.2
-	done
-}
 # timed SECONDS CMD...: as eventually, printing the seconds it took, or "timeout".
 timed() {
 	local t0

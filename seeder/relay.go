@@ -26,6 +26,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/bind"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
@@ -159,6 +160,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	// and never UPnP, which would send packets off the machine.
 	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true
 	tc.NoDefaultPortForwarding = true
+	// The UDP tracker sockets would otherwise listen on 0.0.0.0 and [::] for the client's
+	// life; these bind where the route to the tracker leaves from (127.0.0.1 for a
+	// directory on loopback).
+	tc.TrackerListenPacket = bind.Host{}.ListenPacket
 	// A rationing origin answers 503 all through a flash crowd: not a warning each time.
 	tc.Slogger = slog.New(quietBusyWebSeeds{log.Handler()}).With("part", "torrent")
 	if r.cl, err = torrent.NewClient(tc); err != nil {
@@ -239,7 +244,7 @@ func (r *Relay) leaveSwarms(swarms []swarm, peerID [20]byte, port int) {
 		for _, u := range s.trackers {
 			g.Go(func() error {
 				_, err := tracker.Announce{
-					TrackerUrl: u, Context: ctx, UserAgent: "odi/" + r.version,
+					TrackerUrl: u, Context: ctx, UserAgent: "odi/" + r.version, ListenPacket: bind.Host{}.ListenPacket,
 					Request: tracker.AnnounceRequest{InfoHash: s.ih, PeerId: peerID, Port: uint16(port), Left: s.left, Event: tracker.Stopped},
 				}.Do()
 				if err != nil {

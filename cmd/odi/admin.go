@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,9 +23,16 @@ func newAdminCmd(g *globals) *cobra.Command {
 		Use:   "admin",
 		Short: "Manage a directory: publishers, expunge (requests signed with an admin key)",
 		Long: `Manage a running directory. Every request is signed with --key, which the directory
-must trust as an admin key (its --admin-key flag or admin_keys: in its config).`,
-		Example: `  odi admin --directory http://127.0.0.1:8080 --key admin.key publishers add debian debian.key.pub
-  odi admin --directory http://127.0.0.1:8080 --key admin.key expunge debian/netinst/12.5.0 --reason "CVE-2026-1234"`,
+must trust as an admin key (its --admin-key flag or admin_keys: in its config). Make the
+key pair with odi keygen --out admin.key and give the directory admin.key.pub.
+
+--directory is the directory's public URL, as it is configured there (its --public-url):
+a signature is made for that URL, and the directory refuses one made for another.`,
+		Example: `  odi keygen --out admin.key     # the directory runs with --admin-key admin.key.pub
+  export ODI_CLIENT_DIRECTORY=http://127.0.0.1:8080 ODI_CLIENT_KEY=admin.key
+  odi admin publishers add debian debian.key.pub
+  odi admin relays list
+  odi admin expunge debian/netinst/12.5.0 --reason "CVE-2026-1234"`,
 		Args: exactArgs(0, "a subcommand"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -46,14 +55,33 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 	pubs := &cobra.Command{
 		Use:   "publishers",
 		Short: "List, add or revoke publisher keys",
-		Args:  exactArgs(0, "a subcommand"),
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Long: `The publisher keys the directory trusts. A publisher makes a key pair with
+odi keygen --out KEY, keeps KEY, and gives the directory's operator KEY.pub, who admits it
+with publishers add under a NAME of their choosing. publishers revoke takes that NAME.
+
+Publishers in the directory's own config (--publisher-key, directory.publishers) are
+listed too, as "active (config)"; they are changed there, not here.`,
+		Example: `  odi admin publishers list
+  odi admin publishers add debian debian.key.pub --catalog debian
+  odi admin publishers revoke debian`,
+		Args: exactArgs(0, "a subcommand"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var catalogs []string
 	add := &cobra.Command{
 		Use:   "add NAME KEY.pub",
 		Short: "Admit a publisher key (optionally only for some catalogs)",
-		Args:  exactArgs(2, "NAME and KEY.pub"),
+		Long: `Admit a publisher's public key: from then on, uploads signed with its private key
+publish, into the --catalog catalogs only when any are given.
+
+NAME is yours to choose (letters, digits and . _ + ~ -, starting with a letter or digit):
+it is what publishers list shows and what publishers revoke takes. KEY.pub is the public
+key file odi keygen --out KEY writes beside the private key KEY, which the publisher keeps;
+the key's one-line text (RW...) is taken too. A name or key is never reused, not even
+after a revoke, and an admin key cannot also publish.`,
+		Example: `  odi keygen --out debian.key     # the publisher, who sends you debian.key.pub
+  odi admin publishers add debian debian.key.pub --catalog debian --catalog debian-security`,
+		Args: exactArgs(2, "NAME and KEY.pub"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
@@ -76,7 +104,14 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 	revoke := &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke a publisher: its key can no longer publish (its artifacts stay)",
-		Args:  exactArgs(1, "NAME"),
+		Long: `Revoke a publisher: its key can no longer publish, and its uploads in progress are
+aborted at once. What it published stays (odi admin expunge removes an artifact).
+
+NAME is the one given to publishers add, as publishers list shows it. A publisher from
+the directory's config (--publisher-key) is removed there, and the directory restarted.`,
+		Example: `  odi admin publishers list
+  odi admin publishers revoke debian`,
+		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
@@ -89,17 +124,35 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 			return nil
 		},
 	}
+	var pubsJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List publishers",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `List the publishers the directory trusts: NAME (what publishers revoke takes), the key's
+minisign id (what odi keygen printed as "key id"), the catalogs it may publish into (*
+for any) and its state: active, active (config) for those in the directory's config, or
+revoked.
+
+--json prints the directory's answer as it is, one JSON object on stdout:
+{"publishers": [{"name", "key_id", "public_key", "catalogs", "added_at", "revoked",
+"static"}, ...]}.`,
+		Example: `  odi admin publishers list
+  odi admin publishers list --json | jq -r '.publishers[] | select(.revoked | not) | .name'`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
 			}
+			var raw json.RawMessage
+			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/admin/publishers", nil, &raw); err != nil {
+				return fmt.Errorf("list publishers: %w", err)
+			}
+			if pubsJSON {
+				return writeJSON(g.stdout, raw)
+			}
 			var out struct{ Publishers []catalog.Publisher }
-			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/admin/publishers", nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return fmt.Errorf("list publishers: %w", err)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -121,6 +174,7 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 			return tw.Flush()
 		},
 	}
+	list.Flags().BoolVar(&pubsJSON, "json", false, "print the directory's JSON answer instead of a table")
 	pubs.AddCommand(add, revoke, list)
 
 	var reason string
@@ -129,8 +183,13 @@ must trust as an admin key (its --admin-key flag or admin_keys: in its config).`
 		Short: "Expunge an artifact for good: bytes deleted, name never reused",
 		Long: `Expunge an artifact. It becomes a tombstone: the directory deletes its origin bytes,
 stops tracking and serving it (410 Gone), tells relays to delete it, and refuses to
-publish the same name and version, or the same content, ever again. It cannot be undone.`,
-		Args: exactArgs(1, "CATALOG/NAME/VERSION"),
+publish the same name and version, or the same content, ever again. It cannot be undone.
+
+CATALOG/NAME/VERSION is the artifact's id, as odi publish printed it ("published ...")
+and as odi fetch and GET /api/v1/artifacts name it. --reason is required: it is shown to
+everyone who asks for the artifact from then on.`,
+		Example: `  odi admin expunge debian/netinst/12.5.0 --reason "CVE-2026-1234: the image ships a backdoored sshd"`,
+		Args:    exactArgs(1, "CATALOG/NAME/VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.Count(args[0], "/") != 2 {
 				return usageError("%q is not CATALOG/NAME/VERSION", args[0])
@@ -159,27 +218,66 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 	relays := &cobra.Command{
 		Use:   "relays",
 		Short: "List relays, approve, revoke or clear them",
-		Args:  exactArgs(0, "a subcommand"),
-		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Long: `The relays that registered with the directory. A relay is named by its ID: the
+fingerprint of its public key (32 hex digits), which odi relay prints when it starts
+("relay id ..."), the directory logs when it registers ("relay registered" relay=ID),
+and relays list shows in its first column. A relay's URL can change; its ID cannot.
+
+Under --relay-policy approve (the default) a new relay waits as pending until an
+operator approves it; a relay that served wrong bytes is quarantined until cleared.`,
+		Example: `  odi admin relays list
+  odi admin relays approve 3f2a9c0d5e6b7a8190a1b2c3d4e5f607
+  odi admin relays clear 3f2a9c0d5e6b7a8190a1b2c3d4e5f607
+  odi admin relays revoke 3f2a9c0d5e6b7a8190a1b2c3d4e5f607`,
+		Args: exactArgs(0, "a subcommand"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List relays: status (up, down, quarantined, testing, pending, revoked) and why, holdings",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `List every relay the directory knows, page after page of GET /api/v1/relays: its ID
+(what approve, revoke and clear take), public URL, status and why it is not up, holdings
+(and how many of them the directory verified), free space and when it was last heard from.
+
+A status is up, suspect, suspended, down, quarantined (clear it once the relay is
+fixed), testing, pending (approve it) or revoked.
+
+--json prints one JSON object on stdout: {"relays": [...]}, every page's relay objects
+as the directory sent them (id, public_url, status, reason, holdings, ...).`,
+		Example: `  odi admin relays list
+  odi admin relays list --json | jq -r '.relays[] | select(.status == "pending") | .id'`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
 			}
-			var relays []catalog.Relay
+			// Each relay is kept as the directory sent it, for --json: fields this odi
+			// does not know yet stay in.
+			var raws []json.RawMessage
 			for after := ""; ; {
-				var page catalog.RelayPage
+				var page struct {
+					Relays []json.RawMessage `json:"relays"`
+					Next   string            `json:"next"`
+				}
 				if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/relays?after="+url.QueryEscape(after), nil, &page); err != nil {
 					return fmt.Errorf("list relays: %w", err)
 				}
-				relays = append(relays, page.Relays...)
+				raws = append(raws, page.Relays...)
 				if after = page.Next; after == "" {
 					break
+				}
+			}
+			if asJSON {
+				return writeJSON(g.stdout, struct {
+					Relays []json.RawMessage `json:"relays"`
+				}{Relays: append([]json.RawMessage{}, raws...)})
+			}
+			relays := make([]catalog.Relay, len(raws))
+			for i, raw := range raws {
+				if err := json.Unmarshal(raw, &relays[i]); err != nil {
+					return fmt.Errorf("list relays: %w", err)
 				}
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -197,6 +295,10 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 			return tw.Flush()
 		},
 	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print the relays as JSON instead of a table")
+	const idFrom = `ID is the relay's key fingerprint: the first column of odi admin relays list, the
+"relay id" odi relay prints when it starts, and relay= in the directory's "relay
+registered" log line.`
 	setState := func(verb, path string) *cobra.Command {
 		return &cobra.Command{
 			Use: verb + " ID",
@@ -205,7 +307,23 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 				"revoke":  "Drop a relay from url-lists and redirects at once and refuse its heartbeats",
 				"clear":   "Lift a relay's quarantine: it is tested again before it serves users",
 			}[verb],
-			Args: exactArgs(1, "the relay's ID (odi admin relays list)"),
+			Long: map[string]string{
+				"approve": `Approve a relay: a pending relay (--relay-policy approve), or one revoked before, becomes
+active. The directory sends it users once it passes its self-test.
+
+`,
+				"revoke": `Revoke a relay: it is dropped from url-lists and redirects at once, and its heartbeats
+are refused, so it gets no more plans. approve undoes it.
+
+`,
+				"clear": `Clear a relay: lift its quarantine (it served bytes that did not match), forget its
+failed probes and lift a suspension. It is self-tested and its holdings range-checked
+again before users are sent to it. Clear a relay once its operator has fixed it.
+
+`,
+			}[verb] + idFrom,
+			Example: "  odi admin relays list\n  odi admin relays " + verb + " 3f2a9c0d5e6b7a8190a1b2c3d4e5f607",
+			Args:    exactArgs(1, "the relay's ID (odi admin relays list)"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := adminClient(cmd)
 				if err != nil {
@@ -226,4 +344,11 @@ func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, erro
 	}
 	relays.AddCommand(list, setState("approve", "approve"), setState("revoke", "revoke"), setState("clear", "clear"))
 	return relays
+}
+
+// writeJSON prints v as one indented JSON document on w, for --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

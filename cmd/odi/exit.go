@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opendist/odi/internal/apiclient"
 )
 
 // Exit codes: what scripts can rely on.
@@ -39,10 +43,54 @@ func exitCode(err error) int {
 	fmt.Fprintln(os.Stderr, "odi:", err)
 	code := codeOf(err)
 	if code == exitUsage {
-		fmt.Fprintln(os.Stderr, "Run 'odi --help' for usage.")
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", helpPath(err))
 	}
 	return code
 }
+
+// usageHelp names the command a usage error happened in, whose help it points at.
+type usageHelp struct {
+	err  error
+	path string // the command's path: "odi admin relays approve"
+}
+
+func (e *usageHelp) Error() string { return e.err.Error() }
+func (e *usageHelp) Unwrap() error { return e.err }
+
+// helpPath is the command whose help a usage error points at: the one it happened in,
+// else odi's own.
+func helpPath(err error) string {
+	var h *usageHelp
+	if errors.As(err, &h) {
+		return h.path
+	}
+	return "odi"
+}
+
+// explain adds to the error of cmd what a user needs to act on it: which help to read
+// after a usage error, and where the directory's URL comes from when the URL reached no
+// directory. Only the client commands (publish, fetch, admin) return the apiclient errors
+// that the hint is for: a relay retries its directories and logs why.
+func explain(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	var unreachable *apiclient.UnreachableError
+	var foreign *apiclient.NotDirectoryError
+	switch {
+	case errors.As(err, &unreachable):
+		err = fmt.Errorf("%w (is the directory running at %s? %s)", err, unreachable.URL, directorySetting)
+	case errors.As(err, &foreign):
+		err = fmt.Errorf("%w (%s)", err, directorySetting)
+	}
+	if cmd != nil && codeOf(err) == exitUsage {
+		err = &usageHelp{err: err, path: cmd.CommandPath()}
+	}
+	return err
+}
+
+// directorySetting tells where a client command's directory URL comes from (client.go).
+const directorySetting = "set it with --directory or ODI_CLIENT_DIRECTORY"
 
 // codeOf maps an error to its exit code.
 func codeOf(err error) int {

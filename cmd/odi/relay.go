@@ -17,6 +17,7 @@ import (
 
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/internal/problem"
+	"github.com/opendist/odi/internal/sign"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/webseed"
 )
@@ -49,7 +50,8 @@ refuses the relay for a reason that retrying cannot change (its public URL, its 
 relay stops asking it, says why, and is not ready (/readyz); refused by every directory,
 it exits with status 1.
 
-A directory may need its operator to approve the relay: odi admin relays approve ID.`,
+A directory may need its operator to approve the relay: odi admin relays approve ID, where
+ID is the "relay id" the relay prints when it starts (its key's fingerprint).`,
 		Example: `  odi keygen --out relay.key
   odi relay --data /var/lib/odi-relay --listen 0.0.0.0:8081 --public-url https://relay.example.org \
       --directory https://dir.example.org --key relay.key --quota 500GiB --bt-listen 0.0.0.0:6881 \
@@ -71,6 +73,10 @@ A directory may need its operator to approve the relay: odi admin relays approve
 				return err
 			}
 			printf(g.stdout, "odi relay listening on %s://%s and bittorrent %s (public URL %s)\n", r.cfg.TLS.scheme(), r.ln.Addr(), r.relay.BTAddr(), r.cfg.PublicURL)
+			// A directory's operator names the relay by this id (odi admin relays approve).
+			if key, err := sign.LoadPrivateKey(cfg.Relay.KeyFile); err == nil {
+				printf(g.stdout, "relay id %s\n", sign.Fingerprint(sign.NewSigner(key, nil).PublicKey()))
+			}
 			return r.Wait()
 		},
 	}

@@ -30,7 +30,8 @@ func buildVersion() string {
 func run(ctx context.Context, args []string) error {
 	root := newRootCmd(os.Stdout, os.Stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	return explain(cmd, err)
 }
 
 // globals are the flags every command takes.
@@ -58,7 +59,8 @@ Try it: odi demo`,
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Bare "odi" shows help rather than failing.
+		// Bare "odi" shows help rather than failing; "odi bogus" is a usage error.
+		Args: exactArgs(0, "a command"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.SetVersionTemplate(versionTemplate)
@@ -77,6 +79,7 @@ Try it: odi demo`,
 		newDemoCmd(g),
 		newFetchCmd(g),
 		newVersionCmd(g),
+		newGenDocsCmd(g),
 	)
 	return root
 }
@@ -85,10 +88,26 @@ Try it: odi demo`,
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
+			if n == 0 && cmd.HasAvailableSubCommands() {
+				return unknownCommand(cmd, args[0])
+			}
 			return usageError("%s takes %s (got %d argument%s)", cmd.CommandPath(), what, len(args), plural(len(args)))
 		}
 		return nil
 	}
+}
+
+// unknownCommand is the usage error for "odi admin bogus", with cobra's suggestions
+// ("did you mean ...?") for a typo.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	hint := ""
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which only its own lookup sets
+	}
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		hint = "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return usageError("unknown command %q for %q%s", name, cmd.CommandPath(), hint)
 }
 
 func plural(n int) string {

@@ -1,5 +1,8 @@
 // Package apiclient calls a directory's JSON API, signing requests (internal/sign) when it
-// has a key, and turns the directory's problem+json refusals (RFC 9457) into *Error.
+// has a key, and turns the directory's problem+json refusals (RFC 9457) into *Error. A
+// directory it cannot connect to is an *UnreachableError, and a URL whose answers are
+// not a directory's (a web server's HTML 404) a *NotDirectoryError, so that a user is
+// told to fix the URL rather than shown a refusal no directory made.
 // Publishers, admins and relays all use it.
 package apiclient
 
@@ -11,8 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -135,15 +141,27 @@ func (c *Client) CallJSON(ctx context.Context, method, path string, v, out any) 
 func (c *Client) Do(req *http.Request, out any) error {
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
+		if u := c.unreachable(req, err); u != nil {
+			return u
+		}
 		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()
+	fromDirectory := isJSON(resp.Header.Get("Content-Type"))
 	if resp.StatusCode >= 300 {
+		if !fromDirectory && foreignStatus(resp.StatusCode) {
+			return c.notDirectory(req, resp)
+		}
 		var p struct {
 			Detail string `json:"detail"`
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &p) != nil || p.Detail == "" {
+		switch {
+		case json.Unmarshal(b, &p) == nil && p.Detail != "":
+		case strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html"):
+			// A proxy's error page: its markup would drown the one fact in it.
+			p.Detail = "an HTML page, not the directory's answer (from a proxy in front of it?)"
+		default:
 			p.Detail = strings.TrimSpace(string(b))
 		}
 		e := &Error{Status: resp.StatusCode, Detail: p.Detail}
@@ -156,9 +174,104 @@ func (c *Client) Do(req *http.Request, out any) error {
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if !fromDirectory {
+			return c.notDirectory(req, resp)
+		}
 		return fmt.Errorf("%s %s: decode answer: %w", req.Method, req.URL.Redacted(), err)
 	}
 	return nil
+}
+
+// UnreachableError is returned when no connection to the directory could be made: its
+// name did not resolve, or the dial was refused, found no route or timed out. Nothing
+// was sent, so trying again is safe. Unwrap gives the dial's error (errors.Is(err,
+// syscall.ECONNREFUSED) holds for a refusal).
+type UnreachableError struct {
+	URL string // the directory's base URL
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return "cannot reach the directory at " + e.URL + ": " + dialReason(e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// NotDirectoryError is returned when something answers at the URL, but not as an odi
+// directory does: its API answers JSON, and its refusals are problem+json (RFC 9457),
+// while a web server's 404 page, a login page or a parked domain answers HTML or text.
+// Such an answer is not a directory's refusal: StatusOf says 0 for it.
+type NotDirectoryError struct {
+	URL         string // the directory's base URL, as configured
+	Method      string
+	Path        string
+	Status      int
+	ContentType string // the answer's media type, without parameters; "" if none
+}
+
+func (e *NotDirectoryError) Error() string {
+	ct := e.ContentType
+	if ct == "" {
+		ct = "without a Content-Type"
+	}
+	return fmt.Sprintf("%s does not look like an odi directory (%s %s answered %d %s)", e.URL, e.Method, e.Path, e.Status, ct)
+}
+
+// unreachable is err as an *UnreachableError when it is a failure to connect, or nil.
+// A dial cut short by the request's context is the caller's doing, not the directory's.
+func (c *Client) unreachable(req *http.Request, err error) error {
+	var op *net.OpError
+	if req.Context().Err() != nil || !errors.As(err, &op) || op.Op != "dial" {
+		return nil
+	}
+	return &UnreachableError{URL: c.baseOf(req), Err: op}
+}
+
+// dialReason is the part of a dial error a person acts on: "connection refused", "no
+// route to host", "lookup dir.example: no such host", "i/o timeout".
+func dialReason(err error) string {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "lookup " + dns.Name + ": " + dns.Err
+	}
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		return sys.Err.Error()
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+func (c *Client) notDirectory(req *http.Request, resp *http.Response) error {
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return &NotDirectoryError{URL: c.baseOf(req), Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, ContentType: ct}
+}
+
+// baseOf names the directory a request went to: c.Base, unless the caller sent req
+// elsewhere.
+func (c *Client) baseOf(req *http.Request) string {
+	if u := req.URL.String(); u == c.Base || strings.HasPrefix(u, c.Base+"/") {
+		return c.Base
+	}
+	return req.URL.Scheme + "://" + req.URL.Host
+}
+
+// isJSON reports whether a Content-Type is JSON: application/json, or a +json type
+// such as application/problem+json.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// foreignStatus reports whether an error status without a JSON body means the answer is
+// not a directory's. A directory sends every refusal as problem+json, but 5xx and 429
+// also come from proxies and load balancers in front of one (a 502 while it restarts):
+// those stay an *Error, so that Retry-After is honoured and callers retry as before.
+func foreignStatus(status int) bool {
+	return status < 500 && status != http.StatusTooManyRequests
 }
 
 // retryAfter reads a Retry-After header (RFC 9110: seconds or an HTTP date) as a wait

@@ -56,40 +56,35 @@ func (h Host) Transport(t *http.Transport) *http.Transport {
 const dialTimeout = 30 * time.Second
 
 // Torrent sets cfg's HTTP (web seeds, metadata), tracker (HTTP and UDP) sockets to h, and
-// returns the dialer to give the client for peers (Client.AddDialer). Nothing changes for
-// the zero Host but the dialer, a plain one.
+// returns the dialer to give the client for peers (Client.AddDialer). For the zero Host
+// only the UDP tracker sockets change (see ListenPacket), and the dialer is a plain one.
 func (h Host) Torrent(cfg *torrent.ClientConfig) torrent.NetworkDialer {
+	cfg.TrackerListenPacket = h.ListenPacket
 	d := h.Dialer(&net.Dialer{})
 	if h.IsZero() {
 		return torrent.NetworkDialer{Network: "tcp", Dialer: d}
 	}
 	cfg.HTTPDialContext = d.DialContext
 	cfg.TrackerDialContext = d.DialContext
-	cfg.TrackerListenPacket = func(network, _ string) (net.PacketConn, error) {
-		var lc net.ListenConfig
-		return lc.ListenPacket(context.Background(), network, net.JoinHostPort(h.packetHost(network).String(), "0"))
-	}
 	// An address of one family reaches no peer of the other.
 	cfg.DisableIPv6, cfg.DisableIPv4 = h.ip.Is4(), h.ip.Is6()
 	return torrent.NetworkDialer{Network: "tcp", Dialer: d}
 }
 
-// packetHost is the address to bind a packet socket of network ("udp", "udp4" or
-// "udp6") to: h, or for the other family (anacrolix opens a UDP tracker socket of each
-// family, and panics if it cannot) that family's loopback when h is loopback, else its
-// unspecified address.
-func (h Host) packetHost(network string) netip.Addr {
-	other := (network == "udp6" && h.ip.Is4()) || (network == "udp4" && h.ip.Is6())
-	switch {
-	case !other:
-		return h.ip
-	case network == "udp6" && h.ip.IsLoopback():
-		return netip.IPv6Loopback()
-	case network == "udp6":
-		return netip.IPv6Unspecified()
-	case h.ip.IsLoopback():
-		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	default:
-		return netip.IPv4Unspecified()
+// ListenPacket opens a UDP socket of network ("udp", "udp4" or "udp6") on address's port,
+// as anacrolix's ClientConfig.TrackerListenPacket and tracker.Announce.ListenPacket ask
+// for one (address's host is ignored: they ask for ":0", every address of the machine).
+// The socket is bound to h; for the zero Host, or a network of the other family than
+// h's, it opens at its first write, bound to the address the system sends from towards
+// that destination (see routedPacketConn), so no socket listens on 0.0.0.0 or [::].
+func (h Host) ListenPacket(network, address string) (net.PacketConn, error) {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
 	}
+	if h.IsZero() || (network == "udp4" && !h.ip.Is4()) || (network == "udp6" && !h.ip.Is6()) {
+		return newRoutedPacketConn(network, port), nil
+	}
+	var lc net.ListenConfig
+	return lc.ListenPacket(context.Background(), network, net.JoinHostPort(h.ip.String(), port))
 }

@@ -1,8 +1,10 @@
 package bind
 
 import (
+	"errors"
 	"net"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -21,33 +23,106 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// A UDP socket of each family opens for a host of either family (anacrolix's UDP
-// tracker client asks for both and panics on an error), bound to the host where the
-// family is the host's.
-func TestPacketHost(t *testing.T) {
-	for _, tt := range []struct{ host, network, want string }{
-		{"127.0.0.7", "udp4", "127.0.0.7"},
-		{"127.0.0.7", "udp", "127.0.0.7"},
-		{"127.0.0.7", "udp6", "::1"},
-		{"192.0.2.1", "udp6", "::"},
-		{"::1", "udp4", "127.0.0.1"},
-		{"2001:db8::1", "udp4", "0.0.0.0"},
+// A Host's UDP socket is bound to it; the zero Host's, and one of the other family
+// than the Host's, is bound at its first write to the source address towards the
+// destination: loopback here, never 0.0.0.0 or [::].
+func TestListenPacket(t *testing.T) {
+	echo4, echo6 := startEcho(t, "udp4", "127.0.0.1:0"), startEcho(t, "udp6", "[::1]:0")
+	for _, tt := range []struct {
+		host, network string
+		to            net.Addr
+		bound, want   string
+	}{
+		{"127.0.0.7", "udp4", echo4, "127.0.0.7", "127.0.0.7"},
+		{"127.0.0.7", "udp", echo4, "127.0.0.7", "127.0.0.7"},
+		{"127.0.0.7", "udp6", echo6, "", "::1"},
+		{"", "udp4", echo4, "", "127.0.0.1"},
+		{"", "udp", echo4, "", "127.0.0.1"},
+		{"", "udp6", echo6, "", "::1"},
+		{"::1", "udp4", echo4, "", "127.0.0.1"},
 	} {
-		h, err := Parse(tt.host)
+		name := tt.host + " over " + tt.network
+		pc, err := bindTo(t, tt.host).ListenPacket(tt.network, ":0")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		if got := h.packetHost(tt.network).String(); got != tt.want {
-			t.Errorf("%s over %s: bind %s, want %s", tt.host, tt.network, got, tt.want)
+		if got := hostOf(pc.LocalAddr()); got != tt.bound {
+			t.Errorf("%s: bound to %q before a write, want %q", name, got, tt.bound)
 		}
+		if _, err := pc.WriteTo([]byte("ping"), tt.to); err != nil {
+			t.Fatalf("%s: write: %v", name, err)
+		}
+		if got := hostOf(pc.LocalAddr()); got != tt.want {
+			t.Errorf("%s: bound to %q, want %q", name, got, tt.want)
+		}
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 64)
+		if n, _, err := pc.ReadFrom(b); err != nil || string(b[:n]) != "ping" {
+			t.Errorf("%s: read %q, %v; want the echo", name, b[:n], err)
+		}
+		pc.Close()
 	}
-	h, _ := Parse("127.0.0.7")
-	for _, network := range []string{"udp4", "udp6"} {
-		c, err := net.ListenPacket(network, net.JoinHostPort(h.packetHost(network).String(), "0"))
-		if err != nil {
-			t.Errorf("%s socket for 127.0.0.7: %v", network, err)
-			continue
-		}
-		c.Close()
+}
+
+// startEcho starts a UDP server on address that sends every packet back, and returns
+// its address.
+func startEcho(t *testing.T, network, address string) net.Addr {
+	t.Helper()
+	pc, err := net.ListenPacket(network, address)
+	if err != nil {
+		t.Skipf("no %s socket on %s here: %v", network, address, err)
 	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		b := make([]byte, 64)
+		for {
+			n, from, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(b[:n], from)
+		}
+	}()
+	return pc.LocalAddr()
+}
+
+// A socket never written to binds nothing, and Close ends a read waiting for it, as
+// anacrolix's tracker client reads from the moment it opens one.
+func TestListenPacketNeverWritten(t *testing.T) {
+	pc, err := Host{}.ListenPacket("udp6", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := pc.ReadFrom(make([]byte, 1))
+		read <- err
+	}()
+	if pc.LocalAddr() != nil {
+		t.Errorf("bound to %v before any write", pc.LocalAddr())
+	}
+	pc.Close()
+	if err := <-read; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("read after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := pc.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv6loopback, Port: 9}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+func bindTo(t *testing.T, ip string) Host {
+	t.Helper()
+	h, err := Parse(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// hostOf is a's IP address, "" for none.
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.(*net.UDPAddr).AddrPort().Addr().Unmap().String()
 }
