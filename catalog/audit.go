@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/useragent"
 )
@@ -175,7 +176,7 @@ func (c *Catalog) auditPlan(r *Relay) (reported, swept []pieceRef) {
 	var upTo []int // cumulative pieces, for a draw in proportion to them
 	total := 0
 	for ih, h := range r.held {
-		if a := byHash[ih]; a != nil && a.State == Published && h.Verified && a.pieces() > 0 {
+		if a := byHash[ih]; a != nil && a.State == catalogapi.Published && h.Verified && a.pieces() > 0 {
 			total += a.pieces()
 			arts, upTo = append(arts, a), append(upTo, total)
 		}
@@ -224,7 +225,7 @@ func (c *Catalog) auditSpans(ctx context.Context, r *Relay, kind string, refs []
 	for _, ref := range refs {
 		a := byHash[ref.ih]
 		n := 0
-		if a != nil && a.State == Published {
+		if a != nil && a.State == catalogapi.Published {
 			n = a.pieces()
 		}
 		if ref.piece < 0 || ref.piece >= n {

@@ -13,6 +13,7 @@ import (
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -142,7 +143,7 @@ publish the same name and version, or the same content, ever again. It cannot be
 			if err != nil {
 				return err
 			}
-			var a catalog.ArtifactJSON
+			var a catalogapi.Artifact
 			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/expunge", catalog.ExpungeRequest{Artifact: args[0], Reason: reason}, &a); err != nil {
 				return fmt.Errorf("expunge: %w", err)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -96,7 +97,7 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 		return stop(err)
 	}
 	printf(out, "odi demo: a directory at %s, data in %s\n", base, tmp)
-	var published []*catalog.ArtifactJSON
+	var published []*catalogapi.Artifact
 	for _, s := range samples {
 		a, err := publish(ctx, c, s.id, s.path, io.Discard)
 		if err != nil {
@@ -159,7 +160,7 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 }
 
 // demoWaitForRelays waits (bounded) until every relay is a mirror of every artifact.
-func demoWaitForRelays(ctx context.Context, cat *catalog.Catalog, arts []*catalog.ArtifactJSON) error {
+func demoWaitForRelays(ctx context.Context, cat *catalog.Catalog, arts []*catalogapi.Artifact) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		ready := true

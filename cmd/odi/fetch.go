@@ -31,10 +31,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
@@ -258,7 +258,7 @@ type fetcher struct {
 	rep  *reporter
 	tlog *slog.Logger
 
-	a    *catalog.ArtifactJSON
+	a    *catalogapi.Artifact
 	m    manifest.Manifest
 	mi   *metainfo.MetaInfo
 	info *metainfo.Info
@@ -364,18 +364,18 @@ func fetch(ctx context.Context, api *apiclient.Client, ref artifactRef, o fetchO
 
 // resolve asks the directory for the artifact ref names, the newest published version
 // if it names none, with its files.
-func resolve(ctx context.Context, api *apiclient.Client, ref artifactRef) (*catalog.ArtifactJSON, error) {
+func resolve(ctx context.Context, api *apiclient.Client, ref artifactRef) (*catalogapi.Artifact, error) {
 	if ref.Version == "" {
-		var list struct{ Artifacts []catalog.ArtifactJSON }
+		var list struct{ Artifacts []catalogapi.Artifact }
 		q := url.Values{"catalog": {ref.Catalog}, "name": {ref.Name}}
 		if err := api.Call(ctx, http.MethodGet, "/api/v1/artifacts?"+q.Encode(), nil, &list); err != nil {
 			return nil, fmt.Errorf("resolve %s: %w", ref, err)
 		}
-		var newest, newestGone *catalog.ArtifactJSON
+		var newest, newestGone *catalogapi.Artifact
 		for i := range list.Artifacts {
 			a := &list.Artifacts[i]
 			latest := &newest
-			if a.State != catalog.Published {
+			if a.State != catalogapi.Published {
 				latest = &newestGone
 			}
 			if *latest == nil || versions.Newer(a.Version, a.PublishedAt, (*latest).Version, (*latest).PublishedAt) {
@@ -391,7 +391,7 @@ func resolve(ctx context.Context, api *apiclient.Client, ref artifactRef) (*cata
 			return nil, fmt.Errorf("no artifact %s in the directory at %s", ref, api.Base)
 		}
 	}
-	var a catalog.ArtifactJSON
+	var a catalogapi.Artifact
 	err := api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+ref.String(), nil, &a)
 	switch {
 	case apiclient.StatusOf(err) == http.StatusNotFound:
@@ -400,16 +400,16 @@ func resolve(ctx context.Context, api *apiclient.Client, ref artifactRef) (*cata
 		return nil, fmt.Errorf("resolve %s: %w", ref, err)
 	case a.Catalog != ref.Catalog || a.Name != ref.Name || a.Version != ref.Version:
 		return nil, fmt.Errorf("resolve %s: the directory answered with %s/%s/%s", ref, a.Catalog, a.Name, a.Version)
-	case a.State == catalog.Expunged:
+	case a.State == catalogapi.Expunged:
 		return nil, &expungedError{&a}
-	case a.State != catalog.Published:
+	case a.State != catalogapi.Published:
 		return nil, fmt.Errorf("artifact %s is %q, not published", ref, a.State)
 	}
 	return &a, nil
 }
 
 // expungedError is returned when the directory says the artifact was expunged.
-type expungedError struct{ a *catalog.ArtifactJSON }
+type expungedError struct{ a *catalogapi.Artifact }
 
 func (e *expungedError) Error() string {
 	return fmt.Sprintf("artifact %s/%s/%s was expunged: %s", e.a.Catalog, e.a.Name, e.a.Version, e.a.ExpungeReason)
@@ -482,8 +482,8 @@ func (f *fetcher) loadTorrent(ctx context.Context) error {
 // expungedNow reports an artifact the directory refused with 410 Gone while fetching,
 // with the reason the catalog gives.
 func (f *fetcher) expungedNow(ctx context.Context) error {
-	var a catalog.ArtifactJSON
-	if err := f.api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+f.m.ID(), nil, &a); err == nil && a.State == catalog.Expunged {
+	var a catalogapi.Artifact
+	if err := f.api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+f.m.ID(), nil, &a); err == nil && a.State == catalogapi.Expunged {
 		a.Root, a.InfoHash = f.m.Root, f.ih.HexString()
 		return &expungedError{&a}
 	}
@@ -810,7 +810,7 @@ const fetchBusyLimit = 8
 // running download were the one new way into it odi had taken.
 func (f *fetcher) keepFilling(ctx context.Context, t *torrent.Torrent, seeds *seedList, used *atomic.Int64) {
 	warmfill.Fill(ctx, t, f.fillOptions(seeds.list(), used, func(ctx context.Context) []string {
-		var a catalog.ArtifactJSON
+		var a catalogapi.Artifact
 		if err := f.api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+f.m.ID(), nil, &a); err != nil {
 			return nil
 		}

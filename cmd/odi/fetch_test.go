@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -48,7 +49,7 @@ func runFetch(ctx context.Context, tn *testNet, args ...string) (fetchResult, st
 
 // checkFetched checks that out holds a's files with the catalog's sha256, that the result
 // says so, and that no partial state is left.
-func checkFetched(t *testing.T, a *catalog.ArtifactJSON, out string, res fetchResult) {
+func checkFetched(t *testing.T, a *catalogapi.Artifact, out string, res fetchResult) {
 	t.Helper()
 	if res.Artifact != a.ID || res.Bytes != a.Size || len(res.Files) != len(a.Files) {
 		t.Fatalf("result %+v for %s (%d bytes, %d files)", res, a.ID, a.Size, len(a.Files))
@@ -79,7 +80,7 @@ func total(b fetchedBytes) int64 { return b.Peers + b.WebSeeds + b.HTTP }
 
 // publishPackage publishes a folder whose files cross piece boundaries (pieces are at
 // least 256 KiB), with an empty file and nested folders.
-func publishPackage(t *testing.T, tn *testNet, version string) *catalog.ArtifactJSON {
+func publishPackage(t *testing.T, tn *testNet, version string) *catalogapi.Artifact {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "pkg")
 	writeFiles(t, src, 11, map[string]int{
@@ -100,7 +101,7 @@ func TestFetchOverBitTorrent(t *testing.T) {
 	tn := startTestDirectory(t)
 	for _, tc := range []struct {
 		name string
-		a    *catalog.ArtifactJSON
+		a    *catalogapi.Artifact
 	}{
 		{"single file", publishSmall(t, tn, "1", 3<<20+17)},
 		{"package", publishPackage(t, tn, "2")},

@@ -21,8 +21,8 @@ import (
 	"golang.org/x/term"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -155,12 +155,12 @@ func (b byPath) Swap(i, j int) {
 
 // publish runs the three steps of a publish (see catalog/publish.go): declare, upload
 // while hashing, commit the signed manifest.
-func publish(ctx context.Context, c *apiclient.Client, id manifest.Manifest, path string, progress io.Writer) (*catalog.ArtifactJSON, error) {
+func publish(ctx context.Context, c *apiclient.Client, id manifest.Manifest, path string, progress io.Writer) (*catalogapi.Artifact, error) {
 	lf, err := collectFiles(id, path)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	var up catalog.Upload
+	var up catalogapi.Upload
 	if err := c.CallJSON(ctx, http.MethodPost, "/api/v1/uploads", lf.decl, &up); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", lf.decl.ID(), err)
 	}
@@ -181,7 +181,7 @@ func publish(ctx context.Context, c *apiclient.Client, id manifest.Manifest, pat
 	}
 	req.ContentLength = -1 // chunked: the reader streams, and unknown length skips the transport's probe read
 	req.Header.Set("Content-Type", "application/octet-stream")
-	var received catalog.Upload
+	var received catalogapi.Upload
 	if err := c.Do(req, &received); err != nil {
 		if body.err != nil {
 			err = body.err
@@ -202,7 +202,7 @@ func publish(ctx context.Context, c *apiclient.Client, id manifest.Manifest, pat
 	if err != nil {
 		return nil, err
 	}
-	var a catalog.ArtifactJSON
+	var a catalogapi.Artifact
 	if err := c.Call(ctx, http.MethodPost, uploadPath+"/commit", signed, &a); err != nil {
 		return nil, fmt.Errorf("publish %s: commit: %w", m.ID(), err)
 	}

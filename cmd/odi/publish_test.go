@@ -20,9 +20,9 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -85,7 +85,7 @@ func TestPublishThenDownloadFromOriginWebSeed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.FileCount != tc.files || a.State != catalog.Published {
+			if a.FileCount != tc.files || a.State != catalogapi.Published {
 				t.Fatalf("published %+v", a)
 			}
 
@@ -350,7 +350,7 @@ func TestPublishRefusals(t *testing.T) {
 		m := ident("mismatch")
 		m.Root = "f.bin"
 		m.Files = []manifest.File{{Size: 4}}
-		var up catalog.Upload
+		var up catalogapi.Upload
 		if err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
 			t.Fatal(err)
 		}
@@ -391,11 +391,11 @@ func TestExpunge(t *testing.T) {
 		}
 	}
 	_, body := get(t, tn.base+"/api/v1/artifacts/test/art/1")
-	var j catalog.ArtifactJSON
+	var j catalogapi.Artifact
 	if err := json.Unmarshal(body, &j); err != nil {
 		t.Fatal(err)
 	}
-	if j.State != catalog.Expunged || j.ExpungeReason != "CVE-2026-0042" || j.TorrentURL != "" {
+	if j.State != catalogapi.Expunged || j.ExpungeReason != "CVE-2026-0042" || j.TorrentURL != "" {
 		t.Fatalf("JSON after expunge: %s", body)
 	}
 	if _, err := publish(ctx, tn.publisher, ident("1"), src, io.Discard); apiclient.StatusOf(err) != 409 {
@@ -426,7 +426,7 @@ func TestAPIListAndErrors(t *testing.T) {
 		want  int
 	}{{"", 2}, {"?catalog=test", 2}, {"?catalog=test&name=other", 1}, {"?catalog=none", 0}} {
 		_, body := get(t, tn.base+"/api/v1/artifacts"+tc.query)
-		var out struct{ Artifacts []catalog.ArtifactJSON }
+		var out struct{ Artifacts []catalogapi.Artifact }
 		if err := json.Unmarshal(body, &out); err != nil {
 			t.Fatal(err)
 		}
@@ -476,7 +476,7 @@ func TestPublishWaitsForASlot(t *testing.T) {
 	held := ident("held")
 	held.Root = "held.bin"
 	held.Files = []manifest.File{{Size: 10}}
-	var slot catalog.Upload
+	var slot catalogapi.Upload
 	if err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", held, &slot); err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestPublishWaitsForASlot(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, 7, map[string]int{"f.bin": 1000})
 	type result struct {
-		a   *catalog.ArtifactJSON
+		a   *catalogapi.Artifact
 		err error
 	}
 	done := make(chan result, 1)
@@ -511,7 +511,7 @@ func TestPublishWaitsForASlot(t *testing.T) {
 	}
 	select {
 	case r := <-done:
-		if r.err != nil || r.a.State != catalog.Published {
+		if r.err != nil || r.a.State != catalogapi.Published {
 			t.Fatalf("publish after the slot freed: %+v %v", r.a, r.err)
 		}
 	case <-time.After(time.Minute):

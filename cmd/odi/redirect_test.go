@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // TestRedirectCacheFollowsTheCatalog checks that the redirector's cache of artifacts
@@ -71,7 +71,7 @@ func TestRedirectCacheFollowsTheCatalog(t *testing.T) {
 	redirects := func(base string) int64 {
 		t.Helper()
 		_, body := get(t, base+"/api/v1/artifacts/test/art/2")
-		var j catalog.ArtifactJSON
+		var j catalogapi.Artifact
 		if err := json.Unmarshal(body, &j); err != nil || j.Swarm == nil {
 			t.Fatalf("artifact JSON: %v: %s", err, body)
 		}

@@ -22,12 +22,12 @@ import (
 	trclient "github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/tracker/udp"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/limit"
 )
 
 // publishSmall publishes a small random file as test/art/<version> and returns it.
-func publishSmall(t *testing.T, tn *testNet, version string, size int) *catalog.ArtifactJSON {
+func publishSmall(t *testing.T, tn *testNet, version string, size int) *catalogapi.Artifact {
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, uint64(len(version))*7919+uint64(size), map[string]int{"f-" + version + ".bin": size})
@@ -148,7 +148,7 @@ func TestTrackerAnnounceScrape(t *testing.T) {
 			}
 			// The catalog's JSON shows the swarm.
 			_, body := get(t, tn.base+"/api/v1/artifacts/test/art/"+tc.version)
-			var j catalog.ArtifactJSON
+			var j catalogapi.Artifact
 			json.Unmarshal(body, &j)
 			if j.Swarm == nil || j.Swarm.Seeders != 2 || j.Swarm.Completed != 1 || j.Swarm.Demand < 1.99 {
 				t.Fatalf("JSON swarm: %+v", j.Swarm)
