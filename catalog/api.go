@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -329,7 +330,14 @@ func (c *Catalog) handleExpunge(ctx echo.Context) error {
 
 func (c *Catalog) handleRegister(ctx echo.Context) error {
 	var out *relayapi.Registered
-	err := c.readSigned(ctx.Request(), smallBodyMax, c.registeringRelay, func(p *principal, body []byte) error {
+	// Refusals of the key itself (revoked, an admin's) come before register, which logs
+	// the rest: the directory's operator sees every relay left out for good.
+	var who *principal
+	resolve := func(ctx context.Context, p *principal) (deny, err error) {
+		who = p
+		return c.registeringRelay(ctx, p)
+	}
+	err := c.readSigned(ctx.Request(), smallBodyMax, resolve, func(p *principal, body []byte) error {
 		var reg relayapi.Register
 		if err := decodeStrict(body, &reg); err != nil {
 			return err
@@ -338,6 +346,9 @@ func (c *Catalog) handleRegister(ctx echo.Context) error {
 		out, err = c.register(ctx.Request().Context(), p, &reg)
 		return err
 	})
+	if errors.Is(err, ErrForbidden) && who != nil {
+		c.logRefusal(who, "", err)
+	}
 	if err != nil {
 		return apiError(err)
 	}

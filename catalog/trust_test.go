@@ -57,6 +57,7 @@ type testDir struct {
 	clock *testClock
 	keys  string // folder of the key files
 	admin *apiclient.Client
+	logs  *syncBuffer
 }
 
 // startTestDir runs a catalog and its API until the test ends, with an admin key and a
@@ -85,7 +86,8 @@ func startTestDir(t *testing.T, pubs []string, tune func(*Config)) *testDir {
 
 func serveTestDir(t *testing.T, ts *httptest.Server, cfg Config, keys string) *testDir {
 	t.Helper()
-	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.DiscardHandler))
+	logs := &syncBuffer{}
+	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func serveTestDir(t *testing.T, ts *httptest.Server, cfg Config, keys string) *t
 	ts.Start()
 	t.Cleanup(func() { c.Close() })
 	t.Cleanup(ts.Close)
-	d := &testDir{Catalog: c, url: ts.URL, clock: clock, keys: keys}
+	d := &testDir{Catalog: c, url: ts.URL, clock: clock, keys: keys, logs: logs}
 	d.admin = d.client(t, filepath.Join(keys, "admin.key"))
 	return d
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
@@ -89,7 +90,7 @@ func TestTruncatedUploadLeavesNothing(t *testing.T) {
 	}
 	src := filepath.Join(t.TempDir(), "big.bin")
 	writeFiles(t, filepath.Dir(src), 7, map[string]int{"big.bin": 1 << 20})
-	if _, err := publish(context.Background(), tn.publisher, ident("1"), src, io.Discard); err != nil {
+	if _, err := client.Publish(context.Background(), tn.publisher, ident("1"), src, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/bytesize"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
@@ -99,7 +100,7 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 	printf(out, "odi demo: a directory at %s, data in %s\n", base, tmp)
 	var published []*catalogapi.Artifact
 	for _, s := range samples {
-		a, err := publish(ctx, c, s.id, s.path, io.Discard)
+		a, err := client.Publish(ctx, c, s.id, s.path, io.Discard)
 		if err != nil {
 			return stop(err)
 		}

@@ -20,6 +20,7 @@ import (
 	trclient "github.com/anacrolix/torrent/tracker"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
@@ -179,11 +180,11 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	src := t.TempDir()
 	writeFiles(t, src, 21, map[string]int{"disk.img": 6<<20 + 17, "pkg/a.txt": 1<<20 + 5, "pkg/sub/b.bin": 2 << 20})
 	ctx := context.Background()
-	img, err := publish(ctx, tn.publisher, ident("img"), filepath.Join(src, "disk.img"), io.Discard)
+	img, err := client.Publish(ctx, tn.publisher, ident("img"), filepath.Join(src, "disk.img"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, err := publish(ctx, tn.publisher, ident("pkg"), filepath.Join(src, "pkg"), io.Discard)
+	pkg, err := client.Publish(ctx, tn.publisher, ident("pkg"), filepath.Join(src, "pkg"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestRelayQuotaHoldsTheMostPopular(t *testing.T) {
 	writeFiles(t, src, 22, map[string]int{"hot.bin": 3 << 20, "warm.bin": 3 << 20, "cold.bin": 3 << 20})
 	arts := map[string]*catalogapi.Artifact{}
 	for _, n := range []string{"hot", "warm", "cold"} {
-		a, err := publish(context.Background(), tn.publisher, ident(n), filepath.Join(src, n+".bin"), io.Discard)
+		a, err := client.Publish(context.Background(), tn.publisher, ident(n), filepath.Join(src, n+".bin"), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

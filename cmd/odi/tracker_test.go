@@ -22,6 +22,7 @@ import (
 	trclient "github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/tracker/udp"
 
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/limit"
 )
@@ -31,7 +32,7 @@ func publishSmall(t *testing.T, tn *testNet, version string, size int) *cataloga
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, uint64(len(version))*7919+uint64(size), map[string]int{"f-" + version + ".bin": size})
-	a, err := publish(context.Background(), tn.publisher, ident(version), filepath.Join(dir, "f-"+version+".bin"), io.Discard)
+	a, err := client.Publish(context.Background(), tn.publisher, ident(version), filepath.Join(dir, "f-"+version+".bin"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +423,7 @@ func TestAria2cFindsSeederThroughTracker(t *testing.T) {
 	tn := startTestDirectory(t)
 	src := t.TempDir()
 	writeFiles(t, src, 11, map[string]int{"swarm.img": 3<<20 + 333})
-	a, err := publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "swarm.img"), io.Discard)
+	a, err := client.Publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "swarm.img"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
