@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/opendist/odi/internal/byterange"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/disposition"
 	"github.com/opendist/odi/internal/jsonstrict"
 	"github.com/opendist/odi/internal/manifest"
@@ -46,11 +48,10 @@ import (
 //
 // Signed requests are checked before their bodies are read, and each endpoint caps its
 // body (readSigned). A refusal for a limit that frees up with time is 503 with
-// Retry-After. pop, if not nil, adds each artifact's swarm counters to the JSON.
+// Retry-After. Deps.Popularity, if set, adds each artifact's swarm counters to the JSON.
 // Reports count their senders by ctx.RealIP(): e.IPExtractor must say who sends (the
 // directory's trusts X-Forwarded-For from its trusted proxies only).
-func (c *Catalog) RegisterRoutes(e *echo.Echo, pop PopularitySource) {
-	c.pop = pop
+func (c *Catalog) RegisterRoutes(e *echo.Echo) {
 	e.GET("/api/v1/artifacts", c.handleList)
 	e.GET("/api/v1/artifacts/:catalog/:name/:version", c.handleGet)
 	e.GET("/api/v1/artifacts/:catalog/:name/:version/SHA256SUMS", c.handleSums)
@@ -84,32 +85,8 @@ func retryAfter(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// ArtifactJSON is an artifact as the API shows it.
-type ArtifactJSON struct {
-	ID            string          `json:"id"`
-	Catalog       string          `json:"catalog"`
-	Name          string          `json:"name"`
-	Version       string          `json:"version"`
-	Root          string          `json:"root"`
-	State         State           `json:"state"`
-	InfoHash      string          `json:"infohash"`
-	Size          int64           `json:"size"`
-	PieceLength   int64           `json:"piece_length"`
-	FileCount     int             `json:"file_count"`
-	Publisher     string          `json:"publisher"`
-	PublishedAt   time.Time       `json:"published_at"`
-	ExpungedAt    *time.Time      `json:"expunged_at,omitempty"`
-	ExpungeReason string          `json:"expunge_reason,omitempty"`
-	Files         []manifest.File `json:"files,omitempty"`
-	TorrentURL    string          `json:"torrent_url,omitempty"`
-	Magnet        string          `json:"magnet,omitempty"`
-	SHA256SumsURL string          `json:"sha256sums_url,omitempty"`
-	WebSeeds      []string        `json:"web_seeds,omitempty"`
-	Swarm         *Popularity     `json:"swarm,omitempty"`
-}
-
-func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
-	j := ArtifactJSON{
+func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) catalogapi.Artifact {
+	j := catalogapi.Artifact{
 		ID: a.ID(), Catalog: a.Catalog, Name: a.Name, Version: a.Version, Root: a.Root,
 		State: a.State, InfoHash: a.InfoHash.HexString(), Size: a.Size, PieceLength: a.PieceLength,
 		FileCount: len(a.Files), Publisher: a.Publisher, PublishedAt: a.PublishedAt,
@@ -117,7 +94,7 @@ func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
 	if withFiles {
 		j.Files = a.Files
 	}
-	if a.State == Expunged {
+	if a.State == catalogapi.Expunged {
 		at := a.ExpungedAt
 		j.ExpungedAt, j.ExpungeReason = &at, a.Reason
 		return j
@@ -126,8 +103,8 @@ func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
 	j.Magnet = c.Magnet(a)
 	j.SHA256SumsURL = c.cfg.base() + "/api/v1/artifacts/" + a.ID() + "/SHA256SUMS"
 	j.WebSeeds = c.WebSeeds(a)
-	if c.pop != nil {
-		p := c.pop.Popularity(a.InfoHash)
+	if c.deps.Popularity != nil {
+		p := c.deps.Popularity.Popularity(a.InfoHash)
 		j.Swarm = &p
 	}
 	return j
@@ -135,7 +112,7 @@ func (c *Catalog) artifactJSON(a *Artifact, withFiles bool) ArtifactJSON {
 
 func (c *Catalog) handleList(ctx echo.Context) error {
 	arts := c.Artifacts(ctx.QueryParam("catalog"), ctx.QueryParam("name"))
-	out := make([]ArtifactJSON, len(arts))
+	out := make([]catalogapi.Artifact, len(arts))
 	for i, a := range arts {
 		out[i] = c.artifactJSON(a, false)
 	}
@@ -163,7 +140,7 @@ func (c *Catalog) handleSums(ctx echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.State != Published {
+	if a.State != catalogapi.Published {
 		return apiError(fmt.Errorf("%s: %w: %s", a.ID(), ErrExpunged, a.Reason))
 	}
 	return ctx.Blob(http.StatusOK, "text/plain; charset=utf-8", SHA256Sums(a))
@@ -178,7 +155,7 @@ func (c *Catalog) handleTorrent(ctx echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.State != Published {
+	if a.State != catalogapi.Published {
 		return apiError(fmt.Errorf("%s: %w: %s", a.ID(), ErrExpunged, a.Reason))
 	}
 	b, err := c.Torrent(a)
@@ -196,7 +173,7 @@ func (c *Catalog) handleTorrent(ctx echo.Context) error {
 }
 
 func (c *Catalog) handleDeclare(ctx echo.Context) error {
-	var up *Upload
+	var up *catalogapi.Upload
 	err := c.readSigned(ctx.Request(), manifest.MaxBytes, c.adminOrPublisher, func(p *principal, body []byte) error {
 		decl, err := manifest.Decode(bytes.NewReader(body), false)
 		if err != nil {
@@ -353,7 +330,14 @@ func (c *Catalog) handleExpunge(ctx echo.Context) error {
 
 func (c *Catalog) handleRegister(ctx echo.Context) error {
 	var out *relayapi.Registered
-	err := c.readSigned(ctx.Request(), smallBodyMax, c.registeringRelay, func(p *principal, body []byte) error {
+	// Refusals of the key itself (revoked, an admin's) come before register, which logs
+	// the rest: the directory's operator sees every relay left out for good.
+	var who *principal
+	resolve := func(ctx context.Context, p *principal) (deny, err error) {
+		who = p
+		return c.registeringRelay(ctx, p)
+	}
+	err := c.readSigned(ctx.Request(), smallBodyMax, resolve, func(p *principal, body []byte) error {
 		var reg relayapi.Register
 		if err := decodeStrict(body, &reg); err != nil {
 			return err
@@ -362,6 +346,9 @@ func (c *Catalog) handleRegister(ctx echo.Context) error {
 		out, err = c.register(ctx.Request().Context(), p, &reg)
 		return err
 	})
+	if errors.Is(err, ErrForbidden) && who != nil {
+		c.logRefusal(who, "", err)
+	}
 	if err != nil {
 		return apiError(err)
 	}

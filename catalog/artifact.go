@@ -10,17 +10,9 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/version"
-)
-
-// State is an artifact's life stage.
-type State string
-
-// The states: published artifacts are served; expunged ones are tombstones.
-const (
-	Published State = "published"
-	Expunged  State = "expunged"
 )
 
 // Artifact is one published (or expunged) artifact. It is immutable: changes make a new
@@ -33,7 +25,7 @@ type Artifact struct {
 	Info        []byte // bencoded info dict
 	Publisher   string
 	Signed      SignedManifest
-	State       State
+	State       catalogapi.State
 	PublishedAt time.Time
 	ExpungedAt  time.Time
 	Reason      string // why it was expunged
@@ -91,7 +83,7 @@ func newView(arts []*Artifact) *view {
 	for _, a := range arts {
 		v.byID[a.ID()] = a
 		v.byHash[a.InfoHash] = a
-		if a.State != Published {
+		if a.State != catalogapi.Published {
 			continue
 		}
 		key := a.Catalog + "/" + a.Name

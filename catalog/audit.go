@@ -2,23 +2,22 @@ package catalog
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opendist/odi/internal/byterange"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/pieces"
 	"github.com/opendist/odi/internal/useragent"
 )
 
@@ -113,6 +112,15 @@ func (a *Artifact) pieces() int {
 	return int((a.Size + a.PieceLength - 1) / a.PieceLength)
 }
 
+// layout is where a's files and pieces lie in its torrent's byte stream.
+func (a *Artifact) layout() pieces.Layout {
+	sizes := make([]int64, len(a.Files))
+	for i, f := range a.Files {
+		sizes[i] = f.Size
+	}
+	return pieces.NewLayout(a.PieceLength, sizes)
+}
+
 // auditRound starts an audit of every relay that users are sent to, or that is
 // suspended: audits find the bad bytes that confirm a suspension.
 func (c *Catalog) auditRound() {
@@ -175,7 +183,7 @@ func (c *Catalog) auditPlan(r *Relay) (reported, swept []pieceRef) {
 	var upTo []int // cumulative pieces, for a draw in proportion to them
 	total := 0
 	for ih, h := range r.held {
-		if a := byHash[ih]; a != nil && a.State == Published && h.Verified && a.pieces() > 0 {
+		if a := byHash[ih]; a != nil && a.State == catalogapi.Published && h.Verified && a.pieces() > 0 {
 			total += a.pieces()
 			arts, upTo = append(arts, a), append(upTo, total)
 		}
@@ -224,7 +232,7 @@ func (c *Catalog) auditSpans(ctx context.Context, r *Relay, kind string, refs []
 	for _, ref := range refs {
 		a := byHash[ref.ih]
 		n := 0
-		if a != nil && a.State == Published {
+		if a != nil && a.State == catalogapi.Published {
 			n = a.pieces()
 		}
 		if ref.piece < 0 || ref.piece >= n {
@@ -291,57 +299,28 @@ func (c *Catalog) auditSpan(ctx context.Context, base string, a *Artifact, first
 	if err := bencode.Unmarshal(a.Info, &info); err != nil {
 		return fmt.Errorf("info dict of %s: %w", a.ID(), err)
 	}
-	start := int64(first) * a.PieceLength
-	end := min(start+int64(count)*a.PieceLength, a.Size)
-	ph := &pieceHasher{a: a, piece: first, h: sha1.New()}
-	ua := useragent.Random()
-	var off int64
-	for fi, f := range a.Files {
-		fStart, fEnd := off, off+f.Size
-		off = fEnd
-		if fEnd <= start || fStart >= end || f.Size == 0 {
-			continue
+	l := a.layout()
+	start, _ := l.Piece(first)
+	lastOff, lastLen := l.Piece(first + count - 1)
+	bad := -1
+	h := pieces.NewHasher(l, info.Pieces, first, func(p int, ok bool) error {
+		if !ok && bad < 0 {
+			bad = p
 		}
-		from, to := max(start, fStart)-fStart, min(end, fEnd)-fStart
-		if err := c.fetchRange(ctx, base, a, fi, from, to, ua, ph); err != nil {
+		return nil
+	})
+	ua := useragent.Random()
+	for _, sp := range l.Spans(start, lastOff+lastLen) {
+		if err := c.fetchRange(ctx, base, a, sp.File, sp.Off, sp.Off+sp.N, ua, h); err != nil {
 			return err
 		}
 	}
-	for i, sum := range ph.sums {
-		p := first + i
-		if string(sum) != string(info.Pieces[p*sha1.Size:(p+1)*sha1.Size]) {
-			pStart := int64(p) * a.PieceLength
-			return &badPiece{piece: p, err: fmt.Errorf("piece %d (bytes %d-%d) is %w: it does not match its hash",
-				p, pStart, min(pStart+a.PieceLength, a.Size)-1, errCorrupt)}
-		}
+	if bad >= 0 {
+		off, n := l.Piece(bad)
+		return &badPiece{piece: bad, err: fmt.Errorf("piece %d (bytes %d-%d) is %w: it does not match its hash",
+			bad, off, off+n-1, errCorrupt)}
 	}
 	return nil
-}
-
-// pieceHasher hashes the bytes written to it piece by piece, from piece on.
-type pieceHasher struct {
-	a     *Artifact
-	piece int
-	off   int64 // into the current piece
-	h     hash.Hash
-	sums  [][]byte
-}
-
-func (ph *pieceHasher) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		size := min(ph.a.PieceLength, ph.a.Size-int64(ph.piece)*ph.a.PieceLength)
-		k := int(min(int64(len(p)), size-ph.off))
-		ph.h.Write(p[:k])
-		ph.off += int64(k)
-		p = p[k:]
-		if ph.off == size {
-			ph.sums = append(ph.sums, ph.h.Sum(nil))
-			ph.h.Reset()
-			ph.piece, ph.off = ph.piece+1, 0
-		}
-	}
-	return n, nil
 }
 
 // rangeSlack bounds the bytes an audit asks for before and after the ones it checks,
@@ -392,7 +371,7 @@ func (c *Catalog) fetchRange(ctx context.Context, base string, a *Artifact, fi i
 	default:
 		return fmt.Errorf("range request answered %s", resp.Status)
 	}
-	if got := contentRangeStart(resp.Header.Get("Content-Range")); got != lo {
+	if got, _, _, err := byterange.ParseContentRange(resp.Header.Get("Content-Range")); err != nil || got != lo {
 		return fmt.Errorf("range request for %s answered Content-Range %q", rng, resp.Header.Get("Content-Range"))
 	}
 	if _, err := io.CopyN(io.Discard, resp.Body, from-lo); err != nil {
@@ -402,20 +381,6 @@ func (c *Catalog) fetchRange(ctx context.Context, base string, a *Artifact, fi i
 		return fmt.Errorf("range request returned %d bytes, want %d: %w", n, to-from, err)
 	}
 	return nil
-}
-
-// contentRangeStart is the first byte of a "bytes X-Y/Z" Content-Range, or -1.
-func contentRangeStart(h string) int64 {
-	rest, ok := strings.CutPrefix(h, "bytes ")
-	if !ok {
-		return -1
-	}
-	x, _, ok := strings.Cut(rest, "-")
-	n, err := strconv.ParseInt(x, 10, 64)
-	if !ok || err != nil {
-		return -1
-	}
-	return n
 }
 
 // Audit kinds, as metrics label them.

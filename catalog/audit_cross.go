@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
 )
@@ -70,7 +71,7 @@ func (c *Catalog) planAudits(auditor *Relay) []relayapi.Audit {
 	out := []relayapi.Audit{}
 	add := func(t *Relay, p pieceRef) {
 		a := byHash[p.ih]
-		if h := t.held[p.ih]; h == nil || !h.Verified || a == nil || a.State != Published || p.piece >= a.pieces() {
+		if h := t.held[p.ih]; h == nil || !h.Verified || a == nil || a.State != catalogapi.Published || p.piece >= a.pieces() {
 			return
 		}
 		ca := &crossAudit{auditor: auditor, target: t, a: a, piece: p.piece, expires: now.Add(2 * c.cfg.Relays.HeartbeatInterval)}
@@ -92,7 +93,7 @@ func (c *Catalog) planAudits(auditor *Relay) []relayapi.Audit {
 		t := targets[mrand.IntN(len(targets))]
 		var verified []*Artifact
 		for ih, h := range t.held {
-			if a := byHash[ih]; h.Verified && a != nil && a.State == Published && a.pieces() > 0 {
+			if a := byHash[ih]; h.Verified && a != nil && a.State == catalogapi.Published && a.pieces() > 0 {
 				verified = append(verified, a)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/labstack/echo/v4"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/internal/relayapi"
 )
@@ -119,7 +120,7 @@ func (c *Catalog) report(reporter string, self *Relay, bps []relayapi.BadPiece) 
 		_ = ih.FromHexString(bp.InfoHash) // checked by checkBadPieces
 		a := byHash[ih]
 		r := c.relayOfSeed(bp.WebSeed)
-		if a == nil || a.State != Published || bp.Piece >= a.pieces() || r == nil || r == self ||
+		if a == nil || a.State != catalogapi.Published || bp.Piece >= a.pieces() || r == nil || r == self ||
 			r.held[ih] == nil || r.State != relayapi.StateActive || r.Quarantine != "" {
 			ans.Ignored++
 			continue

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/useragent"
 )
@@ -38,7 +39,7 @@ type fakeRelay struct {
 	healthFails bool
 }
 
-func startFakeRelay(t *testing.T, a ArtifactJSON, truth, bad []byte, lie func(netip.Addr) bool) *fakeRelay {
+func startFakeRelay(t *testing.T, a catalogapi.Artifact, truth, bad []byte, lie func(netip.Addr) bool) *fakeRelay {
 	t.Helper()
 	f := &fakeRelay{path: "/ws/" + a.InfoHash + "/" + a.Root, truth: truth, bad: bad, lie: lie}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -99,7 +100,7 @@ func auditedDir(t *testing.T, tune func(*Config)) *testDir {
 }
 
 // publishRandom publishes size random bytes.
-func publishRandom(t *testing.T, d *testDir, version string, size int) (ArtifactJSON, []byte) {
+func publishRandom(t *testing.T, d *testDir, version string, size int) (catalogapi.Artifact, []byte) {
 	t.Helper()
 	content := make([]byte, size)
 	for i := range content {
@@ -124,7 +125,7 @@ func flipped(content []byte, offs ...int) []byte {
 
 // joinRelay registers the relay of the key at keys/name.key at url and reports a
 // holding of a, verified; it returns the relay's id and key path.
-func (d *testDir) joinRelay(t *testing.T, name, url string, a *ArtifactJSON) (id, key string) {
+func (d *testDir) joinRelay(t *testing.T, name, url string, a *catalogapi.Artifact) (id, key string) {
 	t.Helper()
 	key = makeKey(t, d.keys, name, 0)
 	var reg relayapi.Registered
@@ -158,7 +159,7 @@ func (d *testDir) relay(id string) Relay {
 	return Relay{}
 }
 
-func (d *testDir) inMirrors(a ArtifactJSON, url string) (redirects, seeds bool) {
+func (d *testDir) inMirrors(a catalogapi.Artifact, url string) (redirects, seeds bool) {
 	seed := url + "/ws/" + a.InfoHash + "/"
 	for _, m := range d.Mirrors(d.hash(a)) {
 		redirects = redirects || m.Base == seed
@@ -167,7 +168,7 @@ func (d *testDir) inMirrors(a ArtifactJSON, url string) (redirects, seeds bool) 
 	return redirects, slices.Contains(d.WebSeeds(art), seed)
 }
 
-func (d *testDir) hash(a ArtifactJSON) (ih [20]byte) {
+func (d *testDir) hash(a catalogapi.Artifact) (ih [20]byte) {
 	b, _ := hex.DecodeString(a.InfoHash)
 	copy(ih[:], b)
 	return ih

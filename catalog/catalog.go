@@ -16,6 +16,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/sign"
@@ -49,7 +50,6 @@ type Catalog struct {
 	bg    *background
 	plans plans
 	deps  Deps
-	pop   PopularitySource // set by RegisterRoutes
 	// tokenKey keys the origin tokens of relays (origintoken.go).
 	tokenKey []byte
 
@@ -162,7 +162,7 @@ func (c *Catalog) cleanup() error {
 	for _, e := range entries {
 		var ih metainfo.Hash
 		if ih.FromHexString(e.Name()) == nil {
-			if a := v.byHash[ih]; a != nil && a.State == Published {
+			if a := v.byHash[ih]; a != nil && a.State == catalogapi.Published {
 				continue
 			}
 		}
@@ -228,7 +228,7 @@ func (c *Catalog) OpenOrigin(ih metainfo.Hash, path string) (*OriginFile, error)
 	if err != nil {
 		return nil, err
 	}
-	if a.State != Published {
+	if a.State != catalogapi.Published {
 		return nil, fmt.Errorf("%s: %w: %s", a.ID(), ErrExpunged, a.Reason)
 	}
 	rel, ok := strings.CutPrefix(path, a.Root)
@@ -321,7 +321,7 @@ func (c *Catalog) Expunge(ctx context.Context, id, reason string) (*Artifact, er
 	switch {
 	case old == nil:
 		return nil, fmt.Errorf("artifact %s: %w", id, ErrNotFound)
-	case old.State == Expunged:
+	case old.State == catalogapi.Expunged:
 		return nil, fmt.Errorf("artifact %s: already %w", id, ErrExpunged)
 	}
 	at := c.now().UTC().Truncate(time.Second)
@@ -329,7 +329,7 @@ func (c *Catalog) Expunge(ctx context.Context, id, reason string) (*Artifact, er
 		return nil, err
 	}
 	a := *old
-	a.State, a.ExpungedAt, a.Reason = Expunged, at, reason
+	a.State, a.ExpungedAt, a.Reason = catalogapi.Expunged, at, reason
 	c.view.Store(v.with(&a))
 	c.log.Info("artifact expunged", "artifact", id, "infohash", a.InfoHash.HexString(), "reason", reason)
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -106,7 +107,7 @@ func TestPublishReopen(t *testing.T) {
 	c := testCatalog(t, dir)
 	m, data := testArtifact("1.0", "alpha", "beta", "")
 	a := mustPublish(t, c, m, data)
-	if a.State != Published || a.Size != 9 || len(a.Files) != 3 {
+	if a.State != catalogapi.Published || a.Size != 9 || len(a.Files) != 3 {
 		t.Fatalf("published %+v", a)
 	}
 	c.Close()
@@ -225,7 +226,7 @@ func TestExpunge(t *testing.T) {
 
 	c2 := testCatalog(t, dir)
 	got, err := c2.Artifact("test", "thing", "1.0")
-	if err != nil || got.State != Expunged || got.Reason != "CVE-2026-0001" {
+	if err != nil || got.State != catalogapi.Expunged || got.Reason != "CVE-2026-0001" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
 	if _, err := tryPublish(c2, m, data); !errors.Is(err, ErrExists) {

@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/names"
 )
 
@@ -30,6 +31,9 @@ type Deps struct {
 	// Metrics, if not nil, registers the catalog's metrics (relay audits, reports,
 	// suspensions, quarantines).
 	Metrics prometheus.Registerer
+	// Popularity is the swarms' live counts (the tracker): what placement ranks by and
+	// the API shows. Without it every artifact has no demand.
+	Popularity PopularitySource
 }
 
 // Mirror is a relay that may be sent users for an artifact: up, and holding it complete,
@@ -81,7 +85,7 @@ func (c *Catalog) mirrors(ih metainfo.Hash, seeds bool) []Mirror {
 func (c *Catalog) AwaitingRelays(ih metainfo.Hash, start time.Duration) bool {
 	a := c.view.Load().byHash[ih]
 	now := c.now()
-	if a == nil || a.State != Published || now.Sub(a.PublishedAt) >= 3*c.cfg.Relays.HeartbeatInterval+start {
+	if a == nil || a.State != catalogapi.Published || now.Sub(a.PublishedAt) >= 3*c.cfg.Relays.HeartbeatInterval+start {
 		return false
 	}
 	c.relays.mu.RLock()

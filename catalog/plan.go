@@ -8,6 +8,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/catalog/placement"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 )
 
@@ -73,7 +74,7 @@ func (c *Catalog) placementArtifacts(v *view) []placement.Artifact {
 	for _, a := range v.sorted {
 		out = append(out, placement.Artifact{
 			Key: placement.Key(a.InfoHash), Catalog: a.Catalog, SizeBytes: a.Size,
-			Demand: c.demand(a.InfoHash), Expunged: a.State == Expunged,
+			Demand: c.demand(a.InfoHash), Expunged: a.State == catalogapi.Expunged,
 		})
 	}
 	return out
@@ -85,7 +86,7 @@ func (c *Catalog) wirePlan(p placement.RelayPlan, plan *relayapi.Plan) {
 	items := func(keys []placement.Key) []relayapi.Item {
 		out := []relayapi.Item{}
 		for _, k := range keys {
-			if a := byHash[metainfo.Hash(k)]; a != nil && a.State == Published {
+			if a := byHash[metainfo.Hash(k)]; a != nil && a.State == catalogapi.Published {
 				out = append(out, c.planItem(a))
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/catalog/ingest"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/manifest"
 )
@@ -84,16 +85,8 @@ func (u *uploads) reserved() (n int64) {
 	return n
 }
 
-// Upload is what the API returns about an upload in progress.
-type Upload struct {
-	ID       string          `json:"id"`
-	Expires  time.Time       `json:"expires_at"`
-	Files    []manifest.File `json:"files,omitempty"`    // with sha256, once received
-	InfoHash string          `json:"infohash,omitempty"` // once received
-}
-
 // Declare starts a publish for the signer of p.
-func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error) {
+func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Upload, error) {
 	if p.publisher == nil {
 		return nil, fmt.Errorf("%w: admin keys cannot publish; add a publisher key", ErrForbidden)
 	}
@@ -105,7 +98,7 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 		return nil, fmt.Errorf("%w: %d bytes, this directory takes at most %s", ErrTooLarge, total, c.cfg.MaxArtifactSize)
 	}
 	if a := c.view.Load().byID[decl.ID()]; a != nil {
-		if a.State == Expunged {
+		if a.State == catalogapi.Expunged {
 			return nil, fmt.Errorf("%s was expunged and can never be published again: %w", decl.ID(), ErrExists)
 		}
 		return nil, fmt.Errorf("%s: %w", decl.ID(), ErrExists)
@@ -151,7 +144,7 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*Upload, error
 	c.uploads.byID[up.id] = up
 	c.uploads.byArtifact[decl.ID()] = up
 	c.log.Info("publish declared", "artifact", decl.ID(), "publisher", p.publisher.Name, "bytes", total, "files", len(decl.Files), "upload", UploadRef(up.id))
-	return &Upload{ID: up.id, Expires: up.expires}, nil
+	return &catalogapi.Upload{ID: up.id, Expires: up.expires}, nil
 }
 
 // UploadRef names an upload in logs and errors without giving it away: its id is the
@@ -200,7 +193,7 @@ func (c *Catalog) take(id string, want, next uploadState) (*upload, error) {
 // receive reads an upload's bytes; on any failure the upload is dropped with its files.
 // interrupt, if not nil, makes a read of body that is waiting for bytes fail at once: a
 // cancelled upload calls it, as no context reaches a read blocked on a connection.
-func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, contentLength int64, interrupt func()) (_ *Upload, err error) {
+func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, contentLength int64, interrupt func()) (_ *catalogapi.Upload, err error) {
 	up, err := c.take(id, declared, receiving)
 	if err != nil {
 		return nil, err
@@ -258,7 +251,7 @@ func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, conten
 	elapsed := c.now().Sub(start)
 	c.log.Info("publish received", "artifact", up.decl.ID(), "infohash", up.ih.HexString(), "bytes", total,
 		"seconds", elapsed.Seconds(), "MBps", float64(total)/1e6/max(elapsed.Seconds(), 1e-9))
-	out := &Upload{ID: up.id, Expires: up.expires, InfoHash: up.ih.HexString(), Files: append([]manifest.File(nil), up.decl.Files...)}
+	out := &catalogapi.Upload{ID: up.id, Expires: up.expires, InfoHash: up.ih.HexString(), Files: append([]manifest.File(nil), up.decl.Files...)}
 	for i := range out.Files {
 		out.Files[i].SHA256 = up.sums[i]
 	}
@@ -312,7 +305,7 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 			Manifest: signed, KeyID: p.keyID, Date: p.claims.Date.UTC().Format(time.RFC3339),
 			Nonce: p.claims.Nonce, URI: p.uri, Signature: p.claims.Signature,
 		},
-		State:       Published,
+		State:       catalogapi.Published,
 		PublishedAt: c.now().UTC().Truncate(time.Second),
 	}
 	a.index()

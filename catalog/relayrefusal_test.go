@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -78,6 +81,34 @@ func TestRegistrationRefusalIsExplainedAndLoggedOnce(t *testing.T) {
 	for _, want := range []string{"level=WARN", "relay=" + first.fingerprint, "relay=" + second.fingerprint, "--allow-private-relay-urls"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the log does not contain %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestKeyRefusalsAreLogged: a revoked relay and an admin key that try to register are
+// refused before any registration is read; the directory logs each once all the same.
+func TestKeyRefusalsAreLogged(t *testing.T) {
+	d := startTestDir(t, nil, nil)
+	relay := makeKey(t, d.keys, "relay", 0)
+	reg, err := d.register(t, relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.admin.Call(context.Background(), http.MethodPost, "/api/v1/admin/relays/"+reg.RelayID+"/revoke", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := d.register(t, relay); apiclient.StatusOf(err) != http.StatusForbidden {
+			t.Fatalf("a revoked relay registers: %v, want 403", err)
+		}
+		if _, err := d.register(t, filepath.Join(d.keys, "admin.key")); apiclient.StatusOf(err) != http.StatusForbidden {
+			t.Fatalf("an admin key registers as a relay: %v, want 403", err)
+		}
+	}
+	logs := d.logs.String()
+	for _, want := range []string{"relay " + reg.RelayID + " is revoked", "an admin key cannot be a relay key"} {
+		if n := strings.Count(logs, want); n != 1 {
+			t.Errorf("%q logged %d times for 3 refusals, want once:\n%s", want, n, logs)
 		}
 	}
 }

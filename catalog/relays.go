@@ -19,6 +19,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/netcheck"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
@@ -550,10 +551,10 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 }
 
 func (c *Catalog) demand(ih metainfo.Hash) float64 {
-	if c.pop == nil {
+	if c.deps.Popularity == nil {
 		return 0
 	}
-	return c.pop.Popularity(ih).Demand
+	return c.deps.Popularity.Popularity(ih).Demand
 }
 
 func (c *Catalog) planItem(a *Artifact) relayapi.Item {
@@ -688,7 +689,7 @@ func (c *Catalog) checkHoldings(ctx context.Context, r *Relay) {
 	c.relays.mu.RLock()
 	var due []*Artifact
 	for ih, h := range r.held {
-		if a := byHash[ih]; a != nil && a.State == Published && h.Verified && !h.Checked && a.pieces() > 0 {
+		if a := byHash[ih]; a != nil && a.State == catalogapi.Published && h.Verified && !h.Checked && a.pieces() > 0 {
 			due = append(due, a)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // errNotInCatalog is what the tracker tells clients announcing a foreign infohash.
@@ -20,7 +21,7 @@ func (c *Catalog) Trackable(ih [20]byte) error {
 	switch {
 	case a == nil:
 		return errNotInCatalog
-	case a.State != Published:
+	case a.State != catalogapi.Published:
 		return fmt.Errorf("%w: %s", ErrExpunged, a.Reason)
 	}
 	return nil
@@ -30,7 +31,7 @@ func (c *Catalog) Trackable(ih [20]byte) error {
 func (c *Catalog) Trackables() [][20]byte {
 	var out [][20]byte
 	for _, a := range c.view.Load().sorted {
-		if a.State == Published {
+		if a.State == catalogapi.Published {
 			out = append(out, a.InfoHash)
 		}
 	}
@@ -93,18 +94,7 @@ func (c *Catalog) SaveSwarmCounters(ctx context.Context, cs []SwarmCounters) err
 	})
 }
 
-// Popularity is what the catalog's API shows of an artifact's swarm.
-type Popularity struct {
-	Seeders   int   `json:"seeders"`
-	Leechers  int   `json:"leechers"`
-	Completed int64 `json:"completed"`
-	Redirects int64 `json:"redirects"` // plain HTTP downloads the redirector sent to a copy
-	// Demand is leecher announces, completions and redirects, each decayed by the same
-	// half-life: what the placement planner ranks by.
-	Demand float64 `json:"demand"`
-}
-
 // PopularitySource reports the live popularity of an artifact's swarm (the tracker).
 type PopularitySource interface {
-	Popularity(ih [20]byte) Popularity
+	Popularity(ih [20]byte) catalogapi.Popularity
 }

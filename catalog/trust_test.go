@@ -25,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/relayapi"
@@ -56,6 +57,7 @@ type testDir struct {
 	clock *testClock
 	keys  string // folder of the key files
 	admin *apiclient.Client
+	logs  *syncBuffer
 }
 
 // startTestDir runs a catalog and its API until the test ends, with an admin key and a
@@ -84,7 +86,8 @@ func startTestDir(t *testing.T, pubs []string, tune func(*Config)) *testDir {
 
 func serveTestDir(t *testing.T, ts *httptest.Server, cfg Config, keys string) *testDir {
 	t.Helper()
-	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.DiscardHandler))
+	logs := &syncBuffer{}
+	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +95,12 @@ func serveTestDir(t *testing.T, ts *httptest.Server, cfg Config, keys string) *t
 	c.now = clock.Now
 	e := echo.New()
 	e.IPExtractor = echo.ExtractIPDirect()
-	c.RegisterRoutes(e, nil)
+	c.RegisterRoutes(e)
 	ts.Config.Handler = e
 	ts.Start()
 	t.Cleanup(func() { c.Close() })
 	t.Cleanup(ts.Close)
-	d := &testDir{Catalog: c, url: ts.URL, clock: clock, keys: keys}
+	d := &testDir{Catalog: c, url: ts.URL, clock: clock, keys: keys, logs: logs}
 	d.admin = d.client(t, filepath.Join(keys, "admin.key"))
 	return d
 }
@@ -162,21 +165,21 @@ func declaration(catalog, version string, size int64) *manifest.Manifest {
 }
 
 // publishOver publishes content as catalog/thing/version through the API.
-func publishOver(t *testing.T, c *apiclient.Client, catalog, version string, content []byte) (ArtifactJSON, error) {
+func publishOver(t *testing.T, c *apiclient.Client, catalog, version string, content []byte) (catalogapi.Artifact, error) {
 	t.Helper()
 	ctx := context.Background()
 	m := declaration(catalog, version, int64(len(content)))
-	var up Upload
+	var up catalogapi.Upload
 	if err := c.CallJSON(ctx, http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
-		return ArtifactJSON{}, err
+		return catalogapi.Artifact{}, err
 	}
 	req, _ := http.NewRequest(http.MethodPut, c.Base+"/api/v1/uploads/"+up.ID, bytes.NewReader(content))
-	var received Upload
+	var received catalogapi.Upload
 	if err := c.Do(req, &received); err != nil {
-		return ArtifactJSON{}, err
+		return catalogapi.Artifact{}, err
 	}
 	m.Files = received.Files
-	var a ArtifactJSON
+	var a catalogapi.Artifact
 	err := c.CallJSON(ctx, http.MethodPost, "/api/v1/uploads/"+up.ID+"/commit", m, &a)
 	return a, err
 }
@@ -415,7 +418,7 @@ func TestSignaturesBindTheDirectory(t *testing.T) {
 	if status != http.StatusUnauthorized || !strings.Contains(detail, a.url) {
 		t.Fatalf("expunge signed for A, sent to B: %d (%s), want 401 naming %s", status, detail, a.url)
 	}
-	if art, err := b.Artifact("test", "thing", "1"); err != nil || art.State != Published {
+	if art, err := b.Artifact("test", "thing", "1"); err != nil || art.State != catalogapi.Published {
 		t.Fatalf("B's artifact after a refused expunge: %+v, %v", art, err)
 	}
 	// The same request at A, which it was signed for, runs (404: A has no such artifact).
@@ -859,7 +862,7 @@ func TestIdleUploadsExpire(t *testing.T) {
 	d := startTestDir(t, []string{"pub:test"}, func(c *Config) { c.MaxUploads, c.MaxUploadsPerPublisher = 1, 1 })
 	pub := d.client(t, filepath.Join(d.keys, "pub.key"))
 	ctx := context.Background()
-	var up Upload
+	var up catalogapi.Upload
 	if err := pub.CallJSON(ctx, http.MethodPost, "/api/v1/uploads", declaration("test", "1", 5), &up); err != nil {
 		t.Fatal(err)
 	}
@@ -890,10 +893,10 @@ func TestRevokeAbortsUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	late := d.client(t, keyPath)
-	var waiting, streaming Upload
+	var waiting, streaming catalogapi.Upload
 	for _, u := range []struct {
 		version string
-		up      *Upload
+		up      *catalogapi.Upload
 	}{{"1", &waiting}, {"2", &streaming}} {
 		if err := late.CallJSON(ctx, http.MethodPost, "/api/v1/uploads", declaration("test", u.version, 1<<20), u.up); err != nil {
 			t.Fatal(err)

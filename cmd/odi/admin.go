@@ -15,6 +15,7 @@ import (
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -201,7 +202,7 @@ everyone who asks for the artifact from then on.`,
 			if err != nil {
 				return err
 			}
-			var a catalog.ArtifactJSON
+			var a catalogapi.Artifact
 			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/expunge", catalog.ExpungeRequest{Artifact: args[0], Reason: reason}, &a); err != nil {
 				return fmt.Errorf("expunge: %w", err)
 			}

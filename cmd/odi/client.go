@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -37,4 +39,13 @@ func requireKey(c *apiclient.Client) error {
 		return requireSetting("", "key", "client.key")
 	}
 	return nil
+}
+
+// clientError gives an error of package client its exit code: 3 when bytes did not
+// match their signed digests.
+func clientError(err error) error {
+	if errors.Is(err, client.ErrChecksum) {
+		return verifyError(err)
+	}
+	return err
 }

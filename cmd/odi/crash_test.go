@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -24,7 +25,7 @@ func declareUpload(t *testing.T, c *apiclient.Client, version string, size int64
 	m := ident(version)
 	m.Root = "big.bin"
 	m.Files = []manifest.File{{Size: size}}
-	var up catalog.Upload
+	var up catalogapi.Upload
 	if err := c.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +48,10 @@ func sendPartialBody(t *testing.T, base, id string, size, sent int64) {
 	}
 }
 
-func listArtifacts(t *testing.T, base string) []catalog.ArtifactJSON {
+func listArtifacts(t *testing.T, base string) []catalogapi.Artifact {
 	t.Helper()
 	_, body := get(t, base+"/api/v1/artifacts")
-	var out struct{ Artifacts []catalog.ArtifactJSON }
+	var out struct{ Artifacts []catalogapi.Artifact }
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestTruncatedUploadLeavesNothing(t *testing.T) {
 	}
 	src := filepath.Join(t.TempDir(), "big.bin")
 	writeFiles(t, filepath.Dir(src), 7, map[string]int{"big.bin": 1 << 20})
-	if _, err := publish(context.Background(), tn.publisher, ident("1"), src, io.Discard); err != nil {
+	if _, err := client.Publish(context.Background(), tn.publisher, ident("1"), src, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 }

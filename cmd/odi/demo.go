@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -96,9 +98,9 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 		return stop(err)
 	}
 	printf(out, "odi demo: a directory at %s, data in %s\n", base, tmp)
-	var published []*catalog.ArtifactJSON
+	var published []*catalogapi.Artifact
 	for _, s := range samples {
-		a, err := publish(ctx, c, s.id, s.path, io.Discard)
+		a, err := client.Publish(ctx, c, s.id, s.path, io.Discard)
 		if err != nil {
 			return stop(err)
 		}
@@ -159,7 +161,7 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 }
 
 // demoWaitForRelays waits (bounded) until every relay is a mirror of every artifact.
-func demoWaitForRelays(ctx context.Context, cat *catalog.Catalog, arts []*catalog.ArtifactJSON) error {
+func demoWaitForRelays(ctx context.Context, cat *catalog.Catalog, arts []*catalogapi.Artifact) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		ready := true

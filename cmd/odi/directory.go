@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/geo"
 	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/limit"
@@ -194,7 +195,8 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	deps := catalog.Deps{Metrics: reg}
+	pop := &popularity{}
+	deps := catalog.Deps{Metrics: reg, Popularity: pop}
 	var loc *geo.Locator
 	if cfg.GeoIP != "" {
 		if loc, err = geo.Open(cfg.GeoIP); err != nil {
@@ -216,6 +218,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
+	pop.tr = tr
 	proxies, _ := cfg.Tracker.Proxies() // checked by tracker.New
 	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
 	registerLimitMetrics(reg, "directory", limited)
@@ -302,7 +305,7 @@ func (d *directory) handler() http.Handler {
 	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{Namespace: "odi", Subsystem: "directory", Registerer: d.reg,
 		LabelFuncs: boundedLabels}))
 	e.Use(requestLogger(d.log))
-	d.cat.RegisterRoutes(e, popularity{d.tr})
+	d.cat.RegisterRoutes(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		if err := d.cat.Ready(c.Request().Context()); err != nil {
@@ -398,7 +401,7 @@ func (h redirectsFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (its url-list names that relay and the origin). "" when there are fewer.
 func (d *directory) relayHolding(ih metainfo.Hash) string {
 	a, err := d.cat.ByInfoHash(ih)
-	if err != nil || a.State != catalog.Published {
+	if err != nil || a.State != catalogapi.Published {
 		return ""
 	}
 	ms := d.cat.Mirrors(ih)
@@ -449,13 +452,16 @@ func (s counterStore) SaveSwarmCounters(ctx context.Context, cs []tracker.Counte
 	return s.cat.SaveSwarmCounters(ctx, out)
 }
 
-// popularity shows the tracker's counters in the catalog's API.
+// popularity gives the catalog the tracker's counters. The two need each other (the
+// tracker serves the catalog's torrents and keeps its counters in the catalog's
+// database), so the catalog is built with this and the tracker set in it right after,
+// before either runs or serves.
 type popularity struct{ tr *tracker.Tracker }
 
-var _ catalog.PopularitySource = popularity{}
+var _ catalog.PopularitySource = (*popularity)(nil)
 
-func (p popularity) Popularity(ih [20]byte) catalog.Popularity {
-	return catalog.Popularity(p.tr.Stats(ih))
+func (p *popularity) Popularity(ih [20]byte) catalogapi.Popularity {
+	return catalogapi.Popularity(p.tr.Stats(ih))
 }
 
 // originStore serves the catalog's origin copies to the web-seed handler.

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/problem"
 )
 
@@ -80,7 +81,7 @@ func TestErrorsAreProblems(t *testing.T) {
 	tn := startTestDirectory(t, relayDirectory)
 	src := t.TempDir()
 	writeFiles(t, src, 7, map[string]int{"a.bin": 1000})
-	a, err := publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "a.bin"), io.Discard)
+	a, err := client.Publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "a.bin"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestLogsKeepUploadIDsSecret(t *testing.T) {
 	c.HTTP = &http.Client{Transport: rec}
 	src := t.TempDir()
 	writeFiles(t, src, 9, map[string]int{"a.bin": 5000})
-	if _, err := publish(context.Background(), c, ident("1"), filepath.Join(src, "a.bin"), io.Discard); err != nil {
+	if _, err := client.Publish(context.Background(), c, ident("1"), filepath.Join(src, "a.bin"), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	rec.mu.Lock()

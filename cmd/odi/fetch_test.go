@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,17 +26,19 @@ import (
 	"time"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
 
 // runFetch runs `odi fetch --json` in this process against tn and decodes its result.
-func runFetch(ctx context.Context, tn *testNet, args ...string) (fetchResult, string, error) {
+func runFetch(ctx context.Context, tn *testNet, args ...string) (client.FetchResult, string, error) {
 	var stdout, stderr bytes.Buffer
 	root := newRootCmd(&stdout, &stderr)
 	root.SetArgs(append([]string{"fetch", "--directory", tn.base, "--json"}, args...))
 	err := root.ExecuteContext(ctx)
-	var res fetchResult
+	var res client.FetchResult
 	if err == nil {
 		if jerr := json.Unmarshal(stdout.Bytes(), &res); jerr != nil {
 			err = jerr
@@ -48,7 +49,7 @@ func runFetch(ctx context.Context, tn *testNet, args ...string) (fetchResult, st
 
 // checkFetched checks that out holds a's files with the catalog's sha256, that the result
 // says so, and that no partial state is left.
-func checkFetched(t *testing.T, a *catalog.ArtifactJSON, out string, res fetchResult) {
+func checkFetched(t *testing.T, a *catalogapi.Artifact, out string, res client.FetchResult) {
 	t.Helper()
 	if res.Artifact != a.ID || res.Bytes != a.Size || len(res.Files) != len(a.Files) {
 		t.Fatalf("result %+v for %s (%d bytes, %d files)", res, a.ID, a.Size, len(a.Files))
@@ -75,11 +76,11 @@ func checkFetched(t *testing.T, a *catalog.ArtifactJSON, out string, res fetchRe
 	}
 }
 
-func total(b fetchedBytes) int64 { return b.Peers + b.WebSeeds + b.HTTP }
+func total(b client.FetchedBytes) int64 { return b.Peers + b.WebSeeds + b.HTTP }
 
 // publishPackage publishes a folder whose files cross piece boundaries (pieces are at
 // least 256 KiB), with an empty file and nested folders.
-func publishPackage(t *testing.T, tn *testNet, version string) *catalog.ArtifactJSON {
+func publishPackage(t *testing.T, tn *testNet, version string) *catalogapi.Artifact {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "pkg")
 	writeFiles(t, src, 11, map[string]int{
@@ -89,7 +90,7 @@ func publishPackage(t *testing.T, tn *testNet, version string) *catalog.Artifact
 		"share/a b.txt":  300<<10 + 1,
 		"share/doc/z.gz": 90 << 10,
 	})
-	a, err := publish(context.Background(), tn.publisher, ident(version), src, io.Discard)
+	a, err := client.Publish(context.Background(), tn.publisher, ident(version), src, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestFetchOverBitTorrent(t *testing.T) {
 	tn := startTestDirectory(t)
 	for _, tc := range []struct {
 		name string
-		a    *catalog.ArtifactJSON
+		a    *catalogapi.Artifact
 	}{
 		{"single file", publishSmall(t, tn, "1", 3<<20+17)},
 		{"package", publishPackage(t, tn, "2")},
@@ -159,7 +160,7 @@ func TestFetchHTTPOnly(t *testing.T) {
 		t.Fatalf("fetch: %v\n%s", err, stderr)
 	}
 	checkFetched(t, a, out, res)
-	if res.Fetched != (fetchedBytes{HTTP: a.Size}) {
+	if res.Fetched != (client.FetchedBytes{HTTP: a.Size}) {
 		t.Errorf("fetched %+v, want all %d bytes over HTTP", res.Fetched, a.Size)
 	}
 	// The result is in place: a second fetch refuses to overwrite it. (The directory
@@ -337,7 +338,7 @@ func TestFetchResume(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(out, a.Root)); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("an interrupted fetch put %s in place (%v)", a.Root, err)
 			}
-			if _, err := os.Stat(filepath.Join(out, a.Root+".part", partStateFile)); err != nil {
+			if _, err := os.Stat(filepath.Join(out, a.Root+".part", client.PartStateFile)); err != nil {
 				t.Fatalf("no partial state after the interruption: %v", err)
 			}
 
@@ -372,7 +373,7 @@ func TestFetchFallsBackToHTTP(t *testing.T) {
 
 	// Forced to BitTorrent, the stall is an error that keeps what arrived.
 	_, _, err = runFetch(context.Background(), tn, "test/art@1", "-o", t.TempDir(), "--stall-timeout", "1s", "--torrent-only")
-	if codeOf(err) != exitError || !errors.Is(err, errStalled) {
+	if codeOf(err) != exitError || !errors.Is(err, client.ErrStalled) {
 		t.Errorf("--torrent-only without progress: exit %d (%v)", codeOf(err), err)
 	}
 }
@@ -393,7 +394,7 @@ func TestFetchVerificationFails(t *testing.T) {
 		}
 		out := t.TempDir()
 		_, _, err = runFetch(context.Background(), tn, "test/art@1", "-o", out, "--http-only")
-		if codeOf(err) != exitVerify || !errors.Is(err, errChecksum) {
+		if codeOf(err) != exitVerify || !errors.Is(err, client.ErrChecksum) {
 			t.Fatalf("fetch of tampered bytes: exit %d (%v), want %d", codeOf(err), err, exitVerify)
 		}
 		if _, err := os.Stat(filepath.Join(out, a.Root)); !errors.Is(err, os.ErrNotExist) {
@@ -429,8 +430,8 @@ func TestFetchExpunged(t *testing.T) {
 	for dir, ih := range map[string]string{out: a.InfoHash, other: strings.Repeat("ab", 20)} {
 		part := filepath.Join(dir, a.Root+".part")
 		os.MkdirAll(part, 0o755)
-		b, _ := json.Marshal(partState{Artifact: a.ID, InfoHash: ih})
-		if err := os.WriteFile(filepath.Join(part, partStateFile), b, 0o644); err != nil {
+		b, _ := json.Marshal(map[string]string{"artifact": a.ID, "infohash": ih})
+		if err := os.WriteFile(filepath.Join(part, client.PartStateFile), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -448,7 +449,7 @@ func TestFetchExpunged(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, a.Root+".part")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the partial download of an expunged artifact is kept (%v)", err)
 	}
-	if _, err := os.Stat(filepath.Join(other, a.Root+".part", partStateFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(other, a.Root+".part", client.PartStateFile)); err != nil {
 		t.Errorf("the partial download of another artifact was deleted (%v)", err)
 	}
 	_, _, err := runFetch(context.Background(), tn, "test/nothing@1", "-o", t.TempDir())
@@ -472,66 +473,6 @@ func TestFetchUsage(t *testing.T) {
 	} {
 		if err := run(context.Background(), args); codeOf(err) != exitUsage {
 			t.Errorf("odi %s: exit %d (%v), want %d", strings.Join(args, " "), codeOf(err), err, exitUsage)
-		}
-	}
-}
-
-func TestFetchParseArtifactRef(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want artifactRef
-		ok   bool
-	}{
-		{"debian/netinst", artifactRef{"debian", "netinst", ""}, true},
-		{"debian/netinst@12.5.0", artifactRef{"debian", "netinst", "12.5.0"}, true},
-		{"debian/netinst/12.5.0", artifactRef{"debian", "netinst", "12.5.0"}, true},
-		{"debian/netinst@latest", artifactRef{"debian", "netinst", ""}, true},
-		{"debian/netinst/LATEST", artifactRef{"debian", "netinst", ""}, true},
-		{"debian", artifactRef{}, false},
-		{"debian/", artifactRef{}, false},
-		{"/netinst", artifactRef{}, false},
-		{"debian/netinst@", artifactRef{}, false},
-		{"debian/netinst/1@2", artifactRef{}, false},
-		{"debian/net inst", artifactRef{}, false},
-		{"debian/netinst@1@2", artifactRef{}, false},
-		{"a/b/c/d", artifactRef{}, false},
-	} {
-		got, err := parseArtifactRef(tt.in)
-		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
-			t.Errorf("parseArtifactRef(%q) = %+v, %v; want %+v, ok %t", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestFetchPieceRuns(t *testing.T) {
-	for _, tt := range []struct {
-		have []bool
-		want [][2]int
-	}{
-		{nil, nil},
-		{[]bool{true, true}, nil},
-		{[]bool{false}, [][2]int{{0, 1}}},
-		{[]bool{false, false, true, false}, [][2]int{{0, 2}, {3, 4}}},
-		{[]bool{true, false, false, true}, [][2]int{{1, 3}}},
-	} {
-		if got := missingRuns(tt.have); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("missingRuns(%v) = %v, want %v", tt.have, got, tt.want)
-		}
-	}
-	// Files of 10, 0, 5 and 20 bytes: starts 0, 10, 10, 15; 35 bytes in all.
-	offsets := []int64{0, 10, 10, 15}
-	for _, tt := range []struct {
-		from, to int64
-		want     []span
-	}{
-		{0, 35, []span{{0, 0, 10}, {2, 0, 5}, {3, 0, 20}}},
-		{4, 12, []span{{0, 4, 6}, {2, 0, 2}}},
-		{10, 15, []span{{2, 0, 5}}},
-		{20, 35, []span{{3, 5, 15}}},
-		{7, 7, nil},
-	} {
-		if got := fileSpans(offsets, 35, tt.from, tt.to); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("fileSpans(%d, %d) = %v, want %v", tt.from, tt.to, got, tt.want)
 		}
 	}
 }
@@ -617,7 +558,7 @@ func TestFetchResolvesTheHighestVersion(t *testing.T) {
 	for _, v := range []string{"2.10.0", "2.9.0"} {
 		publishSmall(t, tn, v, 1000)
 	}
-	a, err := resolve(context.Background(), tn.publisher, artifactRef{"test", "art", ""})
+	a, err := client.Resolve(context.Background(), tn.publisher, client.Ref{Catalog: "test", Name: "art"})
 	if err != nil || a.Version != "2.10.0" {
 		t.Fatalf("latest of 2.10.0 then 2.9.0: %+v, %v; want 2.10.0", a, err)
 	}

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	trclient "github.com/anacrolix/torrent/tracker"
-
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // mirrorsOf counts the relays the directory lists as serving the artifact.
-func mirrorsOf(t *testing.T, tn *testNet, a *catalog.ArtifactJSON) int {
+func mirrorsOf(t *testing.T, tn *testNet, a *catalogapi.Artifact) int {
 	t.Helper()
 	return len(urlListOf(t, a.TorrentURL)) - 1 // the origin is always last
 }
@@ -25,7 +24,7 @@ func TestHotArtifactSpreads(t *testing.T) {
 	tn := startTestDirectory(t, probedDirectory)
 	const size = 600 << 10
 	const quota = size*2 + size/2
-	arts := []*catalog.ArtifactJSON{publishSmall(t, tn, "a", size), publishSmall(t, tn, "b", size), publishSmall(t, tn, "c", size)}
+	arts := []*catalogapi.Artifact{publishSmall(t, tn, "a", size), publishSmall(t, tn, "b", size), publishSmall(t, tn, "c", size)}
 	var relays []*testRelay
 	for range 3 {
 		relays = append(relays, startTestRelay(t, tn, func(c *RelayConfig) { c.Quota = quota }))

@@ -20,9 +20,10 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -81,11 +82,11 @@ func TestPublishThenDownloadFromOriginWebSeed(t *testing.T) {
 		{"package", filepath.Join(src, "pkg"), 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := publish(context.Background(), tn.publisher, ident(tc.name[:6]), tc.path, io.Discard)
+			a, err := client.Publish(context.Background(), tn.publisher, ident(tc.name[:6]), tc.path, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.FileCount != tc.files || a.State != catalog.Published {
+			if a.FileCount != tc.files || a.State != catalogapi.Published {
 				t.Fatalf("published %+v", a)
 			}
 
@@ -309,14 +310,14 @@ func TestPublishRefusals(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "f.bin")
 	writeFiles(t, filepath.Dir(src), 2, map[string]int{"f.bin": 1000})
 	t.Run("duplicate version", func(t *testing.T) {
-		if _, err := publish(context.Background(), tn.publisher, ident("dup"), src, io.Discard); err != nil {
+		if _, err := client.Publish(context.Background(), tn.publisher, ident("dup"), src, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		_, err := publish(context.Background(), tn.publisher, ident("dup"), src, io.Discard)
+		_, err := client.Publish(context.Background(), tn.publisher, ident("dup"), src, io.Discard)
 		if status := apiclient.StatusOf(err); status != 409 {
 			t.Fatalf("second publish: %v, want 409", err)
 		}
-		_, err = publish(context.Background(), tn.publisher, ident("dup2"), src, io.Discard)
+		_, err = client.Publish(context.Background(), tn.publisher, ident("dup2"), src, io.Discard)
 		if status := apiclient.StatusOf(err); status != 409 {
 			t.Fatalf("same bytes as another version: %v, want 409", err)
 		}
@@ -330,14 +331,14 @@ func TestPublishRefusals(t *testing.T) {
 		}
 		late, _ := newClient(ClientConfig{Directory: tn.base, Key: keys[0]})
 		writeFiles(t, filepath.Dir(src), 3, map[string]int{"f.bin": 1000})
-		if _, err := publish(ctx, late, ident("late1"), src, io.Discard); err != nil {
+		if _, err := client.Publish(ctx, late, ident("late1"), src, io.Discard); err != nil {
 			t.Fatalf("publish by an added publisher: %v", err)
 		}
 		if err := run(ctx, []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "publishers", "revoke", "late"}); err != nil {
 			t.Fatal(err)
 		}
 		writeFiles(t, filepath.Dir(src), 6, map[string]int{"f.bin": 1000})
-		if _, err := publish(ctx, late, ident("late2"), src, io.Discard); apiclient.StatusOf(err) != 403 {
+		if _, err := client.Publish(ctx, late, ident("late2"), src, io.Discard); apiclient.StatusOf(err) != 403 {
 			t.Fatalf("publish by a revoked publisher: %v, want 403", err)
 		}
 		err := run(ctx, []string{"admin", "--directory", tn.base, "--key", keys[0], "publishers", "add", "x", keys[0] + ".pub"})
@@ -350,7 +351,7 @@ func TestPublishRefusals(t *testing.T) {
 		m := ident("mismatch")
 		m.Root = "f.bin"
 		m.Files = []manifest.File{{Size: 4}}
-		var up catalog.Upload
+		var up catalogapi.Upload
 		if err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +376,7 @@ func TestExpunge(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "bad.iso")
 	writeFiles(t, filepath.Dir(src), 4, map[string]int{"bad.iso": 100 << 10})
 	ctx := context.Background()
-	a, err := publish(ctx, tn.publisher, ident("1"), src, io.Discard)
+	a, err := client.Publish(ctx, tn.publisher, ident("1"), src, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,14 +392,14 @@ func TestExpunge(t *testing.T) {
 		}
 	}
 	_, body := get(t, tn.base+"/api/v1/artifacts/test/art/1")
-	var j catalog.ArtifactJSON
+	var j catalogapi.Artifact
 	if err := json.Unmarshal(body, &j); err != nil {
 		t.Fatal(err)
 	}
-	if j.State != catalog.Expunged || j.ExpungeReason != "CVE-2026-0042" || j.TorrentURL != "" {
+	if j.State != catalogapi.Expunged || j.ExpungeReason != "CVE-2026-0042" || j.TorrentURL != "" {
 		t.Fatalf("JSON after expunge: %s", body)
 	}
-	if _, err := publish(ctx, tn.publisher, ident("1"), src, io.Discard); apiclient.StatusOf(err) != 409 {
+	if _, err := client.Publish(ctx, tn.publisher, ident("1"), src, io.Discard); apiclient.StatusOf(err) != 409 {
 		t.Fatalf("republish: %v, want 409", err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(tn.data, "origin"))
@@ -417,7 +418,7 @@ func TestAPIListAndErrors(t *testing.T) {
 		if v == "2" {
 			m.Name = "other"
 		}
-		if _, err := publish(ctx, tn.publisher, m, filepath.Join(src, map[string]string{"1": "a.bin", "2": "b.bin"}[v]), io.Discard); err != nil {
+		if _, err := client.Publish(ctx, tn.publisher, m, filepath.Join(src, map[string]string{"1": "a.bin", "2": "b.bin"}[v]), io.Discard); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -426,7 +427,7 @@ func TestAPIListAndErrors(t *testing.T) {
 		want  int
 	}{{"", 2}, {"?catalog=test", 2}, {"?catalog=test&name=other", 1}, {"?catalog=none", 0}} {
 		_, body := get(t, tn.base+"/api/v1/artifacts"+tc.query)
-		var out struct{ Artifacts []catalog.ArtifactJSON }
+		var out struct{ Artifacts []catalogapi.Artifact }
 		if err := json.Unmarshal(body, &out); err != nil {
 			t.Fatal(err)
 		}
@@ -476,7 +477,7 @@ func TestPublishWaitsForASlot(t *testing.T) {
 	held := ident("held")
 	held.Root = "held.bin"
 	held.Files = []manifest.File{{Size: 10}}
-	var slot catalog.Upload
+	var slot catalogapi.Upload
 	if err := tn.publisher.CallJSON(context.Background(), http.MethodPost, "/api/v1/uploads", held, &slot); err != nil {
 		t.Fatal(err)
 	}
@@ -490,12 +491,12 @@ func TestPublishWaitsForASlot(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, 7, map[string]int{"f.bin": 1000})
 	type result struct {
-		a   *catalog.ArtifactJSON
+		a   *catalogapi.Artifact
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		a, err := publish(context.Background(), c, ident("waits"), filepath.Join(dir, "f.bin"), io.Discard)
+		a, err := client.Publish(context.Background(), c, ident("waits"), filepath.Join(dir, "f.bin"), io.Discard)
 		done <- result{a, err}
 	}()
 	select {
@@ -511,7 +512,7 @@ func TestPublishWaitsForASlot(t *testing.T) {
 	}
 	select {
 	case r := <-done:
-		if r.err != nil || r.a.State != catalog.Published {
+		if r.err != nil || r.a.State != catalogapi.Published {
 			t.Fatalf("publish after the slot freed: %+v %v", r.a, r.err)
 		}
 	case <-time.After(time.Minute):

@@ -14,6 +14,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/webseed"
 )
@@ -131,7 +132,7 @@ func (rt *redirectTargets) artifact(cat, name, version string) (*catalog.Artifac
 		return nil, classed{err, webseed.ErrNotFound}
 	case err != nil:
 		return nil, err
-	case a.State == catalog.Expunged:
+	case a.State == catalogapi.Expunged:
 		return nil, classed{fmt.Errorf("%s was expunged: %s", a.ID(), a.Reason), webseed.ErrGone}
 	}
 	return a, nil

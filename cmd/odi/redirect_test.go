@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // TestRedirectCacheFollowsTheCatalog checks that the redirector's cache of artifacts
@@ -23,7 +24,7 @@ func TestRedirectCacheFollowsTheCatalog(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
 	writeFiles(t, src, 5, map[string]int{"art.iso": 40 << 10})
-	v1, err := publish(ctx, tn.publisher, ident("1"), filepath.Join(src, "art.iso"), io.Discard)
+	v1, err := client.Publish(ctx, tn.publisher, ident("1"), filepath.Join(src, "art.iso"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestRedirectCacheFollowsTheCatalog(t *testing.T) {
 		}
 	}
 	writeFiles(t, src, 6, map[string]int{"art.iso": 40 << 10})
-	v2, err := publish(ctx, tn.publisher, ident("2"), filepath.Join(src, "art.iso"), io.Discard)
+	v2, err := client.Publish(ctx, tn.publisher, ident("2"), filepath.Join(src, "art.iso"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestRedirectCacheFollowsTheCatalog(t *testing.T) {
 	redirects := func(base string) int64 {
 		t.Helper()
 		_, body := get(t, base+"/api/v1/artifacts/test/art/2")
-		var j catalog.ArtifactJSON
+		var j catalogapi.Artifact
 		if err := json.Unmarshal(body, &j); err != nil || j.Swarm == nil {
 			t.Fatalf("artifact JSON: %v: %s", err, body)
 		}
@@ -102,7 +103,7 @@ func TestRedirectByFileName(t *testing.T) {
 	tn := startTestDirectory(t)
 	src := t.TempDir()
 	writeFiles(t, src, 5, map[string]int{"art.iso": 40 << 10})
-	if _, err := publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "art.iso"), io.Discard); err != nil {
+	if _, err := client.Publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "art.iso"), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

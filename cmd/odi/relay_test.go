@@ -20,7 +20,9 @@ import (
 	trclient "github.com/anacrolix/torrent/tracker"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
@@ -178,11 +180,11 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	src := t.TempDir()
 	writeFiles(t, src, 21, map[string]int{"disk.img": 6<<20 + 17, "pkg/a.txt": 1<<20 + 5, "pkg/sub/b.bin": 2 << 20})
 	ctx := context.Background()
-	img, err := publish(ctx, tn.publisher, ident("img"), filepath.Join(src, "disk.img"), io.Discard)
+	img, err := client.Publish(ctx, tn.publisher, ident("img"), filepath.Join(src, "disk.img"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, err := publish(ctx, tn.publisher, ident("pkg"), filepath.Join(src, "pkg"), io.Discard)
+	pkg, err := client.Publish(ctx, tn.publisher, ident("pkg"), filepath.Join(src, "pkg"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,14 +198,14 @@ func TestRelaysFillSeedAndServe(t *testing.T) {
 	}
 
 	// Both seed: the tracker lists them.
-	for _, art := range []*catalog.ArtifactJSON{img, pkg} {
+	for _, art := range []*catalogapi.Artifact{img, pkg} {
 		s := newAnnouncer(t, tn.base+"/announce", infoHash(t, art.InfoHash)).scrape()
 		if s.Seeders < 2 {
 			t.Errorf("%s: %d seeders on the tracker, want both relays", art.ID, s.Seeders)
 		}
 		// Their fills followed the placement: no user has asked for anything yet.
 		_, body := get(t, tn.base+"/api/v1/artifacts/"+art.ID)
-		var j catalog.ArtifactJSON
+		var j catalogapi.Artifact
 		if err := json.Unmarshal(body, &j); err != nil || j.Swarm == nil {
 			t.Fatalf("artifact JSON: %v: %s", err, body)
 		}
@@ -281,9 +283,9 @@ func TestRelayQuotaHoldsTheMostPopular(t *testing.T) {
 	tn := startTestDirectory(t, relayDirectory)
 	src := t.TempDir()
 	writeFiles(t, src, 22, map[string]int{"hot.bin": 3 << 20, "warm.bin": 3 << 20, "cold.bin": 3 << 20})
-	arts := map[string]*catalog.ArtifactJSON{}
+	arts := map[string]*catalogapi.Artifact{}
 	for _, n := range []string{"hot", "warm", "cold"} {
-		a, err := publish(context.Background(), tn.publisher, ident(n), filepath.Join(src, n+".bin"), io.Discard)
+		a, err := client.Publish(context.Background(), tn.publisher, ident(n), filepath.Join(src, n+".bin"), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -477,7 +479,7 @@ func TestRelayRateLimits(t *testing.T) {
 
 // lyingRelay starts a relay that holds a, then rots its disk: a byte of every piece
 // flipped, which it goes on serving as verified.
-func lyingRelay(t *testing.T, tn *testNet, a *catalog.ArtifactJSON) *testRelay {
+func lyingRelay(t *testing.T, tn *testNet, a *catalogapi.Artifact) *testRelay {
 	t.Helper()
 	r := startTestRelay(t, tn)
 	waitServes(t, tn, 30*time.Second, r.id, a.InfoHash)

@@ -22,16 +22,17 @@ import (
 	trclient "github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/tracker/udp"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/limit"
 )
 
 // publishSmall publishes a small random file as test/art/<version> and returns it.
-func publishSmall(t *testing.T, tn *testNet, version string, size int) *catalog.ArtifactJSON {
+func publishSmall(t *testing.T, tn *testNet, version string, size int) *catalogapi.Artifact {
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, uint64(len(version))*7919+uint64(size), map[string]int{"f-" + version + ".bin": size})
-	a, err := publish(context.Background(), tn.publisher, ident(version), filepath.Join(dir, "f-"+version+".bin"), io.Discard)
+	a, err := client.Publish(context.Background(), tn.publisher, ident(version), filepath.Join(dir, "f-"+version+".bin"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestTrackerAnnounceScrape(t *testing.T) {
 			}
 			// The catalog's JSON shows the swarm.
 			_, body := get(t, tn.base+"/api/v1/artifacts/test/art/"+tc.version)
-			var j catalog.ArtifactJSON
+			var j catalogapi.Artifact
 			json.Unmarshal(body, &j)
 			if j.Swarm == nil || j.Swarm.Seeders != 2 || j.Swarm.Completed != 1 || j.Swarm.Demand < 1.99 {
 				t.Fatalf("JSON swarm: %+v", j.Swarm)
@@ -422,7 +423,7 @@ func TestAria2cFindsSeederThroughTracker(t *testing.T) {
 	tn := startTestDirectory(t)
 	src := t.TempDir()
 	writeFiles(t, src, 11, map[string]int{"swarm.img": 3<<20 + 333})
-	a, err := publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "swarm.img"), io.Discard)
+	a, err := client.Publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, "swarm.img"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/client"
 )
 
 // TestWarmStartFillsFromOrigin: the first relay to carry an artifact has only the origin
@@ -31,7 +32,7 @@ func TestWarmStartFillsFromOrigin(t *testing.T) {
 			tn := startTestDirectory(t, relayDirectory)
 			src := t.TempDir()
 			writeFiles(t, src, 31, tc.files)
-			art, err := publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, tc.path), io.Discard)
+			art, err := client.Publish(context.Background(), tn.publisher, ident("1"), filepath.Join(src, tc.path), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}

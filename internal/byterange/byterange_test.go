@@ -93,3 +93,31 @@ func FuzzParseRanges(f *testing.F) {
 		}
 	})
 }
+
+func TestParseContentRange(t *testing.T) {
+	for _, tt := range []struct {
+		h                     string
+		first, last, complete int64
+		ok                    bool
+	}{
+		{"bytes 0-99/1000", 0, 99, 1000, true},
+		{"bytes 500-999/1000", 500, 999, 1000, true},
+		{"bytes 7-7/*", 7, 7, -1, true},
+		{"bytes 0-999/1000", 0, 999, 1000, true},
+		{"bytes 0-1000/1000", 0, 0, 0, false}, // past the length
+		{"bytes 9-3/10", 0, 0, 0, false},      // backwards
+		{"bytes */1000", 0, 0, 0, false},      // a 416's, not a 206's
+		{"bytes -1-5/10", 0, 0, 0, false},
+		{"bytes +1-5/10", 0, 0, 0, false},
+		{"bytes 1 -5/10", 0, 0, 0, false},
+		{"items 0-1/2", 0, 0, 0, false},
+		{"bytes 0-99", 0, 0, 0, false},
+		{"bytes 0-99999999999999999999/1", 0, 0, 0, false},
+		{"", 0, 0, 0, false},
+	} {
+		first, last, complete, err := ParseContentRange(tt.h)
+		if (err == nil) != tt.ok || tt.ok && (first != tt.first || last != tt.last || complete != tt.complete) {
+			t.Errorf("ParseContentRange(%q) = %d, %d, %d, %v; want %d, %d, %d, ok=%v", tt.h, first, last, complete, err, tt.first, tt.last, tt.complete, tt.ok)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -69,6 +69,6 @@ func (f *fetcher) reportBadPieces(ctx context.Context) {
 	}
 	for _, s := range seeds {
 		n := counts[s]
-		f.rep.note("web seed %s sent %d bad piece%s; %s", s, n, plural(n), outcome)
+		f.rep.Note("web seed %s sent %d bad piece%s; %s", s, n, plural(n), outcome)
 	}
 }

@@ -1,0 +1,342 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/warmfill"
+)
+
+// viaTorrent downloads the missing pieces with an anacrolix client writing into the
+// partial state, from peers and web seeds, and from HTTP sources alongside (warm fill,
+// see internal/warmfill), until done or ctx ends. A rationing origin's 503 is no
+// failure: its pieces are in the swarm, and warm fill asks again on its next pass. When
+// no source has brought a useful byte for StallTimeout, odi also takes the
+// redirector's HTTP source (a relay, or the origin's plain download); it gives up when
+// that made no difference for another StallTimeout.
+func (f *fetcher) viaTorrent(ctx context.Context) error {
+	ln, err := net.Listen("tcp", f.opts.BTListen)
+	if err != nil {
+		return fmt.Errorf("bt-listen: %w", err)
+	}
+	defer ln.Close()
+	tc := torrent.NewDefaultClientConfig()
+	tc.DataDir = f.part
+	// Files keep their final names while incomplete (warm fill needs that), so the HTTP
+	// path writes where anacrolix does and either can resume the other.
+	tc.DefaultStorage = warmfill.NewStorage(storage.NewFileClientOpts{
+		ClientBaseDir:   f.part,
+		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
+		PieceCompletion: f.pc,
+		Logger:          f.tlog,
+	})
+	// Upload while downloading, to any peer that asks: anacrolix's other rule (a peer
+	// gets pieces only while it has pieces we want, and no more than it gave) keeps a
+	// piece from the origin away from the crowd's empty clients, where a flash crowd
+	// needs it most. odi stops seeding when the download is complete.
+	tc.Seed = true
+	// The socket is ours (bound to BTListen): no other TCP, uTP or DHT sockets, and
+	// never UPnP, which would send packets off the machine.
+	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true
+	tc.NoDefaultPortForwarding = true
+	tc.Slogger = f.tlog
+	dialer := f.opts.Bind.Torrent(tc)
+	cl, err := torrent.NewClient(tc)
+	if err != nil {
+		return fmt.Errorf("bittorrent client: %w", err)
+	}
+	defer cl.Close()
+	cl.AddListener(ln)
+	cl.AddDialer(dialer)
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(f.mi)
+	if err != nil {
+		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
+	}
+	t, _, err := cl.AddTorrentSpec(spec)
+	if err != nil {
+		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
+	}
+	var warmUsed, httpUsed atomic.Int64
+	before := f.completeBytes()
+	defer func() {
+		st := t.Stats()
+		got := bySource(f.completeBytes()-before, warmUsed.Load(), httpUsed.Load(),
+			st.PeerConns.BytesReadUsefulData.Int64(), st.WebSeeds.BytesReadUsefulData.Int64())
+		f.fetched.Peers += got.Peers
+		f.fetched.WebSeeds += got.WebSeeds
+		f.fetched.HTTP += got.HTTP
+	}()
+	<-t.GotInfo()
+	t.DownloadAll()
+	seeds := &seedList{isDir: t.Info().IsDir()}
+	seeds.add(f.mi.UrlList)
+	fillCtx, stopFilling := context.WithCancel(ctx)
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		f.keepFilling(fillCtx, t, seeds, &warmUsed)
+	}()
+	var fallback chan struct{} // closed when the HTTP fallback's fill returns
+	var asking atomic.Bool     // the fallback waits for the redirector's answer
+	defer func() {
+		stopFilling()
+		<-filled
+		if fallback != nil {
+			<-fallback
+		}
+		f.reportBadPieces(ctx)
+	}()
+	hctx, stopHashing := context.WithCancel(ctx)
+	var sums []string
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		sums = f.streamHash(hctx, t)
+	}()
+	// No read of the files may outlive the client, closed by a deferred call above.
+	defer func() {
+		stopHashing()
+		<-hashed
+	}()
+
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	last, since := int64(-1), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.Complete().On():
+			f.rep.Set(t.Length(), "")
+			// What is left to hash is on disk and in the page cache: a moment's work.
+			<-hashed
+			f.streamed = sums
+			return nil
+		case <-tick.C:
+		}
+		peers, nseeds := len(t.PeerConns()), len(t.WebseedPeerConns())
+		desc := fmt.Sprintf("BitTorrent: %d peer%s, %d web seed%s", peers, plural(peers), nseeds, plural(nseeds))
+		if fallback != nil {
+			desc += ", and HTTP"
+		}
+		f.rep.Set(t.BytesCompleted(), desc)
+		// Progress is any useful byte, not a completed piece: in a crowd on a new artifact
+		// a piece can take a while to come together from many peers.
+		st := t.Stats()
+		if n := st.BytesReadUsefulData.Int64() + warmUsed.Load() + httpUsed.Load(); n > last {
+			last, since = n, time.Now()
+			continue
+		}
+		if asking.Load() {
+			// The redirector holds the question until a relay has the artifact: the
+			// fallback's time starts with its answer.
+			since = time.Now()
+			continue
+		}
+		if time.Since(since) < f.opts.StallTimeout {
+			continue
+		}
+		if f.opts.TorrentOnly || fallback != nil {
+			return fmt.Errorf("bittorrent: %w for %s", ErrStalled, f.opts.StallTimeout)
+		}
+		fallback, since = make(chan struct{}), time.Now()
+		asking.Store(true)
+		go func() {
+			defer close(fallback)
+			base, err := f.redirectedBase(fillCtx)
+			asking.Store(false)
+			if err != nil {
+				f.rep.Note("no progress for %s, and no HTTP source: %v", f.opts.StallTimeout, err)
+				return
+			}
+			f.rep.Note("no progress for %s; taking HTTP from %s as well", f.opts.StallTimeout, base)
+			warmfill.Fill(fillCtx, t, f.fillOptions([]string{base}, &httpUsed, nil))
+		}()
+	}
+}
+
+// bySource shares the bytes of the pieces a BitTorrent run completed, gained, among
+// their sources. Warm fill counts the pieces it completes from web seeds (warm) and
+// from the redirector's source (fromHTTP) exactly; the rest came through the
+// BitTorrent client, whose own counts of useful bytes (clientPeers, clientSeeds) also
+// take in chunks of pieces that warm fill completed first or that failed their hash,
+// so they only say how to share the rest between peers and web seeds. The sources add
+// up to gained: no more than arrived.
+func bySource(gained, warm, fromHTTP, clientPeers, clientSeeds int64) FetchedBytes {
+	gained = max(0, gained)
+	fromHTTP = min(max(0, fromHTTP), gained)
+	warm = min(max(0, warm), gained-fromHTTP)
+	rest := gained - fromHTTP - warm
+	var viaSeeds int64
+	if clientPeers+clientSeeds > 0 {
+		viaSeeds = int64(float64(rest) * float64(clientSeeds) / float64(clientPeers+clientSeeds))
+	}
+	return FetchedBytes{Peers: rest - viaSeeds, WebSeeds: warm + viaSeeds, HTTP: fromHTTP}
+}
+
+// refillPause is how long warm fill rests between passes over the missing pieces: a
+// rationing origin's Retry-After is often about as short (relays first, RelayQuiet), and
+// a new relay takes about that long to be listed once it holds the artifact.
+const refillPause = 3 * time.Second
+
+// fetchBusyLimit is how many busy answers in a row end a warm fill pass's use of a web
+// seed (warmfill.Options.BusyLimit).
+const fetchBusyLimit = 8
+
+// keepFilling fills t from its web seeds, pass after pass, until t is complete or ctx
+// ends, adding before each pass the web seeds the directory lists by then (relays that
+// took the artifact meanwhile). They are warm fill's alone: one of 50 clients in a crowd
+// panicked in an assertion of anacrolix v1.61.0's web-seed scheduler
+// (webseed-requesting.go; which one was lost with the log), and web seeds added to a
+// running download were the one new way into it odi had taken.
+func (f *fetcher) keepFilling(ctx context.Context, t *torrent.Torrent, seeds *seedList, used *atomic.Int64) {
+	warmfill.Fill(ctx, t, f.fillOptions(seeds.list(), used, func(ctx context.Context) []string {
+		var a catalogapi.Artifact
+		if err := f.api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+f.m.ID(), nil, &a); err != nil {
+			return nil
+		}
+		return seeds.add(a.WebSeeds)
+	}))
+}
+
+// fillOptions are warm fill's options for seeds, counting the bytes of the pieces it
+// completes in used.
+func (f *fetcher) fillOptions(seeds []string, used *atomic.Int64, more func(context.Context) []string) warmfill.Options {
+	return warmfill.Options{
+		Seeds: seeds, HTTP: f.warmHTTP, Slots: make(chan struct{}, fetchWarmWorkers),
+		Used: used, Log: f.tlog, Name: f.m.ID(),
+		Again: refillPause, MoreSeeds: more, BusyLimit: fetchBusyLimit,
+		BadPiece: f.bad.add,
+	}
+}
+
+// seedList is the web seeds warm fill may use: the torrent's url-list and those the
+// directory lists later, each once, in the order they came.
+type seedList struct {
+	isDir bool
+	mu    sync.Mutex
+	urls  []string
+}
+
+// add adds the usable ones of urls not there yet, and returns those.
+func (s *seedList) add(urls []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var added []string
+	for _, u := range warmfill.WebSeeds(urls, "", s.isDir) {
+		if !slices.Contains(s.urls, u) {
+			s.urls = append(s.urls, u)
+			added = append(added, u)
+		}
+	}
+	return added
+}
+
+func (s *seedList) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.urls)
+}
+
+// redirectedBase asks the redirector where a plain HTTP user gets the artifact's first
+// file, and returns that copy's BEP 19 base URL (the location less the file's path): a
+// relay's /ws/, or the origin's unrationed /dl/ when no relay holds it.
+func (f *fetcher) redirectedBase(ctx context.Context) (string, error) {
+	src := f.httpSources()[0]
+	u := src.url(0)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return "", err
+	}
+	// In a crowd the redirector holds the question until a relay has the artifact (up to
+	// the origin's relay_first, minutes), longer than the usual header timeout.
+	tr := f.http.Transport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 0
+	noFollow := &http.Client{
+		Transport:     tr,
+		Timeout:       maxRedirectHold,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer tr.CloseIdleConnections()
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if resp.StatusCode/100 != 3 || err != nil {
+		return "", &statusError{url: u, status: resp.StatusCode}
+	}
+	suffix := "/" + names.EscapePath(f.m.LocalPath(0))
+	base, ok := strings.CutSuffix(loc.String(), suffix)
+	if !ok {
+		return "", fmt.Errorf("HEAD %s: redirected to %s, which does not end in %s", u, loc, suffix)
+	}
+	return base + "/", nil
+}
+
+// streamHash reads the torrent in order as its pieces complete and returns each file's
+// hex sha256, or nil when ctx ends or a read fails first. Reading through the client's
+// reader makes it fetch the pieces near the read position first, so the hashes are ready
+// about when the last piece arrives, where a pass over the whole download after it cost
+// about a second per GiB; syncing each stretch once hashed leaves the final fsync little
+// to write.
+func (f *fetcher) streamHash(ctx context.Context, t *torrent.Torrent) []string {
+	r := t.NewReader()
+	defer r.Close()
+	r.SetReadahead(streamReadahead)
+	buf := make([]byte, 1<<20)
+	sums := make([]string, len(f.m.Files))
+	for i, file := range f.m.Files {
+		fh, err := os.Open(f.localPath(i))
+		if err != nil {
+			return nil
+		}
+		h := sha256.New()
+		var done, synced int64
+		for done < file.Size {
+			n, err := r.ReadContext(ctx, buf[:min(int64(len(buf)), file.Size-done)])
+			h.Write(buf[:n])
+			done += int64(n)
+			if done-synced >= streamSyncEvery || done == file.Size {
+				err = errors.Join(err, fh.Sync())
+				synced = done
+			}
+			if err != nil && !(errors.Is(err, io.EOF) && done == file.Size) {
+				fh.Close()
+				return nil
+			}
+		}
+		fh.Close()
+		sums[i] = hex.EncodeToString(h.Sum(nil))
+	}
+	return sums
+}
+
+const (
+	// fetchWarmWorkers is how many pieces odi fetch takes over HTTP from web seeds at once
+	// besides what the BitTorrent client fetches.
+	fetchWarmWorkers = 4
+	// streamReadahead is how far ahead of the hashing the client fetches first: the
+	// size of its own web-seed requests, so that the order costs it no parallelism.
+	streamReadahead = 64 << 20
+	// streamSyncEvery is how much hashed data streamHash leaves unsynced at most.
+	streamSyncEvery = 64 << 20
+)
