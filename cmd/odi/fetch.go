@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -106,9 +105,7 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 				return clientError(err)
 			}
 			if jsonOut {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return writeJSON(g.stdout, res)
 			}
 			printf(g.stdout, "fetched %s\n  path     %s\n  size     %d bytes in %d file%s, sha256 verified\n  sources  %d bytes from peers, %d from web seeds, %d over HTTP, %d already here, in %.1fs\n",
 				res.Artifact, res.Path, res.Bytes, len(res.Files), plural(len(res.Files)),
