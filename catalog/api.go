@@ -40,7 +40,7 @@ import (
 //	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
 //	POST /api/v1/relays/register, /api/v1/relays/heartbeat   (relay-signed, internal/relayapi)
 //	GET  /api/v1/relays[?after=ID&limit=N]              relays, their state and holdings,
-//	     a page at a time (RelayPage)
+//	     a page at a time (catalogapi.RelayPage)
 //	POST /api/v1/admin/relays/ID/approve, .../revoke, .../clear (admin-signed; clear
 //	     lifts a quarantine)
 //	POST /api/v1/reports                                bad pieces seen from relays
@@ -281,15 +281,8 @@ func (c *Catalog) handleListPublishers(ctx echo.Context) error {
 	return ctx.JSON(http.StatusOK, map[string]any{"publishers": pubs})
 }
 
-// AddPublisherRequest is the body of POST /api/v1/admin/publishers.
-type AddPublisherRequest struct {
-	Name      string   `json:"name"`
-	PublicKey string   `json:"public_key"`
-	Catalogs  []string `json:"catalogs,omitempty"`
-}
-
 func (c *Catalog) handleAddPublisher(ctx echo.Context) error {
-	var req AddPublisherRequest
+	var req catalogapi.AddPublisherRequest
 	if err := c.readAdmin(ctx, &req); err != nil {
 		return err
 	}
@@ -310,14 +303,8 @@ func (c *Catalog) handleRevokePublisher(ctx echo.Context) error {
 	return ctx.NoContent(http.StatusNoContent)
 }
 
-// ExpungeRequest is the body of POST /api/v1/admin/expunge.
-type ExpungeRequest struct {
-	Artifact string `json:"artifact"` // "<catalog>/<name>/<version>"
-	Reason   string `json:"reason"`
-}
-
 func (c *Catalog) handleExpunge(ctx echo.Context) error {
-	var req ExpungeRequest
+	var req catalogapi.ExpungeRequest
 	if err := c.readAdmin(ctx, &req); err != nil {
 		return err
 	}

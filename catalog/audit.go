@@ -55,7 +55,7 @@ type relayAudit struct {
 	kicked time.Time
 	// accusers are the relays whose cross-audits got bad bytes from this one during its
 	// current suspension; vouchers, those that got good bytes since.
-	accusers, vouchers map[string]*Relay
+	accusers, vouchers map[string]*relay
 }
 
 // maxQueued bounds a relay's queues of reported pieces.
@@ -139,7 +139,7 @@ func (c *Catalog) auditRound() {
 
 // startAudit starts an audit round of r unless one runs (caller holds the lock); with
 // jitter, at a random moment of the first half of the interval.
-func (c *Catalog) startAudit(r *Relay, jitter bool) {
+func (c *Catalog) startAudit(r *relay, jitter bool) {
 	c.check(r, flightAudit, func(ctx context.Context) {
 		if !jitter || sleepJitter(ctx, c.cfg.Relays.AuditInterval) {
 			c.auditRelay(ctx, r)
@@ -150,7 +150,7 @@ func (c *Catalog) startAudit(r *Relay, jitter bool) {
 // auditRelay audits r's reported pieces, then AuditBytes of its sweeps, and counts the
 // outcome as a check: an audit that gets no answer is a failed check, one that gets
 // good bytes a passed one.
-func (c *Catalog) auditRelay(ctx context.Context, r *Relay) {
+func (c *Catalog) auditRelay(ctx context.Context, r *relay) {
 	if !acquire(ctx, c.relays.audits) {
 		return
 	}
@@ -171,7 +171,7 @@ func (c *Catalog) auditRelay(ctx context.Context, r *Relay) {
 }
 
 // auditPlan takes r's reported pieces and draws AuditBytes of pieces from its sweeps.
-func (c *Catalog) auditPlan(r *Relay) (reported, swept []pieceRef) {
+func (c *Catalog) auditPlan(r *relay) (reported, swept []pieceRef) {
 	byHash := c.view.Load().byHash
 	c.relays.mu.Lock()
 	defer c.relays.mu.Unlock()
@@ -224,7 +224,7 @@ var errCorrupt = errors.New("corrupt")
 // over; any other failure ends the audit. A bad piece suspends r at once, out of /r/
 // answers and url-lists, and is fetched again (another request shape, another user
 // agent): bad again, it quarantines r; good, the suspension lasts SuspendFor.
-func (c *Catalog) auditSpans(ctx context.Context, r *Relay, kind string, refs []pieceRef) (good int, err error) {
+func (c *Catalog) auditSpans(ctx context.Context, r *relay, kind string, refs []pieceRef) (good int, err error) {
 	byHash := c.view.Load().byHash
 	c.relays.mu.RLock()
 	base := r.PublicURL
@@ -267,7 +267,7 @@ func (e *badPiece) Error() string { return e.err.Error() }
 func (e *badPiece) Unwrap() error { return e.err }
 
 // confirmBad suspends r for the bad piece of err and fetches it again.
-func (c *Catalog) confirmBad(ctx context.Context, r *Relay, base string, a *Artifact, err error) error {
+func (c *Catalog) confirmBad(ctx context.Context, r *relay, base string, a *Artifact, err error) error {
 	bp, ok := errors.AsType[*badPiece](err)
 	if !ok {
 		return err

@@ -29,7 +29,7 @@ import (
 
 // crossAudit is a cross-audit handed out and not yet answered.
 type crossAudit struct {
-	auditor, target *Relay
+	auditor, target *relay
 	a               *Artifact
 	piece, file     int
 	offset, length  int64
@@ -46,7 +46,7 @@ const (
 // planAudits hands auditor up to CrossAudits ranges of other relays' web seeds: pieces
 // reported bad first, then random pieces of what the others hold. Each is kept for two
 // heartbeat intervals, for its result.
-func (c *Catalog) planAudits(auditor *Relay) []relayapi.Audit {
+func (c *Catalog) planAudits(auditor *relay) []relayapi.Audit {
 	n := c.cfg.Relays.CrossAudits
 	now := c.now()
 	byHash := c.view.Load().byHash
@@ -60,7 +60,7 @@ func (c *Catalog) planAudits(auditor *Relay) []relayapi.Audit {
 	if n == 0 || auditor.Quarantine != "" {
 		return nil
 	}
-	var targets []*Relay
+	var targets []*relay
 	for _, t := range c.relays.byID {
 		status, _ := c.status(t, now)
 		if t != auditor && len(t.held) > 0 && (status == StatusUp || status == StatusSuspect || status == StatusSuspended) {
@@ -69,7 +69,7 @@ func (c *Catalog) planAudits(auditor *Relay) []relayapi.Audit {
 	}
 	mrand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
 	out := []relayapi.Audit{}
-	add := func(t *Relay, p pieceRef) {
+	add := func(t *relay, p pieceRef) {
 		a := byHash[p.ih]
 		if h := t.held[p.ih]; h == nil || !h.Verified || a == nil || a.State != catalogapi.Published || p.piece >= a.pieces() {
 			return
@@ -127,7 +127,7 @@ func (ca *crossAudit) locate() bool {
 
 // crossResults weighs the results of auditor's cross-audits. Results of audits it was
 // not given, or that expired, are passed over, and so are a quarantined relay's.
-func (c *Catalog) crossResults(auditor *Relay, results []relayapi.AuditResult) {
+func (c *Catalog) crossResults(auditor *relay, results []relayapi.AuditResult) {
 	c.relays.mu.RLock()
 	quarantined := auditor.Quarantine != ""
 	c.relays.mu.RUnlock()
@@ -145,6 +145,13 @@ func (c *Catalog) crossResults(auditor *Relay, results []relayapi.AuditResult) {
 		c.relays.mu.Unlock()
 		if res.Error != "" {
 			err := fmt.Errorf("relay %s could not fetch %s piece %d from it: %.200s", auditor.ID, ca.a.ID(), ca.piece, res.Error)
+			if c.letGo(ca) {
+				// The target dropped the artifact since the audit was handed out (a
+				// relay evicts what the plan moves elsewhere): as for the direct audits,
+				// nothing to serve is no fault.
+				c.metrics.audit(kindCross, fmt.Errorf("%w: %w", errNotHeld, err))
+				continue
+			}
 			c.metrics.audit(kindCross, err)
 			c.countCheck(ca.target, err)
 			continue
@@ -162,6 +169,16 @@ func (c *Catalog) crossResults(auditor *Relay, results []relayapi.AuditResult) {
 			c.crossBad(ca)
 		}
 	}
+}
+
+// letGo reports whether the target of ca no longer holds its artifact, as its latest
+// heartbeat says. Its own answer to the auditor (a 404) is not enough: a relay that
+// answers users 404 for what it claims to hold must fail the check.
+func (c *Catalog) letGo(ca *crossAudit) bool {
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	h := ca.target.held[ca.a.InfoHash]
+	return h == nil || !h.Verified
 }
 
 // originSum is the hex SHA-256 of the audit's range in the directory's own copy.
@@ -189,7 +206,7 @@ func (c *Catalog) crossBad(ca *crossAudit) {
 		return
 	}
 	if t.audit.accusers == nil {
-		t.audit.accusers = map[string]*Relay{}
+		t.audit.accusers = map[string]*relay{}
 	}
 	t.audit.accusers[ca.auditor.ID] = ca.auditor
 	delete(t.audit.vouchers, ca.auditor.ID)
@@ -220,7 +237,7 @@ func (c *Catalog) crossGood(ca *crossAudit) {
 		return
 	}
 	if t.audit.vouchers == nil {
-		t.audit.vouchers = map[string]*Relay{}
+		t.audit.vouchers = map[string]*relay{}
 	}
 	t.audit.vouchers[ca.auditor.ID] = ca.auditor
 	if len(t.audit.vouchers) < 2 {

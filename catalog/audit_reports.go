@@ -105,7 +105,7 @@ func checkBadPieces(bps []relayapi.BadPiece) error {
 // report takes checked bad-piece reports from reporter ("" when unknown: it counts
 // toward no quorum); self, if not nil, is the relay that reports, whose reports about
 // itself are ignored.
-func (c *Catalog) report(reporter string, self *Relay, bps []relayapi.BadPiece) ReportsAnswer {
+func (c *Catalog) report(reporter string, self *relay, bps []relayapi.BadPiece) ReportsAnswer {
 	var ans ReportsAnswer
 	if len(bps) == 0 {
 		return ans
@@ -114,7 +114,7 @@ func (c *Catalog) report(reporter string, self *Relay, bps []relayapi.BadPiece) 
 	byHash := c.view.Load().byHash
 	c.relays.mu.Lock()
 	defer c.relays.mu.Unlock()
-	touched := map[*Relay]bool{}
+	touched := map[*relay]bool{}
 	for _, bp := range bps {
 		var ih metainfo.Hash
 		_ = ih.FromHexString(bp.InfoHash) // checked by checkBadPieces
@@ -153,7 +153,7 @@ func (c *Catalog) report(reporter string, self *Relay, bps []relayapi.BadPiece) 
 
 // noteReporter records that who reported r at now, forgetting reports older than
 // reportWindow (caller holds the lock).
-func (r *Relay) noteReporter(who string, now time.Time) {
+func (r *relay) noteReporter(who string, now time.Time) {
 	if r.audit.reporters == nil {
 		r.audit.reporters = map[string]time.Time{}
 	}
@@ -169,7 +169,7 @@ func (r *Relay) noteReporter(who string, now time.Time) {
 
 // relayOfSeed is the relay whose public URL prefixes the web-seed URL u, or nil (caller
 // holds the lock).
-func (c *Catalog) relayOfSeed(u string) *Relay {
+func (c *Catalog) relayOfSeed(u string) *relay {
 	for _, r := range c.relays.byID {
 		if r.PublicURL != "" && strings.HasPrefix(u, r.PublicURL+"/") {
 			return r

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
@@ -150,13 +151,13 @@ func (d *testDir) heartbeat(t *testing.T, key string, hb relayapi.Heartbeat) (re
 	return plan, err
 }
 
-func (d *testDir) relay(id string) Relay {
+func (d *testDir) relay(id string) catalogapi.Relay {
 	for _, r := range d.Relays("", MaxRelayPage).Relays {
 		if r.ID == id {
 			return r
 		}
 	}
-	return Relay{}
+	return catalogapi.Relay{}
 }
 
 func (d *testDir) inMirrors(a catalogapi.Artifact, url string) (redirects, seeds bool) {
@@ -545,4 +546,31 @@ func TestChecksDoNotStarve(t *testing.T) {
 	bad := startFakeRelay(t, a, content, flipped(content, 77), always)
 	id, _ := d.joinRelay(t, "bad", bad.srv.URL, &a)
 	waitFor(t, "the bad relay is quarantined", func() bool { return d.relay(id).Status == StatusQuarantined })
+}
+
+// TestCrossAuditOfADroppedHolding: a relay is not blamed for a cross-audit that failed
+// after its heartbeat stopped listing the artifact (it evicted it); while it lists it,
+// the failure counts.
+func TestCrossAuditOfADroppedHolding(t *testing.T) {
+	d := auditedDir(t, nil)
+	a, _ := publishRandom(t, d, "1", 256<<10)
+	art := d.view.Load().byHash
+	var ih metainfo.Hash
+	if err := ih.FromHexString(a.InfoHash); err != nil {
+		t.Fatal(err)
+	}
+	held := &holding{RelayHolding: catalogapi.RelayHolding{InfoHash: a.InfoHash, BytesComplete: a.Size, Verified: true}}
+	target := &relay{held: map[metainfo.Hash]*holding{ih: held}}
+	ca := &crossAudit{target: target, a: art[ih]}
+	if d.letGo(ca) {
+		t.Error("a relay whose heartbeat lists the artifact, verified, let it go")
+	}
+	held.Verified = false
+	if !d.letGo(ca) {
+		t.Error("a relay whose holding is no longer verified still holds it")
+	}
+	target.held = map[metainfo.Hash]*holding{}
+	if !d.letGo(ca) {
+		t.Error("a relay whose heartbeat no longer lists the artifact still holds it")
+	}
 }

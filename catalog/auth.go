@@ -16,31 +16,21 @@ import (
 	"aead.dev/minisign"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/sign"
 )
 
-// Publisher is a key allowed to publish.
-type Publisher struct {
-	Name      string    `json:"name"`
-	KeyID     string    `json:"key_id"`             // shown; keys are looked up by PublicKey
-	PublicKey string    `json:"public_key"`         // minisign public key line: the identity
-	Catalogs  []string  `json:"catalogs,omitempty"` // empty: any catalog
-	AddedAt   time.Time `json:"added_at"`
-	Revoked   bool      `json:"revoked"`
-	Static    bool      `json:"static"` // from the directory's configuration
-}
-
-// mayPublishTo reports whether the publisher's scope covers catalog.
-func (p *Publisher) mayPublishTo(catalog string) bool {
+// mayPublishTo reports whether p's scope covers catalog.
+func mayPublishTo(p *catalogapi.Publisher, catalog string) bool {
 	return len(p.Catalogs) == 0 || slices.Contains(p.Catalogs, catalog)
 }
 
 // principal is who signed a request.
 type principal struct {
 	admin     bool
-	publisher *Publisher // set for publishers
-	relay     *Relay     // set for known relays
+	publisher *catalogapi.Publisher // set for publishers
+	relay     *relay                // set for known relays
 	// key is the signing key, named by fingerprint (its identity) and keyID (shown).
 	key         minisign.PublicKey
 	fingerprint string
@@ -179,7 +169,7 @@ func (c *Catalog) adminOrPublisher(ctx context.Context, p *principal) (deny, err
 }
 
 // publisher finds a publisher by its whole public key, static ones first.
-func (c *Catalog) publisher(ctx context.Context, key minisign.PublicKey) (*Publisher, error) {
+func (c *Catalog) publisher(ctx context.Context, key minisign.PublicKey) (*catalogapi.Publisher, error) {
 	text := key.String()
 	for i := range c.static {
 		if c.static[i].PublicKey == text {
@@ -237,7 +227,7 @@ func parsePublisherRef(ref string) (publisherRef, error) {
 }
 
 // loadKeys reads the configured admin keys (by fingerprint) and publisher keys.
-func loadKeys(cfg Config) (map[string]minisign.PublicKey, []Publisher, error) {
+func loadKeys(cfg Config) (map[string]minisign.PublicKey, []catalogapi.Publisher, error) {
 	admins := map[string]minisign.PublicKey{}
 	for _, ref := range cfg.AdminKeys {
 		k, err := sign.ParsePublicKey(ref)
@@ -246,7 +236,7 @@ func loadKeys(cfg Config) (map[string]minisign.PublicKey, []Publisher, error) {
 		}
 		admins[sign.Fingerprint(k)] = k
 	}
-	var pubs []Publisher
+	var pubs []catalogapi.Publisher
 	for _, ref := range cfg.Publishers {
 		pr, err := parsePublisherRef(ref)
 		if err != nil {
@@ -264,7 +254,7 @@ func loadKeys(cfg Config) (map[string]minisign.PublicKey, []Publisher, error) {
 				return nil, nil, fmt.Errorf("publishers: %s and %s: one name or key twice", p.Name, pr.name)
 			}
 		}
-		pubs = append(pubs, Publisher{Name: pr.name, KeyID: sign.KeyID(k.ID()), PublicKey: k.String(), Catalogs: pr.catalogs, Static: true})
+		pubs = append(pubs, catalogapi.Publisher{Name: pr.name, KeyID: sign.KeyID(k.ID()), PublicKey: k.String(), Catalogs: pr.catalogs, Static: true})
 	}
 	return admins, pubs, nil
 }
@@ -290,9 +280,9 @@ func (s *store) spendNonce(ctx context.Context, key, nonce string, now, expires 
 
 const publisherColumns = `name, key_id, public_key, catalogs, added_at, revoked_at`
 
-func scanPublisher(row interface{ Scan(...any) error }) (*Publisher, error) {
+func scanPublisher(row interface{ Scan(...any) error }) (*catalogapi.Publisher, error) {
 	var (
-		p        Publisher
+		p        catalogapi.Publisher
 		catalogs string
 		added    int64
 		revoked  sql.NullInt64
@@ -306,7 +296,7 @@ func scanPublisher(row interface{ Scan(...any) error }) (*Publisher, error) {
 	return &p, nil
 }
 
-func (s *store) publisherByKey(ctx context.Context, publicKey string) (*Publisher, error) {
+func (s *store) publisherByKey(ctx context.Context, publicKey string) (*catalogapi.Publisher, error) {
 	p, err := scanPublisher(s.r.QueryRowContext(ctx, `SELECT `+publisherColumns+` FROM publishers WHERE public_key = ?`, publicKey))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -317,13 +307,13 @@ func (s *store) publisherByKey(ctx context.Context, publicKey string) (*Publishe
 	return p, nil
 }
 
-func (s *store) publishers(ctx context.Context) ([]Publisher, error) {
+func (s *store) publishers(ctx context.Context) ([]catalogapi.Publisher, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+publisherColumns+` FROM publishers ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list publishers: %w", err)
 	}
 	defer rows.Close()
-	var out []Publisher
+	var out []catalogapi.Publisher
 	for rows.Next() {
 		p, err := scanPublisher(rows)
 		if err != nil {
@@ -334,7 +324,7 @@ func (s *store) publishers(ctx context.Context) ([]Publisher, error) {
 	return out, rows.Err()
 }
 
-func (s *store) addPublisher(ctx context.Context, p Publisher) error {
+func (s *store) addPublisher(ctx context.Context, p catalogapi.Publisher) error {
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO publishers (name, key_id, public_key, catalogs, added_at) VALUES (?, ?, ?, ?, ?)`,
 			p.Name, p.KeyID, p.PublicKey, strings.Join(p.Catalogs, " "), p.AddedAt.Unix())

@@ -29,7 +29,7 @@ type Catalog struct {
 	db     *store
 	now    func() time.Time
 	admins map[string]minisign.PublicKey // by fingerprint
-	static []Publisher
+	static []catalogapi.Publisher
 	// origin is this directory's identity in signatures: its public URL's scheme and host
 	// (sign.Origin). Requests signed for another origin are refused.
 	origin string
@@ -252,16 +252,16 @@ func (c *Catalog) OpenOrigin(ih metainfo.Hash, path string) (*OriginFile, error)
 }
 
 // Publishers lists the publishers, static ones first.
-func (c *Catalog) Publishers(ctx context.Context) ([]Publisher, error) {
+func (c *Catalog) Publishers(ctx context.Context) ([]catalogapi.Publisher, error) {
 	stored, err := c.db.publishers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]Publisher(nil), c.static...), stored...), nil
+	return append(append([]catalogapi.Publisher(nil), c.static...), stored...), nil
 }
 
 // AddPublisher admits a publisher key, optionally limited to some catalogs.
-func (c *Catalog) AddPublisher(ctx context.Context, name, publicKey string, catalogs []string) (*Publisher, error) {
+func (c *Catalog) AddPublisher(ctx context.Context, name, publicKey string, catalogs []string) (*catalogapi.Publisher, error) {
 	if err := names.CheckSegment("publisher name", name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -283,7 +283,7 @@ func (c *Catalog) AddPublisher(ctx context.Context, name, publicKey string, cata
 			return nil, fmt.Errorf("publisher %s (key %s) is in the directory's config: %w", s.Name, s.KeyID, ErrExists)
 		}
 	}
-	p := Publisher{Name: name, KeyID: keyID, PublicKey: key.String(), Catalogs: catalogs, AddedAt: c.now().UTC().Truncate(time.Second)}
+	p := catalogapi.Publisher{Name: name, KeyID: keyID, PublicKey: key.String(), Catalogs: catalogs, AddedAt: c.now().UTC().Truncate(time.Second)}
 	if err := c.db.addPublisher(ctx, p); err != nil {
 		return nil, err
 	}

@@ -270,7 +270,7 @@ func TestDeclareLimits(t *testing.T) {
 	}
 	m.Files[0].Size = 1
 	scoped := c.testPrincipal()
-	scoped.publisher = &Publisher{Name: "other", Catalogs: []string{"elsewhere"}}
+	scoped.publisher = &catalogapi.Publisher{Name: "other", Catalogs: []string{"elsewhere"}}
 	if _, err := c.declare(scoped, m.Declaration()); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("declare outside scope = %v, want ErrForbidden", err)
 	}

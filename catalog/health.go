@@ -9,11 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/useragent"
 )
 
-// Relay statuses, as Relay.Status shows them.
+// Relay statuses, as catalogapi.Relay.Status shows them.
 const (
 	StatusUp          = "up"
 	StatusSuspect     = "suspect"   // a health check failed: out of /r/, still in url-lists
@@ -27,7 +28,7 @@ const (
 
 // status sums up whether users may be sent to r, and why not (caller holds the lock).
 // The order matters: what only an operator can change comes first.
-func (c *Catalog) status(r *Relay, now time.Time) (status, reason string) {
+func (c *Catalog) status(r *relay, now time.Time) (status, reason string) {
 	window := time.Duration(c.cfg.Relays.MissedHeartbeats) * c.cfg.Relays.HeartbeatInterval
 	switch {
 	case r.State == relayapi.StateRevoked:
@@ -53,13 +54,13 @@ func (c *Catalog) status(r *Relay, now time.Time) (status, reason string) {
 }
 
 // suspended reports whether a suspension holds at now (caller holds the lock).
-func (r *Relay) suspended(now time.Time) bool {
+func (r *relay) suspended(now time.Time) bool {
 	return r.Suspended != "" && (r.SuspendedUntil.IsZero() || now.Before(r.SuspendedUntil))
 }
 
 // noteStatus logs r's status when it changed since it was last noted (caller holds the
 // lock): every change an operator may need to know of leaves a line.
-func (c *Catalog) noteStatus(r *Relay, now time.Time) {
+func (c *Catalog) noteStatus(r *relay, now time.Time) {
 	status, reason := c.status(r, now)
 	if status == r.lastStatus {
 		return
@@ -86,7 +87,7 @@ const (
 
 // check runs f in the background as r's check of kind, unless one is running (caller
 // holds the lock). f's context ends when the catalog stops.
-func (c *Catalog) check(r *Relay, kind flight, f func(ctx context.Context)) {
+func (c *Catalog) check(r *relay, kind flight, f func(ctx context.Context)) {
 	if r.flights&kind != 0 {
 		return
 	}
@@ -211,7 +212,7 @@ func (c *Catalog) livenessRound() {
 }
 
 // liveCheck fetches r's health URL and counts the outcome.
-func (c *Catalog) liveCheck(ctx context.Context, r *Relay) {
+func (c *Catalog) liveCheck(ctx context.Context, r *relay) {
 	if !acquire(ctx, c.relays.live) {
 		return
 	}
@@ -230,7 +231,7 @@ func (c *Catalog) liveCheck(ctx context.Context, r *Relay) {
 // countCheck counts a check's outcome (nil: it passed): the first failure makes r
 // suspect (out of /r/ answers), ProbeFailures in a row take it down (out of url-lists),
 // and ProbePasses in a row bring it back.
-func (c *Catalog) countCheck(r *Relay, err error) {
+func (c *Catalog) countCheck(r *relay, err error) {
 	c.relays.mu.Lock()
 	defer c.relays.mu.Unlock()
 	cfg := c.cfg.Relays
@@ -277,7 +278,7 @@ func (c *Catalog) probeHealth(ctx context.Context, base string, timeout time.Dur
 // quarantine takes a relay that served bytes failing a piece hash out of every url-list
 // and redirect until an operator clears it; it is kept on disk, so a restart of the
 // directory does not forgive it.
-func (c *Catalog) quarantine(r *Relay, why error) {
+func (c *Catalog) quarantine(r *relay, why error) {
 	c.relays.mu.Lock()
 	if r.Quarantine != "" {
 		c.relays.mu.Unlock()
@@ -286,7 +287,7 @@ func (c *Catalog) quarantine(r *Relay, why error) {
 	r.Quarantine = fmt.Sprintf("served a corrupt range (%v) at %s", why, c.now().UTC().Format(time.RFC3339))
 	r.liftSuspension()
 	c.noteStatus(r, c.now())
-	snapshot := *r
+	snapshot := r.Relay
 	c.relays.mu.Unlock()
 	c.metrics.quarantines.Inc()
 	if err := c.db.saveRelay(context.Background(), &snapshot, nil); err != nil {
@@ -297,7 +298,7 @@ func (c *Catalog) quarantine(r *Relay, why error) {
 // suspend keeps r from /r/ answers (and, with seeds, from url-lists) until until (zero:
 // until audits settle it), unless a longer or wider suspension holds (caller holds the
 // lock). It is not kept on disk: a restarted directory audits again.
-func (c *Catalog) suspend(r *Relay, why, cause string, until time.Time, seeds bool) {
+func (c *Catalog) suspend(r *relay, why, cause string, until time.Time, seeds bool) {
 	now := c.now()
 	if r.Quarantine != "" {
 		return
@@ -321,14 +322,14 @@ func (c *Catalog) suspend(r *Relay, why, cause string, until time.Time, seeds bo
 
 // liftSuspension ends r's suspension and forgets the cross-audits that led to it
 // (caller holds the lock).
-func (r *Relay) liftSuspension() {
+func (r *relay) liftSuspension() {
 	r.Suspended, r.SuspendedUntil, r.SuspendedSeeds = "", time.Time{}, false
 	r.audit.accusers, r.audit.vouchers = nil, nil
 }
 
 // clearRelay lifts a quarantine and forgets failed probes; the relay is self-tested and
 // its holdings range-checked again before users are sent to it.
-func (c *Catalog) clearRelay(ctx context.Context, id string) (*Relay, error) {
+func (c *Catalog) clearRelay(ctx context.Context, id string) (*catalogapi.Relay, error) {
 	c.relays.mu.Lock()
 	r := c.relays.byID[id]
 	if r == nil {
@@ -342,7 +343,7 @@ func (c *Catalog) clearRelay(ctx context.Context, id string) (*Relay, error) {
 	}
 	c.check(r, flightTest, func(ctx context.Context) { c.testRelay(ctx, r, true) })
 	c.noteStatus(r, c.now())
-	snapshot := *r
+	snapshot := r.Relay
 	c.relays.mu.Unlock()
 	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
 		return nil, err

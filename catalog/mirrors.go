@@ -154,7 +154,7 @@ func (c *Catalog) locate(ctx context.Context, publicURL string) (country, contin
 
 // noteServed turns the bytes a relay served since its last heartbeat into a rate
 // (caller holds the lock), the load the redirector weighs relays by.
-func (r *Relay) noteServed(bytes int64, now time.Time) {
+func (r *relay) noteServed(bytes int64, now time.Time) {
 	if since := now.Sub(r.LastSeen).Seconds(); since > 0 && bytes >= 0 {
 		r.serveRate = float64(bytes) / since
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 )
 
@@ -19,8 +20,8 @@ func TestRelaysFetching(t *testing.T) {
 	c.now = func() time.Time { return clock }
 	hbEvery := c.cfg.Relays.HeartbeatInterval
 	ih := metainfo.Hash{1}
-	r := &Relay{ID: "AAAA", State: relayapi.StateActive, SelfTest: testOK, LastSeen: clock,
-		held: map[metainfo.Hash]*RelayHolding{}}
+	r := &relay{Relay: catalogapi.Relay{ID: "AAAA", State: relayapi.StateActive, SelfTest: testOK, LastSeen: clock},
+		held: map[metainfo.Hash]*holding{}}
 	c.relays.byID[r.ID] = r
 	report := func(bytes int64, verified bool) {
 		t.Helper()

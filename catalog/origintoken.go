@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/opendist/odi/internal/relayapi"
 )
 
@@ -103,4 +104,14 @@ func (c *Catalog) RelayOfOrigin(auth string) (string, bool) {
 	defer c.relays.mu.RUnlock()
 	r := c.relays.byID[id]
 	return id, r != nil && r.State == relayapi.StateActive
+}
+
+// RelayLetGo reports whether relay id, heard from after since, no longer holds or
+// fetches the artifact ih: what the origin granted it before then reaches nobody (it
+// evicted the artifact, or never kept it), and the origin may send it to another.
+func (c *Catalog) RelayLetGo(id string, ih metainfo.Hash, since time.Time) bool {
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	r := c.relays.byID[id]
+	return r != nil && r.LastSeen.After(since) && r.held[ih] == nil
 }

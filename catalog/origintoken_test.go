@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/relayapi"
 )
 
@@ -43,10 +44,10 @@ func TestOriginToken(t *testing.T) {
 // oversized header, not an unknown or revoked relay.
 func TestRelayOfOrigin(t *testing.T) {
 	c := testCatalog(t, t.TempDir())
-	c.relays.byID["AAAA"] = &Relay{ID: "AAAA", State: relayapi.StateActive}
-	c.relays.byID["BBBB"] = &Relay{ID: "BBBB", State: relayapi.StateRevoked}
+	c.relays.byID["AAAA"] = &relay{Relay: catalogapi.Relay{ID: "AAAA", State: relayapi.StateActive}}
+	c.relays.byID["BBBB"] = &relay{Relay: catalogapi.Relay{ID: "BBBB", State: relayapi.StateRevoked}}
 	long := strings.Repeat("L", maxOriginToken) // an active relay, but a token over the cap
-	c.relays.byID[long] = &Relay{ID: long, State: relayapi.StateActive}
+	c.relays.byID[long] = &relay{Relay: catalogapi.Relay{ID: long, State: relayapi.StateActive}}
 	scheme := relayapi.OriginAuthScheme + " "
 	good := c.originToken("AAAA")
 	tests := []struct {

@@ -49,7 +49,7 @@ const (
 type upload struct {
 	id        string
 	decl      *manifest.Manifest
-	publisher *Publisher
+	publisher *catalogapi.Publisher
 	keyID     string // shown
 	key       string // the declaring key's fingerprint: only it may commit
 	dir       string
@@ -90,7 +90,7 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Up
 	if p.publisher == nil {
 		return nil, fmt.Errorf("%w: admin keys cannot publish; add a publisher key", ErrForbidden)
 	}
-	if !p.publisher.mayPublishTo(decl.Catalog) {
+	if !mayPublishTo(p.publisher, decl.Catalog) {
 		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, decl.Catalog)
 	}
 	total := decl.TotalSize()
@@ -286,7 +286,7 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 	if !m.Declaration().Equal(up.decl) {
 		return nil, fmt.Errorf("%w: the manifest names other files than were declared", ErrInvalid)
 	}
-	if !p.publisher.mayPublishTo(m.Catalog) {
+	if !mayPublishTo(p.publisher, m.Catalog) {
 		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, m.Catalog)
 	}
 	for i, f := range m.Files {

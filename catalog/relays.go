@@ -154,57 +154,12 @@ const (
 	testOK      = "ok"
 )
 
-// Relay is a relay as the directory knows it.
-type Relay struct {
-	// ID is the fingerprint of the relay's public key (sign.Fingerprint): a key made with
-	// another relay's key id is another relay, and cannot displace or block it.
-	ID            string   `json:"id"`
-	KeyID         string   `json:"key_id"` // the key's minisign id, shown
-	PublicKey     string   `json:"public_key"`
-	PublicURL     string   `json:"public_url"`
-	Quota         int64    `json:"quota_bytes"`
-	Free          int64    `json:"free_bytes"`
-	UploadLimit   int64    `json:"upload_limit"`
-	DownloadLimit int64    `json:"download_limit"`
-	Catalogs      []string `json:"catalogs,omitempty"`
-	// Country and Continent are where the relay's address is, as the directory's GeoIP
-	// database says ("" without one): hot artifacts spread across them, and users are
-	// sent to a relay near them.
-	Country      string    `json:"country,omitempty"`
-	Continent    string    `json:"continent,omitempty"`
-	State        string    `json:"state"`
-	RegisteredAt time.Time `json:"registered_at"`
-	LastSeen     time.Time `json:"last_seen"`
-	BytesServed  int64     `json:"bytes_served"`
-	Degraded     string    `json:"degraded,omitempty"`
-	// SelfTest is "pending", "ok", or why the relay failed it.
-	SelfTest string `json:"self_test"`
-	// Up: active, self-tested, not down, suspect, suspended or quarantined, and heard
-	// from within the missed-heartbeat window. Only up relays are sent users by /r/;
-	// url-lists also keep suspect relays and those suspended on reports alone.
-	Up bool `json:"up"`
-	// Status says the same in one word: up, suspect, suspended, down, quarantined,
-	// testing, pending (an operator must approve it) or revoked; Reason says why when it
-	// is not up.
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
-	// Quarantine names the range the relay served wrong; it stays until an operator
-	// clears it (odi admin relays clear).
-	Quarantine string `json:"quarantine,omitempty"`
-	// Suspended says why the relay is kept from users for now, and SuspendedUntil until
-	// when (zero: until audits settle it). SuspendedSeeds: out of url-lists too, not
-	// only out of /r/ answers.
-	Suspended      string    `json:"suspended,omitempty"`
-	SuspendedUntil time.Time `json:"suspended_until,omitzero"`
-	SuspendedSeeds bool      `json:"suspended_seeds,omitempty"`
-	// Strikes counts the times the relay reported another's bytes bad and two other
-	// relays found them good.
-	Strikes int `json:"strikes,omitempty"`
-	// ProbeFailures counts consecutive failed checks (health checks, audits that got no
-	// answer); Down is why they marked the relay down ("" while it is not).
-	ProbeFailures int            `json:"probe_failures"`
-	Down          string         `json:"down,omitempty"`
-	Holdings      []RelayHolding `json:"holdings"`
+// relay is a relay as the directory keeps it: what the API shows of it and what its
+// checks need. Status, Reason, Up and Holdings stay empty here: relayJSON fills them for
+// the listing, and the answers of approve, revoke and clear show them empty, as they
+// always have.
+type relay struct {
+	catalogapi.Relay
 
 	testedAt    time.Time
 	flights     flight // checks running, one of each kind at most
@@ -212,18 +167,13 @@ type Relay struct {
 	probePasses int    // consecutive passes while down
 	lastStatus  string
 	serveRate   float64 // bytes/s served over the last heartbeat interval
-	held        map[metainfo.Hash]*RelayHolding
+	held        map[metainfo.Hash]*holding
 	audit       relayAudit // audit.go
 }
 
-// RelayHolding is one artifact a relay reports.
-type RelayHolding struct {
-	InfoHash      string `json:"infohash"`
-	BytesComplete int64  `json:"bytes_complete"`
-	Verified      bool   `json:"verified"` // as the relay reports
-	// Checked: the directory fetched a piece of it from the relay and its hash matched;
-	// only then does the relay appear in the artifact's web seeds.
-	Checked bool `json:"checked"`
+// holding is one artifact a relay reports.
+type holding struct {
+	catalogapi.RelayHolding
 
 	seed string // the relay's BEP 19 base URL for it, built once: redirects read it often
 	// grewAt is the heartbeat that first reported it, or last reported more of it.
@@ -233,10 +183,10 @@ type RelayHolding struct {
 // relays is the directory's registry of relays, in memory and in SQLite.
 type relays struct {
 	mu   sync.RWMutex
-	byID map[string]*Relay
+	byID map[string]*relay
 	// checks bounds concurrent self-tests and holding checks, live health checks and
 	// audits the directory's own audits, each kind apart so that none starves another;
-	// within a kind, a relay runs one check at a time (Relay.flights).
+	// within a kind, a relay runs one check at a time (relay.flights).
 	checks, live, audits chan struct{}
 	probe                *http.Client
 	// cross holds the cross-audits handed out and not yet answered, by Audit.ID.
@@ -259,7 +209,7 @@ const (
 )
 
 func newRelays(cfg RelaysConfig) *relays {
-	return &relays{byID: map[string]*Relay{}, checks: make(chan struct{}, maxChecks), live: make(chan struct{}, maxLive),
+	return &relays{byID: map[string]*relay{}, checks: make(chan struct{}, maxChecks), live: make(chan struct{}, maxLive),
 		audits: make(chan struct{}, maxAudits), probe: probeClient(cfg), cross: map[string]*crossAudit{},
 		refusalsLogged: map[string]struct{}{}}
 }
@@ -268,7 +218,7 @@ func newRelays(cfg RelaysConfig) *relays {
 // (caller holds the lock). A relay found failing once, or reported by users, leaves the
 // redirects first: a plain HTTP user has no other source to fall back on, a torrent
 // client has the origin and its hashes.
-func (c *Catalog) serving(r *Relay, now time.Time) (seeds, redirects bool) {
+func (c *Catalog) serving(r *relay, now time.Time) (seeds, redirects bool) {
 	switch status, _ := c.status(r, now); status {
 	case StatusUp:
 		return true, true
@@ -281,14 +231,7 @@ func (c *Catalog) serving(r *Relay, now time.Time) (seeds, redirects bool) {
 }
 
 // webSeed is the relay's BEP 19 base URL for the artifact with hex infohash ih.
-func (r *Relay) webSeed(ih string) string { return r.PublicURL + "/ws/" + ih + "/" }
-
-// RelayPage is one page of the relay registry, in id order.
-type RelayPage struct {
-	Relays []Relay `json:"relays"`
-	// Next is the id to list after for the next page (?after=); "" on the last page.
-	Next string `json:"next,omitempty"`
-}
+func (r *relay) webSeed(ih string) string { return r.PublicURL + "/ws/" + ih + "/" }
 
 // Pages of GET /api/v1/relays: at most limit relays (DefaultRelayPage unless asked,
 // MaxRelayPage at most), ending early once they list maxPageHoldings holdings, so that
@@ -301,7 +244,7 @@ const (
 )
 
 // Relays lists up to limit relays whose ids sort after after, with their holdings.
-func (c *Catalog) Relays(after string, limit int) RelayPage {
+func (c *Catalog) Relays(after string, limit int) catalogapi.RelayPage {
 	now := c.now()
 	c.relays.mu.RLock()
 	defer c.relays.mu.RUnlock()
@@ -312,26 +255,32 @@ func (c *Catalog) Relays(after string, limit int) RelayPage {
 		}
 	}
 	slices.Sort(ids)
-	page := RelayPage{Relays: []Relay{}}
+	page := catalogapi.RelayPage{Relays: []catalogapi.Relay{}}
 	holdings := 0
 	for i, id := range ids {
 		if i == limit || (i > 0 && holdings >= maxPageHoldings) {
 			page.Next = page.Relays[i-1].ID
 			break
 		}
-		r := c.relays.byID[id]
-		cp := *r
-		cp.Status, cp.Reason = c.status(r, now)
-		cp.Up = cp.Status == StatusUp
-		cp.Holdings = make([]RelayHolding, 0, len(r.held))
-		for _, h := range r.held {
-			cp.Holdings = append(cp.Holdings, *h)
-		}
-		slices.SortFunc(cp.Holdings, func(a, b RelayHolding) int { return strings.Compare(a.InfoHash, b.InfoHash) })
-		holdings += len(cp.Holdings)
-		page.Relays = append(page.Relays, cp)
+		v := c.relayJSON(c.relays.byID[id], now)
+		holdings += len(v.Holdings)
+		page.Relays = append(page.Relays, v)
 	}
 	return page
+}
+
+// relayJSON is r as the relay listing shows it: with its status and its holdings (caller
+// holds the lock).
+func (c *Catalog) relayJSON(r *relay, now time.Time) catalogapi.Relay {
+	v := r.Relay
+	v.Status, v.Reason = c.status(r, now)
+	v.Up = v.Status == StatusUp
+	v.Holdings = make([]catalogapi.RelayHolding, 0, len(r.held))
+	for _, h := range r.held {
+		v.Holdings = append(v.Holdings, h.RelayHolding)
+	}
+	slices.SortFunc(v.Holdings, func(a, b catalogapi.RelayHolding) int { return strings.Compare(a.InfoHash, b.InfoHash) })
+	return v
 }
 
 // register admits or updates a relay from its signed Register, logging its refusals
@@ -356,8 +305,8 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 		r = nil // its wait is over, and expirePending would forget it: it waits anew
 	}
 	if r == nil {
-		r = &Relay{ID: p.fingerprint, KeyID: p.keyID, PublicKey: p.key.String(), RegisteredAt: now, State: relayapi.StatePending,
-			held: map[metainfo.Hash]*RelayHolding{}}
+		r = &relay{Relay: catalogapi.Relay{ID: p.fingerprint, KeyID: p.keyID, PublicKey: p.key.String(), RegisteredAt: now,
+			State: relayapi.StatePending}, held: map[metainfo.Hash]*holding{}}
 		if c.cfg.Relays.Policy == PolicyOpen {
 			r.State = relayapi.StateActive
 		} else if err := c.roomForPending(now); err != nil {
@@ -381,7 +330,7 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	r.suspect = ""
 	c.check(r, flightTest, func(ctx context.Context) { c.testRelay(ctx, r, true) })
 	c.noteStatus(r, now)
-	snapshot := *r
+	snapshot := r.Relay
 	c.relays.mu.Unlock()
 	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
 		return nil, err
@@ -441,7 +390,7 @@ func (c *Catalog) roomForPending(now time.Time) error {
 func (c *Catalog) expirePending(ctx context.Context) error {
 	now := c.now()
 	c.relays.mu.Lock()
-	var stale []*Relay
+	var stale []*relay
 	for id, r := range c.relays.byID {
 		if r.State == relayapi.StatePending && now.Sub(r.RegisteredAt) >= c.cfg.Relays.PendingTTL {
 			stale = append(stale, r)
@@ -483,13 +432,13 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		return plan, nil
 	}
 	c.relays.mu.Unlock()
-	held := make(map[metainfo.Hash]*RelayHolding, len(hb.Holdings))
+	held := make(map[metainfo.Hash]*holding, len(hb.Holdings))
 	for _, h := range hb.Holdings {
 		var ih metainfo.Hash
 		if err := ih.FromHexString(h.InfoHash); err != nil || h.BytesComplete < 0 {
 			return nil, fmt.Errorf("%w: holding %q", ErrInvalid, h.InfoHash)
 		}
-		held[ih] = &RelayHolding{InfoHash: ih.HexString(), BytesComplete: h.BytesComplete, Verified: h.Verified}
+		held[ih] = &holding{RelayHolding: catalogapi.RelayHolding{InfoHash: ih.HexString(), BytesComplete: h.BytesComplete, Verified: h.Verified}}
 	}
 	c.relays.mu.Lock()
 	// Holdings are rewritten only when they changed: a relay carrying thousands of
@@ -524,7 +473,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		c.check(r, flightTest, func(ctx context.Context) { c.testRelay(ctx, r, retest) })
 	}
 	c.noteStatus(r, now)
-	snapshot := *r
+	snapshot := r.Relay
 	c.relays.mu.Unlock()
 
 	saveHeld := held
@@ -563,7 +512,7 @@ func (c *Catalog) planItem(a *Artifact) relayapi.Item {
 
 // setRelayState approves or revokes a relay. Revocation takes it out of every url-list at
 // once: they are built from the registry on each request.
-func (c *Catalog) setRelayState(ctx context.Context, id, state string) (*Relay, error) {
+func (c *Catalog) setRelayState(ctx context.Context, id, state string) (*catalogapi.Relay, error) {
 	c.relays.mu.Lock()
 	r := c.relays.byID[id]
 	if r == nil {
@@ -572,7 +521,7 @@ func (c *Catalog) setRelayState(ctx context.Context, id, state string) (*Relay, 
 	}
 	r.State = state
 	c.noteStatus(r, c.now())
-	snapshot := *r
+	snapshot := r.Relay
 	c.relays.mu.Unlock()
 	if err := c.db.saveRelay(ctx, &snapshot, nil); err != nil {
 		return nil, err
@@ -651,7 +600,7 @@ func probeClient(cfg RelaysConfig) *http.Client {
 
 // testRelay self-tests r (with selfTest) and range-checks the holdings it reports
 // verified that the directory has not checked.
-func (c *Catalog) testRelay(ctx context.Context, r *Relay, selfTest bool) {
+func (c *Catalog) testRelay(ctx context.Context, r *relay, selfTest bool) {
 	if !acquire(ctx, c.relays.checks) {
 		return
 	}
@@ -663,7 +612,7 @@ func (c *Catalog) testRelay(ctx context.Context, r *Relay, selfTest bool) {
 }
 
 // selfTest fetches the relay's health URL and records the outcome.
-func (c *Catalog) selfTest(ctx context.Context, r *Relay) {
+func (c *Catalog) selfTest(ctx context.Context, r *relay) {
 	c.relays.mu.RLock()
 	base := r.PublicURL
 	c.relays.mu.RUnlock()
@@ -684,7 +633,7 @@ func (c *Catalog) selfTest(ctx context.Context, r *Relay) {
 // directory has not checked, as a user would, and checks it against the piece hash: a
 // match makes the holding eligible for url-lists, a mismatch suspends the relay at once
 // and quarantines it when the piece is bad again (auditSpans).
-func (c *Catalog) checkHoldings(ctx context.Context, r *Relay) {
+func (c *Catalog) checkHoldings(ctx context.Context, r *relay) {
 	byHash := c.view.Load().byHash
 	c.relays.mu.RLock()
 	var due []*Artifact
@@ -719,7 +668,7 @@ func (c *Catalog) checkHoldings(ctx context.Context, r *Relay) {
 
 // loadRelays reads the registry, re-keying first the relays that migration 00005 left
 // under their key ids.
-func (s *store) loadRelays(ctx context.Context, log *slog.Logger) (map[string]*Relay, error) {
+func (s *store) loadRelays(ctx context.Context, log *slog.Logger) (map[string]*relay, error) {
 	if err := s.rekeyRelays(ctx, log); err != nil {
 		return nil, err
 	}
@@ -730,9 +679,9 @@ func (s *store) loadRelays(ctx context.Context, log *slog.Logger) (map[string]*R
 		return nil, fmt.Errorf("load relays: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]*Relay{}
+	out := map[string]*relay{}
 	for rows.Next() {
-		r := &Relay{SelfTest: testPending, held: map[metainfo.Hash]*RelayHolding{}}
+		r := &relay{Relay: catalogapi.Relay{SelfTest: testPending}, held: map[metainfo.Hash]*holding{}}
 		var catalogs string
 		var registered, seen int64
 		if err := rows.Scan(&r.ID, &r.PublicKey, &r.PublicURL, &r.Quota, &r.Free, &r.UploadLimit, &r.DownloadLimit,
@@ -758,7 +707,7 @@ func (s *store) loadRelays(ctx context.Context, log *slog.Logger) (map[string]*R
 	defer hrows.Close()
 	for hrows.Next() {
 		var id string
-		var h RelayHolding
+		var h holding
 		if err := hrows.Scan(&id, &h.InfoHash, &h.BytesComplete, &h.Verified); err != nil {
 			return nil, fmt.Errorf("load relay holdings: %w", err)
 		}
@@ -815,7 +764,7 @@ func (s *store) rekeyRelays(ctx context.Context, log *slog.Logger) error {
 }
 
 // saveRelay writes a relay's row and, if held is not nil, replaces its holdings.
-func (s *store) saveRelay(ctx context.Context, r *Relay, held map[metainfo.Hash]*RelayHolding) error {
+func (s *store) saveRelay(ctx context.Context, r *catalogapi.Relay, held map[metainfo.Hash]*holding) error {
 	return s.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO relays (id, public_key, public_url, quota, free, upload_limit, download_limit, catalogs,

@@ -250,7 +250,7 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 	const size = manifest.MaxBytes
 	digest := make([]byte, size)
 
-	expunge, _ := json.Marshal(ExpungeRequest{Artifact: "test/thing/0", Reason: "replayed"})
+	expunge, _ := json.Marshal(catalogapi.ExpungeRequest{Artifact: "test/thing/0", Reason: "replayed"})
 	replayed, _ := http.NewRequest(http.MethodPost, d.url+"/api/v1/admin/expunge", nil)
 	if err := d.signer(t, filepath.Join(d.keys, "admin.key")).SignBody(replayed, expunge); err != nil {
 		t.Fatal(err)
@@ -408,7 +408,7 @@ func TestSignaturesBindTheDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	body, _ := json.Marshal(ExpungeRequest{Artifact: "test/thing/1", Reason: "signed for A"})
+	body, _ := json.Marshal(catalogapi.ExpungeRequest{Artifact: "test/thing/1", Reason: "signed for A"})
 	req := signed(t, a.signer(t, filepath.Join(a.keys, "admin.key")), a.url+"/api/v1/admin/expunge", body)
 	req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	atB := req.Clone(context.Background())
@@ -493,7 +493,7 @@ func TestConfigPublishersAreScoped(t *testing.T) {
 			t.Errorf("%s: declare = %v, want status %d", tt.name, err, tt.status)
 		}
 	}
-	var out struct{ Publishers []Publisher }
+	var out struct{ Publishers []catalogapi.Publisher }
 	if err := d.admin.Call(ctx, http.MethodGet, "/api/v1/admin/publishers", nil, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +517,7 @@ func TestPublisherKeyIDCollision(t *testing.T) {
 	ctx := context.Background()
 	add := func(name string, key minisign.PublicKey, catalogs ...string) error {
 		return d.admin.CallJSON(ctx, http.MethodPost, "/api/v1/admin/publishers",
-			AddPublisherRequest{Name: name, PublicKey: key.String(), Catalogs: catalogs}, nil)
+			catalogapi.AddPublisherRequest{Name: name, PublicKey: key.String(), Catalogs: catalogs}, nil)
 	}
 	if err := add("squat", squatKey, "squat"); err != nil {
 		t.Fatalf("admit a key sharing the config key's id: %v", err)
@@ -778,7 +778,7 @@ func TestRelaysListInPages(t *testing.T) {
 		var pages []int
 		after := ""
 		for {
-			var page RelayPage
+			var page catalogapi.RelayPage
 			resp, err := http.Get(d.url + "/api/v1/relays?limit=" + strconv.Itoa(tt.limit) + "&after=" + after)
 			if err != nil {
 				t.Fatal(err)
@@ -889,7 +889,7 @@ func TestRevokeAbortsUploads(t *testing.T) {
 	ctx := context.Background()
 	keyPath := makeKey(t, d.keys, "late", 0)
 	key, _ := sign.ParsePublicKey(keyPath + ".pub")
-	if err := d.admin.CallJSON(ctx, http.MethodPost, "/api/v1/admin/publishers", AddPublisherRequest{Name: "late", PublicKey: key.String()}, nil); err != nil {
+	if err := d.admin.CallJSON(ctx, http.MethodPost, "/api/v1/admin/publishers", catalogapi.AddPublisherRequest{Name: "late", PublicKey: key.String()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	late := d.client(t, keyPath)
@@ -958,7 +958,7 @@ func TestSameBytesTwoCatalogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.admin.CallJSON(ctx, http.MethodPost, "/api/v1/admin/expunge", ExpungeRequest{Artifact: squat.ID, Reason: "squat"}, nil); err != nil {
+	if err := d.admin.CallJSON(ctx, http.MethodPost, "/api/v1/admin/expunge", catalogapi.ExpungeRequest{Artifact: squat.ID, Reason: "squat"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	a, err := publishOver(t, debian, "debian", "1", iso)

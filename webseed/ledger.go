@@ -103,6 +103,8 @@ type Ledger struct {
 	window     int64 // nanoseconds
 	relayFirst int64 // nanoseconds; 0 off
 	now        func() time.Time
+	// left, if set, reports a requester that let a torrent go since a time (Reclaim).
+	left func(who string, ih metainfo.Hash, since time.Time) bool
 
 	mu        sync.Mutex
 	torrents  map[metainfo.Hash]*pieceLog
@@ -139,6 +141,16 @@ func NewLedger(cfg LedgerConfig) *Ledger {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	return l
+}
+
+// Reclaim makes l take back the grants of a requester that left reports let the torrent
+// go since it was granted them: a relay that evicted the artifact, or never kept it,
+// passes on no piece, and the swarm it left would otherwise wait out the window for the
+// origin to send them again. left is asked only about pieces no slot is free for, with
+// l's lock held: it must be quick and must not call l. Call Reclaim before l is used.
+func (l *Ledger) Reclaim(left func(who string, ih metainfo.Hash, since time.Time) bool) *Ledger {
+	l.left = left
 	return l
 }
 
@@ -203,7 +215,7 @@ func (l *Ledger) Grant(ih metainfo.Hash, a Ask) Grant {
 		if l.owned(pl, p, a.Who.Key, now) {
 			continue
 		}
-		s := l.freeSlot(pl, p, now)
+		s := l.freeSlot(pl, ih, p, now)
 		if s < 0 {
 			if p == first {
 				g.N, g.RetryAfter = 0, time.Duration(l.oldest(pl, p)+l.window-now)
@@ -259,10 +271,19 @@ func (l *Ledger) owned(pl *pieceLog, p int64, who string, now int64) bool {
 	return false
 }
 
-// freeSlot returns a slot of piece p not used within the window, or -1.
-func (l *Ledger) freeSlot(pl *pieceLog, p, now int64) int {
+// freeSlot returns a slot of piece p of torrent ih not used within the window, or
+// granted to a requester that let the torrent go since (Reclaim), or -1.
+func (l *Ledger) freeSlot(pl *pieceLog, ih metainfo.Hash, p, now int64) int {
 	for s := range l.serves {
 		if t := pl.slots[p*int64(l.serves)+int64(s)].at; t == 0 || now-t >= l.window {
+			return s
+		}
+	}
+	if l.left == nil {
+		return -1
+	}
+	for s := range l.serves {
+		if sl := pl.slots[p*int64(l.serves)+int64(s)]; l.left(sl.who, ih, time.Unix(0, sl.at)) {
 			return s
 		}
 	}

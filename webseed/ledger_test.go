@@ -322,3 +322,40 @@ func TestLedgerRelaysFilling(t *testing.T) {
 		t.Fatal("relays quiet for RelayQuiet still count as filling")
 	}
 }
+
+// TestLedgerReclaim: pieces granted to a relay that evicted the torrent since go to the
+// next requester at once; those of a relay that keeps it, or has not said, wait out the
+// window.
+func TestLedgerReclaim(t *testing.T) {
+	c := newFakeClock()
+	ih := ihOf(1)
+	var dropped map[string]time.Time // relay -> when it said it let ih go
+	l := c.ledger(1).Reclaim(func(who string, got metainfo.Hash, since time.Time) bool {
+		at, ok := dropped[who]
+		return got == ih && ok && at.After(since)
+	})
+	grant := func(who string) int64 {
+		g := l.Grant(ih, ask(who, 0, 2*P))
+		g.Done(g.N)
+		return g.N
+	}
+	if n := grant("relay-1"); n != 2*P {
+		t.Fatalf("the first relay is granted %d bytes, want %d", n, 2*P)
+	}
+	c.add(time.Second)
+	if n := grant("relay-2"); n != 0 {
+		t.Fatalf("while relay-1 keeps the pieces, relay-2 is granted %d bytes, want 0", n)
+	}
+	dropped = map[string]time.Time{"relay-1": c.now().Add(-2 * time.Second)} // before its grant
+	if n := grant("relay-2"); n != 0 {
+		t.Fatalf("relay-1 let go before its grant, and relay-2 is granted %d bytes, want 0", n)
+	}
+	c.add(time.Second)
+	dropped = map[string]time.Time{"relay-1": c.now()}
+	if n := grant("relay-2"); n != 2*P {
+		t.Fatalf("relay-1 evicted the torrent, and relay-2 is granted %d bytes, want %d", n, 2*P)
+	}
+	if n := grant("relay-3"); n != 0 {
+		t.Fatalf("relay-2 keeps the pieces, and relay-3 is granted %d bytes, want 0", n)
+	}
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bytesize"
 	"github.com/opendist/odi/internal/catalogapi"
@@ -92,8 +91,8 @@ after a revoke, and an admin key cannot also publish.`,
 			if err != nil {
 				return usageError("%w", err)
 			}
-			var p catalog.Publisher
-			req := catalog.AddPublisherRequest{Name: args[0], PublicKey: key.String(), Catalogs: catalogs}
+			var p catalogapi.Publisher
+			req := catalogapi.AddPublisherRequest{Name: args[0], PublicKey: key.String(), Catalogs: catalogs}
 			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/publishers", req, &p); err != nil {
 				return fmt.Errorf("add publisher: %w", err)
 			}
@@ -152,7 +151,7 @@ revoked.
 			if pubsJSON {
 				return writeJSON(g.stdout, raw)
 			}
-			var out struct{ Publishers []catalog.Publisher }
+			var out struct{ Publishers []catalogapi.Publisher }
 			if err := json.Unmarshal(raw, &out); err != nil {
 				return fmt.Errorf("list publishers: %w", err)
 			}
@@ -203,7 +202,7 @@ everyone who asks for the artifact from then on.`,
 				return err
 			}
 			var a catalogapi.Artifact
-			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/expunge", catalog.ExpungeRequest{Artifact: args[0], Reason: reason}, &a); err != nil {
+			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/expunge", catalogapi.ExpungeRequest{Artifact: args[0], Reason: reason}, &a); err != nil {
 				return fmt.Errorf("expunge: %w", err)
 			}
 			printf(g.stdout, "expunged %s (infohash %s): %s\n", a.ID, a.InfoHash, a.ExpungeReason)
@@ -275,7 +274,7 @@ as the directory sent them (id, public_url, status, reason, holdings, ...).`,
 					Relays []json.RawMessage `json:"relays"`
 				}{Relays: append([]json.RawMessage{}, raws...)})
 			}
-			relays := make([]catalog.Relay, len(raws))
+			relays := make([]catalogapi.Relay, len(raws))
 			for i, raw := range raws {
 				if err := json.Unmarshal(raw, &relays[i]); err != nil {
 					return fmt.Errorf("list relays: %w", err)
@@ -330,7 +329,7 @@ again before users are sent to it. Clear a relay once its operator has fixed it.
 				if err != nil {
 					return err
 				}
-				var r catalog.Relay
+				var r catalogapi.Relay
 				if err := c.Call(cmd.Context(), http.MethodPost, "/api/v1/admin/relays/"+url.PathEscape(args[0])+"/"+path, nil, &r); err != nil {
 					return fmt.Errorf("%s relay: %w", verb, err)
 				}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // adminCommands is every command under odi admin, groups included.
@@ -158,7 +158,7 @@ func TestAdminListJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var relays struct{ Relays []catalog.Relay }
+	var relays struct{ Relays []catalogapi.Relay }
 	if err := strictJSON(out, &relays); err != nil {
 		t.Fatalf("relays list --json: %v in %q", err, out)
 	}
@@ -170,7 +170,7 @@ func TestAdminListJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pubs struct{ Publishers []catalog.Publisher }
+	var pubs struct{ Publishers []catalogapi.Publisher }
 	if err := strictJSON(out, &pubs); err != nil {
 		t.Fatalf("publishers list --json: %v in %q", err, out)
 	}

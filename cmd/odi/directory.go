@@ -319,7 +319,10 @@ func (d *directory) handler() http.Handler {
 	origin := webseed.New(originStore{d.cat}, d.log).DeflectTo(d.relayHolding)
 	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr}
 	if d.cfg.Origin.Serves > 0 {
-		ledger := webseed.NewLedger(d.cfg.Origin)
+		ledger := webseed.NewLedger(d.cfg.Origin).Reclaim(func(who string, ih metainfo.Hash, since time.Time) bool {
+			id, ok := strings.CutPrefix(who, relayKeyPrefix)
+			return ok && d.cat.RelayLetGo(id, ih, since)
+		})
 		// Relays about to take the artifact: so new that relays may not have heard of it
 		// yet (a release's crowd arrives with its publication, before the tracker has
 		// counted it, and is rationed from the first request), or filling it.
@@ -425,10 +428,14 @@ func (d *directory) crowded(ih metainfo.Hash) bool {
 // its pieces; a client with many addresses gets no more than as many clients would.
 func (d *directory) requester(r *http.Request) webseed.Requester {
 	if id, ok := d.cat.RelayOfOrigin(r.Header.Get("Authorization")); ok {
-		return webseed.Requester{Key: "relay " + id, Relay: true}
+		return webseed.Requester{Key: relayKeyPrefix + id, Relay: true}
 	}
 	return webseed.Requester{Key: limit.AddrKey(d.tr.ClientAddr(r)).String()}
 }
+
+// relayKeyPrefix begins a relay's requester key; an address, every other key, has no
+// space.
+const relayKeyPrefix = "relay "
 
 // counterStore keeps the tracker's counters in the catalog's database.
 type counterStore struct{ cat *catalog.Catalog }

@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // probedDirectory is a relay directory that checks relays' health every 200ms (100 to
@@ -111,10 +112,10 @@ func relayStatus(t *testing.T, tn *testNet, id string) string {
 
 func urlListOf(t *testing.T, torrentURL string) []string {
 	t.Helper()
-	_, body := get(t, torrentURL)
+	resp, body := get(t, torrentURL)
 	mi, err := metainfo.Load(bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("GET %s: %s, %q: %v", torrentURL, resp.Status, body, err)
 	}
 	return mi.UrlList
 }
@@ -215,7 +216,7 @@ func TestRelayServingCorruptBytesIsQuarantined(t *testing.T) {
 		t.Fatalf("status %s a second later, want still quarantined", s)
 	}
 	flipByte(t, file, 1234) // repaired
-	var cleared catalog.Relay
+	var cleared catalogapi.Relay
 	if err := tn.admin.Call(context.Background(), http.MethodPost, "/api/v1/admin/relays/"+r.id+"/clear", nil, &cleared); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -65,6 +66,10 @@ func startTestDirectory(t *testing.T, opts ...func(*DirectoryConfig)) *testNet {
 	cfg.Publishers = []string{"tester:test=" + tn.publisherKey + ".pub"}
 	cfg.MinFreeSpace = 0
 	cfg.Listen = "127.0.0.1:0"
+	// Every relay, publisher and poll of a test comes from 127.0.0.1, one address whose
+	// bucket a few waitFor loops (20 requests a second each) empty in seconds; tests of
+	// the limits set their own.
+	cfg.Limits.Requests = limit.Rate{PerSecond: 1000, Burst: 1000}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -46,9 +46,10 @@ func TestHotArtifactSpreads(t *testing.T) {
 	}
 	// Its share of demand (~0.85) earns it three copies.
 	waitFor(t, 60*time.Second, "the hot artifact on all three relays", func() bool { return mirrorsOf(t, tn, hot) == 3 })
-	if !covered() {
-		t.Errorf("an artifact lost its last copy to the hot one")
-	}
+	// A relay may evict a copy for the hot artifact before the copy the plan moved
+	// elsewhere is listed (users take the origin's meanwhile); what must not happen is
+	// an artifact left without one.
+	waitFor(t, 30*time.Second, "every artifact on a relay beside the hot one", covered)
 	for _, r := range relays {
 		if n := du(t, filepath.Join(r.data, "torrents")); n > quota {
 			t.Errorf("relay %s holds %d bytes on disk, over its quota of %d", r.id, n, quota)

@@ -91,10 +91,10 @@ func runTestRelay(t *testing.T, cfg RelayConfig) *testRelay {
 }
 
 // relayView returns the directory's view of a relay.
-func relayView(t *testing.T, tn *testNet, id string) catalog.Relay {
+func relayView(t *testing.T, tn *testNet, id string) catalogapi.Relay {
 	t.Helper()
 	_, body := get(t, tn.base+"/api/v1/relays")
-	var out struct{ Relays []catalog.Relay }
+	var out struct{ Relays []catalogapi.Relay }
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func relayView(t *testing.T, tn *testNet, id string) catalog.Relay {
 			return r
 		}
 	}
-	return catalog.Relay{}
+	return catalogapi.Relay{}
 }
 
 // waitFor polls cond (bounded) until it holds.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/client"
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // TestWarmStartFillsFromOrigin: the first relay to carry an artifact has only the origin
@@ -75,13 +75,13 @@ func TestWarmStartRejectsCorruptOrigin(t *testing.T) {
 
 	r := startTestRelay(t, tn)
 	waitFor(t, 30*time.Second, "warm start rejects the corrupt piece", func() bool { _, rej := r.relay.WarmStarted(); return rej > 0 })
-	holding := func() catalog.RelayHolding {
+	holding := func() catalogapi.RelayHolding {
 		for _, h := range relayView(t, tn, r.id).Holdings {
 			if h.InfoHash == art.InfoHash {
 				return h
 			}
 		}
-		return catalog.RelayHolding{}
+		return catalogapi.RelayHolding{}
 	}
 	waitFor(t, 30*time.Second, "every other piece arrives", func() bool { return holding().BytesComplete == art.Size-art.PieceLength })
 	// The client's own web-seed requests start within its 5 s timer: wait until it has
