@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: all build demo test unit e2e faults faults-short crowd lint fuzz bench-publish install uninstall clean
+.PHONY: all build demo test unit e2e readme faults faults-short crowd lint fuzz bench-publish install uninstall clean
 
 all: build
 
@@ -26,14 +26,19 @@ demo: build
 	./$(BIN) demo
 
 ## test: lint, unit and integration tests, then the end-to-end script with real clients,
-## the short reliability suite and a small flash crowd
-test: lint unit e2e faults-short crowd
+## the README walk-through, the short reliability suite and a small flash crowd
+test: lint unit e2e readme faults-short crowd
 
 unit:
 	$(GO) test -tags $(TAGS) -race -count=1 ./...
 
 e2e: build
 	scripts/e2e.sh $(BIN)
+
+## readme: every command of README.md's sh blocks, then every command odi demo prints,
+## pasted as a user would on loopback, each checked (scripts/readme.sh says how)
+readme: build
+	scripts/readme.sh $(BIN)
 
 ## faults: the reliability suite (docs/reliability.md): floods, idle sockets, sybils,
 ## inflated demand, overflowing manifests, replays, kill -9s, rotting and lying relays, a

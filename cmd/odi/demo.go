@@ -126,8 +126,13 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 		return stop(err)
 	}
 
-	// One folder per client: each refuses to overwrite what another already wrote.
-	dl := filepath.Join(os.TempDir(), "odi-demo-download")
+	// One folder per client: each refuses to overwrite what another already wrote. A new
+	// one per demo, kept when it stops (it holds what the user fetched): aria2c refuses a
+	// file an earlier demo left without its control file.
+	dl, err := os.MkdirTemp("", "odi-demo-download-")
+	if err != nil {
+		return stop(err)
+	}
 	in := func(client string) string { return filepath.Join(dl, client) }
 	printf(out, "\nBoth relays hold both samples. Try (files land in %s/<client>):\n\n", dl)
 	printf(out, "The catalog (JSON):\n  curl -s %s/api/v1/artifacts\n\n", base)
