@@ -36,7 +36,9 @@
 #     divided by the artifact's size.         targets: (a) <= 1.5x, (b) <= 0.05x
 #   - clients verified (sha256).              target: all of them
 #   - (a): when the directory first listed all three relays as web seeds.
-#                                             target: before the last client ended
+#                                             target: within LISTED_WITHIN s of the start
+#     (an absolute bound: "before the last client ended" failed a crowd for being fast,
+#     7.26 s against the relays' 7.49 s)
 #   - what the relays served: bytes_served in GET /api/v1/relays (their heartbeats,
 #     every second here), and what they downloaded (odi_relay_downloaded_bytes by source
 #     on each relay's /metrics);
@@ -68,6 +70,7 @@ size_mib=${SIZE_MIB:-256}
 clients=${CLIENTS:-20}
 client_timeout=${CLIENT_TIMEOUT:-1200}
 fill_wait=${FILL_WAIT:-600}
+listed_within=${LISTED_WITHIN:-15}
 crowd_kind=${CROWD:-odi}
 relays_with_crowd=${RELAYS_WITH_CROWD:-0}
 relays=3
@@ -76,6 +79,7 @@ relays=3
 [[ $clients =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive integer, not '$clients'"
 [[ $client_timeout =~ ^[1-9][0-9]*$ ]] || die "CLIENT_TIMEOUT must be seconds, not '$client_timeout'"
 [[ $fill_wait =~ ^[1-9][0-9]*$ ]] || die "FILL_WAIT must be seconds, not '$fill_wait'"
+[[ $listed_within =~ ^[1-9][0-9]*$ ]] || die "LISTED_WITHIN must be seconds, not '$listed_within'"
 [[ $relays_with_crowd == 0 || $relays_with_crowd == 1 ]] || die "RELAYS_WITH_CROWD must be 0 or 1, not '$relays_with_crowd'"
 ((clients <= 240)) || die "CLIENTS must be at most 240 (each has its own 127.0.0.x address)"
 [[ -x $odi ]] || die "no odi binary at $odi: run 'make build' first (or pass the path to odi)"
@@ -273,6 +277,12 @@ crowd() {
 	o1=$(origin_sent)
 	s1=$(relays_served)
 	d1=$(relays_downloaded)
+	# A crowd may end before the relays are listed: their time is measured on, up to the
+	# target (after the byte counts, which are the crowd's alone).
+	while [[ $all_listed == - ]] && awk -v n="$(since "$t0")" -v w="$listed_within" 'BEGIN { exit !(n <= w) }'; do
+		if (($(listed "$v") == relays)); then all_listed=$(since "$t0"); fi
+		sleep 0.5
+	done
 
 	for ((c = 1; c <= clients; c++)); do
 		local line rc t
@@ -419,11 +429,11 @@ for v in a b; do
 		missed=$((missed + 1))
 	fi
 	if [[ $v == a ]]; then
-		if [[ $all_listed != - ]] && awk -v a="$all_listed" -v t="$total" 'BEGIN { exit !(a <= t) }'; then
-			printf '  %-40s %s\n' "(a) all $relays relays listed:" "after $all_listed s, before the crowd ended ($total s): met"
+		if [[ $all_listed != - ]] && awk -v a="$all_listed" -v w="$listed_within" 'BEGIN { exit !(a <= w) }'; then
+			printf '  %-40s %s\n' "(a) all $relays relays listed:" "after $all_listed s (target <= $listed_within s; the crowd took $total s): met"
 			met=$((met + 1))
 		else
-			printf '  %-40s %s\n' "(a) all $relays relays listed:" "after $all_listed s, not before the crowd ended ($total s): MISSED"
+			printf '  %-40s %s\n' "(a) all $relays relays listed:" "after $all_listed s (target <= $listed_within s; the crowd took $total s): MISSED"
 			missed=$((missed + 1))
 		fi
 	fi
