@@ -84,11 +84,11 @@ type holding struct {
 	// files served. Cleared the moment a removal starts.
 	servable  atomic.Bool
 	warmBytes atomic.Int64 // read by warm start from web seeds
-	// stopWork ends the relay's own work on the torrent (the resume check, warm start),
-	// and worked is closed once it has: a removal or shutdown waits for it before it
-	// drops or closes the torrent, because anacrolix v1.61.0 leaves its client locked
-	// for good when a piece check is asked of a closed torrent (Piece.VerifyDataContext
-	// returns early without unlocking, piece.go:229).
+	// stopWork ends the relay's own work on the torrent (the resume check, warm start,
+	// await's check before serving), and worked is closed once it has: a removal or
+	// shutdown waits for it before it drops or closes the torrent, because anacrolix
+	// v1.61.0 leaves its client locked for good when a piece check is asked of a closed
+	// torrent (Piece.VerifyDataContext returns early without unlocking, piece.go:229).
 	stopWork context.CancelFunc
 	worked   chan struct{}
 	// done is closed when await returns: after the torrent is closed, nothing of this
@@ -690,9 +690,15 @@ func (r *Relay) start(rec record, resumed bool) error {
 }
 
 // await verifies (for resumed holdings) and downloads h, warm-starting the download from
-// its web seeds, then makes it servable. It returns once h is servable or closed.
+// its web seeds, then makes it servable. It returns once h is servable, stopped or closed.
 func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 	defer close(h.done)
+	// The check before serving below is work too: worked must not close before it is
+	// over, else a removal could drop the torrent between two of its piece checks (or
+	// before the first) and the next one would leave the client locked for good
+	// (holding.stopWork); a relay froze this way, evicting a holding that had just
+	// completed (TestRemoveDuringRecheck).
+	defer close(h.worked)
 	if !r.work(ctx, h, resumed) {
 		return // stopped
 	}
@@ -703,6 +709,8 @@ func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 		case <-h.t.Complete().On():
 		case <-h.t.Closed():
 			return
+		case <-ctx.Done(): // stopped: the torrent is about to be dropped or closed
+			return
 		}
 		if !checked {
 			// anacrolix writes a peer's chunk with its lock released, so a chunk in
@@ -711,6 +719,12 @@ func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 			// get and the directory's audits would quarantine this relay for. One more
 			// check of every piece before serving; a damaged one is fetched again.
 			if err := h.t.VerifyDataContext(ctx); err != nil {
+				return
+			}
+			// anacrolix counts a piece's check done before it has marked the piece, and
+			// the torrent is not complete until then: judged at once, a sound holding
+			// looked changed and was checked again, often several times over.
+			if !settled(ctx, h.t) {
 				return
 			}
 			checked = true
@@ -727,11 +741,25 @@ func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 	}
 }
 
+// settled waits until the client has no piece of t to check or being marked, and reports
+// false if ctx ends first.
+func settled(ctx context.Context, t *torrent.Torrent) bool {
+	changes := t.SubscribePieceStateChanges()
+	defer changes.Close()
+	for slices.ContainsFunc(t.PieceStateRuns(), func(r torrent.PieceStateRun) bool { return r.Checking || r.Marking }) {
+		select {
+		case <-changes.Values:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
 // work is the relay's own work on h until h is complete or ctx ends (holding.stop): the
 // check of a resumed holding's pieces, then warm start. It reports whether it was not
-// stopped first.
+// stopped first. await, its caller, closes h.worked.
 func (r *Relay) work(ctx context.Context, h *holding, resumed bool) bool {
-	defer close(h.worked)
 	<-h.t.GotInfo()
 	if resumed {
 		if err := h.t.VerifyDataContext(ctx); err != nil {

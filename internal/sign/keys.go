@@ -120,10 +120,13 @@ func isPublicKey(text []byte) bool {
 	return k.UnmarshalText(bytes.TrimSpace(text)) == nil
 }
 
+// isPrivateKey reports a private key, encrypted or not. A public key is never one:
+// minisign.IsEncrypted looks at two bytes only, which about one public key in 65,536
+// (a key id ending in 0x6353) has too.
 func isPrivateKey(text []byte) bool {
 	text = bytes.TrimSpace(text)
 	var k minisign.PrivateKey
-	return minisign.IsEncrypted(text) || k.UnmarshalText(text) == nil
+	return !isPublicKey(text) && (minisign.IsEncrypted(text) || k.UnmarshalText(text) == nil)
 }
 
 // IsPublicKeyText tells key text from a path: minisign public keys are a base64 line of

@@ -368,3 +368,36 @@ func TestKeyKindErrors(t *testing.T) {
 
 func loadPriv(path string) error { _, err := LoadPrivateKey(path); return err }
 func loadPub(path string) error  { _, err := ParsePublicKey(path); return err }
+
+// TestPublicKeyThatLooksEncrypted: minisign.IsEncrypted checks two bytes, which a public
+// key with a key id ending in 0x6353 has too (about one key in 65,536); such a key is
+// still a public key.
+func TestPublicKeyThatLooksEncrypted(t *testing.T) {
+	pub, _, err := minisign.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := pub.MarshalText()
+	lines := strings.Split(strings.TrimSpace(string(text)), "\n")
+	raw, err := base64.StdEncoding.DecodeString(lines[len(lines)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(raw[2:10], 0xA14F45AD973B6353) // the key id, after "Ed"
+	lines[len(lines)-1] = base64.StdEncoding.EncodeToString(raw)
+	text = []byte(strings.Join(lines, "\n") + "\n")
+	if !minisign.IsEncrypted(text) {
+		t.Fatal("the crafted public key does not look encrypted to minisign: the test checks nothing")
+	}
+	path := filepath.Join(t.TempDir(), "relay.key.pub")
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ParsePublicKey(path)
+	if err != nil {
+		t.Fatalf("ParsePublicKey: %v", err)
+	}
+	if key.ID() != 0xA14F45AD973B6353 {
+		t.Errorf("key id %X", key.ID())
+	}
+}
