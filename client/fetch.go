@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -345,6 +346,12 @@ func (f *fetcher) loadTorrent(ctx context.Context) error {
 		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
 	}
 	f.info = &info
+	// A directory is trusted for digests, not to be sane: pieces that do not cover the
+	// files would stop the fetch with a panic (a division by zero, an index past the end).
+	if info.PieceLength <= 0 || len(info.Pieces)%sha1.Size != 0 ||
+		int64(len(info.Pieces)/sha1.Size) != (info.TotalLength()+info.PieceLength-1)/info.PieceLength {
+		return fmt.Errorf("torrent of %s: its pieces (length %d, %d bytes of hashes) do not cover its %d bytes", f.m.ID(), info.PieceLength, len(info.Pieces), info.TotalLength())
+	}
 	files := info.UpvertedFiles()
 	if info.Name != f.m.Root || len(files) != len(f.m.Files) {
 		return fmt.Errorf("torrent of %s does not hold the catalog's files", f.m.ID())

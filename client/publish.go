@@ -94,9 +94,9 @@ func (b byPath) Swap(i, j int) {
 // name and version) at the directory c talks to, signed by c's key, in three steps (see
 // catalog/publish.go): declare, upload while hashing, commit the signed manifest. It
 // reads every byte once. progress sees the bytes as they go (a bar on a terminal).
-// Errors: manifest.ErrInvalid for a path that cannot be published as it is (names,
-// sizes, special files), ErrChecksum when the directory received other bytes than were
-// sent, or the directory's refusal (*apiclient.Error).
+// Errors: manifest.ErrInvalid for names or sizes a manifest cannot hold, ErrChecksum
+// when the directory received other bytes than were sent, the directory's refusal
+// (*apiclient.Error), or the file system's (a symbolic link or special file is refused).
 func Publish(ctx context.Context, c *apiclient.Client, id manifest.Manifest, path string, progress io.Writer) (*catalogapi.Artifact, error) {
 	lf, err := collectFiles(id, path)
 	if err != nil {
