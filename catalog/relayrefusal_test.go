@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -9,34 +8,16 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"aead.dev/minisign"
 
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/internal/logbuf"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
-
-// syncBuffer is a log destination written by the catalog's goroutines and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRegistrationRefusalIsExplainedAndLoggedOnce: a loopback relay URL refused by a
 // directory without private URLs names the flag and the key that allow it, and the
@@ -45,7 +26,7 @@ func TestRegistrationRefusalIsExplainedAndLoggedOnce(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir, cfg.PublicURL, cfg.MinFreeSpace = t.TempDir(), "http://127.0.0.1:1", 0
 	cfg.Relays.ProbeTimeout = time.Second
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

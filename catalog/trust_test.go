@@ -27,6 +27,7 @@ import (
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/fsutil"
+	"github.com/opendist/odi/internal/logbuf"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
@@ -57,7 +58,7 @@ type testDir struct {
 	clock *testClock
 	keys  string // folder of the key files
 	admin *apiclient.Client
-	logs  *syncBuffer
+	logs  *logbuf.Buffer
 }
 
 // startTestDir runs a catalog and its API until the test ends, with an admin key and a
@@ -86,7 +87,7 @@ func startTestDir(t *testing.T, pubs []string, tune func(*Config)) *testDir {
 
 func serveTestDir(t *testing.T, ts *httptest.Server, cfg Config, keys string) *testDir {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	c, err := New(context.Background(), cfg, Deps{}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

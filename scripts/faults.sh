@@ -437,7 +437,7 @@ flip_pieces() {
 
 # --- a relay whose disk rots: every piece, then one in 256 ----------------------------------
 case_corrupt_relay() {
-	local figs rc=0 a b where t d
+	local figs="" rc=0 a b
 	defaults start_dir corrupt
 	make_artifact rot 64 || rc=1
 	start_relay rot-a
@@ -451,27 +451,28 @@ case_corrupt_relay() {
 		return
 	fi
 	# Every piece of B's copy: quarantined within 30 s.
-	where=$(flip_pieces "$work/rot-b" rot 1)
-	downloads rot "$work/dl-b" &
-	d=$!
-	pids+=("$d")
-	t=$(timed 30 is_status "$b" quarantined)
-	stop_pid "$d"
-	figs="all_pieces: $where quarantined_s=$t $(cat "$work/dl-b" 2>/dev/null)"
-	[ "$t" != timeout ] || rc=1
+	rot_until_quarantined all_pieces rot-b 1 "$b" 30
 	if [ "$SHORT" != 1 ]; then
 		# One piece in 256 of A's copy: quarantined within 5 min.
-		where=$(flip_pieces "$work/rot-a" rot 0)
-		downloads rot "$work/dl-a" &
-		d=$!
-	pids+=("$d")
-		t=$(timed 300 is_status "$a" quarantined)
-		stop_pid "$d"
-		figs="$figs | one_piece: $where quarantined_s=$t $(cat "$work/dl-a" 2>/dev/null)"
-		[ "$t" != timeout ] || rc=1
+		rot_until_quarantined one_piece rot-a 0 "$a" 300
 	fi
 	[ "$rc" = 0 ] && result ok corrupt-relay "$figs" || result fail corrupt-relay "$figs"
 	stop_all
+}
+
+# rot_until_quarantined LABEL RELAY_DATA EVERY RELAY_URL WITHIN: rots the relay's copy
+# (flip_pieces), downloads meanwhile and times its quarantine, adding to the caller's
+# figs and setting its rc on a timeout.
+rot_until_quarantined() {
+	local where d t
+	where=$(flip_pieces "$work/$2" rot "$3")
+	downloads rot "$work/dl-$2" &
+	d=$!
+	pids+=("$d")
+	t=$(timed "$5" is_status "$4" quarantined)
+	stop_pid "$d"
+	figs="${figs:+$figs | }$1: $where quarantined_s=$t $(cat "$work/dl-$2" 2>/dev/null)"
+	[ "$t" != timeout ] || rc=1
 }
 
 # free_port IP: a TCP port nothing listens on at IP (bounded tries).

@@ -1,14 +1,12 @@
 package seeder
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/opendist/odi/internal/logbuf"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/warmfill"
@@ -159,29 +158,11 @@ func TestRemoveDuringRecheck(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A sound holding is checked once before it is served: anacrolix counts a piece's check
 // done before it has marked the piece, and await, judging the torrent at once, took it
 // for changed on disk and checked it again, often several times.
 func TestRecheckOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	r := newTestRelay(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	for i := range 8 {
 		data := make([]byte, 64<<10)

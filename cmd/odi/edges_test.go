@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/opendist/odi/client"
+	"github.com/opendist/odi/internal/logbuf"
 	"github.com/opendist/odi/internal/problem"
 )
 
@@ -183,24 +184,6 @@ func TestMetricsLabelsBounded(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink tests read while a directory writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // recordUploads notes the upload URLs a client sends requests to.
 type recordUploads struct {
 	mu   sync.Mutex
@@ -220,7 +203,7 @@ func (r *recordUploads) RoundTrip(req *http.Request) (*http.Response, error) {
 // logging everything: its id (the capability to send the bytes) appears in no log line,
 // and in no error the directory answers.
 func TestLogsKeepUploadIDsSecret(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	keys := newKeys(t, "admin", "publisher")
 	cfg := defaultConfig().Directory
 	cfg.DataDir, cfg.Listen, cfg.MinFreeSpace = t.TempDir(), "127.0.0.1:0", 0
