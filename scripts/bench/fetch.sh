@@ -18,7 +18,10 @@
 #
 # Caches cannot be dropped (no root guaranteed), so every copy that is read (the source,
 # the origin's, the relays') is read once before the timed runs: all start warm alike.
-# `sync` runs before each timed command, so earlier writes are not billed to it.
+# `sync` runs before each timed command, so earlier writes are not billed to it, and so
+# does prime (below): on a VM, memory the guest has not touched lately costs the writer
+# several seconds per GiB, which went to whichever client ran first. Each round starts
+# with the next client.
 #
 # Targets: odi fetch >= 0.8x aria2c's throughput; fetch/curl is reported.
 # The script reports; it exits non-zero only when something failed to run or verify.
@@ -183,12 +186,26 @@ verify_time() {
 	since "$1"
 }
 
-for ((round = 1; round <= runs; round++)); do
-	echo "round $round of $runs"
+# prime: give the next client the same start as every other: on this machine (a VM) a
+# process's first touch of memory the guest has not used lately costs about 8 s of system
+# time per GiB, reused memory about 0.3 s (dd of 1 GiB, three times in a row: 13.1 s, then
+# 0.30, 0.26), so the client that wrote first after a pause paid several seconds the
+# others did not. Writing SIZE + 64 MiB to a file on tmpfs (or the work folder) and
+# deleting it leaves that much freshly used memory free; dirty pages of a deleted file
+# are dropped, not written to disk.
+prime() {
+	local scratch=/dev/shm
+	[[ -d $scratch && -w $scratch ]] || scratch=$work
+	scratch=$(mktemp "$scratch/odi-bench-prime.XXXXXX")
+	head -c $((size + (64 << 20))) /dev/zero >"$scratch" || true
+	rm -f "$scratch"
+}
 
-	out=$work/run-fetch
+run_fetch() {
+	local out=$work/run-fetch t peers webs httpb before t0
 	rm -rf "$out"
 	sync
+	prime
 	before=$(served)
 	t0=$(now)
 	if "$odi" fetch --directory "$dir" -o "$out" --json bench/big@1 >"$work/fetch.json" 2>"$work/fetch.log"; then
@@ -207,11 +224,14 @@ for ((round = 1; round <= runs; round++)); do
 		failures=$((failures + 1))
 	fi
 	rm -rf "$out"
+}
 
-	out=$work/run-aria
+run_aria2c() {
+	local out=$work/run-aria t port before t0
 	rm -rf "$out"
 	sync
 	port=$(free_port)
+	prime
 	before=$(served)
 	t0=$(now)
 	if aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
@@ -230,11 +250,14 @@ for ((round = 1; round <= runs; round++)); do
 		failures=$((failures + 1))
 	fi
 	rm -rf "$out"
+}
 
-	out=$work/run-curl
+run_curl() {
+	local out=$work/run-curl t loc before t0
 	rm -rf "$out"
 	mkdir -p "$out"
 	sync
+	prime
 	before=$(served)
 	t0=$(now)
 	if loc=$(curl -fsSL -o "$out/big.iso" -w '%{url_effective}' "$dir/r/bench/big/1" 2>"$work/curl.log"); then
@@ -249,6 +272,15 @@ for ((round = 1; round <= runs; round++)); do
 		failures=$((failures + 1))
 	fi
 	rm -rf "$out"
+}
+
+# Each round starts with the next client, so that none is always first.
+clients=(run_fetch run_aria2c run_curl)
+for ((round = 1; round <= runs; round++)); do
+	echo "round $round of $runs"
+	for ((i = 0; i < ${#clients[@]}; i++)); do
+		"${clients[(round - 1 + i) % ${#clients[@]}]}"
+	done
 done
 echo
 
