@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opendist/odi/internal/byterange"
+	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/pieces"
 )
@@ -26,17 +27,21 @@ type httpSource struct {
 // redirector be missing or fail, the directory's origin copy itself.
 func (f *fetcher) httpSources() []httpSource {
 	return []httpSource{
-		{name: "redirector", redirector: true, url: func(i int) string {
-			u := f.api.Base + "/r/" + f.m.ID()
-			if p := f.m.Files[i].Path; p != "" {
-				u += "/" + names.EscapePath(p)
-			}
-			return u
-		}},
+		{name: "redirector", redirector: true, url: func(i int) string { return redirectURL(f.api.Base, &f.m, i) }},
 		{name: "origin", url: func(i int) string {
 			return f.api.Base + "/ws/" + f.ih.HexString() + "/" + names.EscapePath(f.m.LocalPath(i))
 		}},
 	}
+}
+
+// redirectURL is where the directory at base redirects a plain HTTP download of file i
+// of m: a relay holding it, or the origin.
+func redirectURL(base string, m *manifest.Manifest, i int) string {
+	u := base + "/r/" + m.ID()
+	if p := m.Files[i].Path; p != "" {
+		u += "/" + names.EscapePath(p)
+	}
+	return u
 }
 
 // viaHTTP fills the missing pieces over HTTP, from each source in turn; the last one is
@@ -107,19 +112,43 @@ func (e *statusError) Error() string {
 
 // fillFrom asks src for every run of missing pieces, file by file, and records each
 // piece that arrives whole and matches its hash. It returns the pieces that did not.
-func (f *fetcher) fillFrom(ctx context.Context, src httpSource) ([]int, error) {
+// A piece is recorded complete only after its files were fsynced, every commitEvery
+// and at the end, as a BitTorrent run's are (storageRecords): a record that reached the
+// disk before its bytes would vouch, after a crash, for bytes that are not there.
+func (f *fetcher) fillFrom(ctx context.Context, src httpSource) (bad []int, err error) {
 	f.rep.Set(f.completeBytes(), "")
-	var bad []int
-	h := pieces.NewHasher(f.layout, f.info.Pieces, 0, func(p int, ok bool) error {
-		if err := f.pc.Set(f.pieceKey(p), ok); err != nil {
-			return fmt.Errorf("record piece %d: %w", p, err)
+	var arrived []int // whole and good, not yet recorded
+	committed := time.Now()
+	commit := func() error {
+		if len(arrived) == 0 {
+			return nil
 		}
+		if err := f.syncFiles(arrived); err != nil {
+			return fmt.Errorf("sync pieces: %w", err)
+		}
+		for _, p := range arrived {
+			if err := f.pc.Set(f.pieceKey(p), true); err != nil {
+				return fmt.Errorf("record piece %d: %w", p, err)
+			}
+		}
+		arrived, committed = arrived[:0], time.Now()
+		return nil
+	}
+	defer func() { err = errors.Join(err, commit()) }()
+	h := pieces.NewHasher(f.layout, f.info.Pieces, 0, func(p int, ok bool) error {
 		if !ok {
 			bad = append(bad, p)
+			if err := f.pc.Set(f.pieceKey(p), false); err != nil {
+				return fmt.Errorf("record piece %d: %w", p, err)
+			}
 			return nil
 		}
 		_, n := f.layout.Piece(p)
 		f.fetched.HTTP += n
+		arrived = append(arrived, p)
+		if time.Since(committed) >= commitEvery {
+			return commit()
+		}
 		return nil
 	})
 	for _, run := range missingRuns(f.complete()) {
