@@ -38,6 +38,11 @@ import (
 //	POST /api/v1/admin/publishers                       {"name","public_key","catalogs"}
 //	POST /api/v1/admin/publishers/NAME/revoke
 //	POST /api/v1/admin/expunge                          {"artifact":"C/N/V","reason"}
+//	GET  /api/v1/admin/indexers, POST /api/v1/admin/indexers {"name","public_key"},
+//	POST /api/v1/admin/indexers/NAME/revoke             (admin-signed)
+//	PUT  /api/v1/indexes/KEY                            a signed index (indexer-signed;
+//	     catalogapi.IndexSignatureHeader) -> IndexInfo
+//	GET  /indexes/, /indexes/KEY/index.json[.minisig]   hosted indexes (ETag, 304)
 //	POST /api/v1/relays/register, /api/v1/relays/heartbeat   (relay-signed, internal/relayapi)
 //	GET  /api/v1/relays[?after=ID&limit=N]              relays, their state and holdings,
 //	     a page at a time (catalogapi.RelayPage)
@@ -64,6 +69,12 @@ func (c *Catalog) RegisterRoutes(e *echo.Echo) {
 	e.POST("/api/v1/admin/publishers", c.handleAddPublisher, retryAfter)
 	e.POST("/api/v1/admin/publishers/:name/revoke", c.handleRevokePublisher, retryAfter)
 	e.POST("/api/v1/admin/expunge", c.handleExpunge, retryAfter)
+	e.GET("/api/v1/admin/indexers", c.handleListIndexers, retryAfter)
+	e.POST("/api/v1/admin/indexers", c.handleAddIndexer, retryAfter)
+	e.POST("/api/v1/admin/indexers/:name/revoke", c.handleRevokeIndexer, retryAfter)
+	e.PUT("/api/v1/indexes/:key", c.handleIndexUpload, retryAfter)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/indexes/", c.handleIndexList)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/indexes/:key/:file", c.handleIndexFile)
 	e.POST("/api/v1/relays/register", c.handleRegister, retryAfter)
 	e.POST("/api/v1/relays/heartbeat", c.handleHeartbeat, retryAfter)
 	e.GET("/api/v1/relays", c.handleListRelays)
@@ -430,6 +441,8 @@ func Status(err error) int {
 		{manifest.ErrInvalid, http.StatusBadRequest},
 		{names.ErrInvalid, http.StatusBadRequest},
 		{ErrDigestMismatch, http.StatusUnprocessableEntity},
+		{ErrIndexVersion, http.StatusConflict},
+		{ErrIndexMismatch, http.StatusUnprocessableEntity},
 		{ErrTooLarge, http.StatusRequestEntityTooLarge},
 		{ErrNoSpace, http.StatusInsufficientStorage},
 		{ErrBusy, http.StatusServiceUnavailable},

@@ -31,6 +31,7 @@ type principal struct {
 	admin     bool
 	publisher *catalogapi.Publisher // set for publishers
 	relay     *relay                // set for known relays
+	indexer   *indexer              // set for indexers uploading their index
 	// key is the signing key, named by fingerprint (its identity) and keyID (shown).
 	key         minisign.PublicKey
 	fingerprint string
@@ -195,16 +196,9 @@ type publisherRef struct {
 // into ubuntu; SCOPE lists catalogs ("ubuntu,kubuntu"), or is "*" for any. Without
 // NAME, the name is the .pub file's (a key line needs a NAME).
 func parsePublisherRef(ref string) (publisherRef, error) {
-	label, key, named := strings.Cut(ref, "=")
-	if !named {
-		key = ref
-		if sign.IsPublicKeyText(key) {
-			return publisherRef{}, fmt.Errorf("%q: a key given as its base64 line needs a NAME= (NAME[:SCOPE]=KEY)", ref)
-		}
-		label = strings.TrimSuffix(filepath.Base(key), ".pub")
-	}
-	if key == "" {
-		return publisherRef{}, fmt.Errorf("%q is not [NAME[:SCOPE]=]KEY", ref)
+	label, key, err := splitKeyRef(ref, "[NAME[:SCOPE]=]KEY")
+	if err != nil {
+		return publisherRef{}, err
 	}
 	name, scope, scoped := strings.Cut(label, ":")
 	if err := names.CheckSegment("publisher name", name); err != nil {
@@ -224,6 +218,36 @@ func parsePublisherRef(ref string) (publisherRef, error) {
 		}
 	}
 	return out, nil
+}
+
+// splitKeyRef reads a config entry "[LABEL=]KEY" of the given form, where KEY is a .pub
+// file or a key's base64 line. Without LABEL, the label is the file's name without
+// ".pub"; a key line needs one.
+func splitKeyRef(ref, form string) (label, key string, err error) {
+	label, key, named := strings.Cut(ref, "=")
+	if !named {
+		key = ref
+		if sign.IsPublicKeyText(key) {
+			return "", "", fmt.Errorf("%q: a key given as its base64 line needs a NAME= (%s)", ref, form)
+		}
+		label = strings.TrimSuffix(filepath.Base(key), ".pub")
+	}
+	if key == "" {
+		return "", "", fmt.Errorf("%q is not %s", ref, form)
+	}
+	return label, key, nil
+}
+
+// parseIndexerRef reads an entry of Config.Indexers, "[NAME=]KEY".
+func parseIndexerRef(ref string) (name, key string, err error) {
+	name, key, err = splitKeyRef(ref, "[NAME=]KEY")
+	if err != nil {
+		return "", "", err
+	}
+	if err := checkIndexerName(name); err != nil {
+		return "", "", fmt.Errorf("%q: %w", ref, err)
+	}
+	return name, key, nil
 }
 
 // loadKeys reads the configured admin keys (by fingerprint) and publisher keys.

@@ -30,6 +30,9 @@ type Catalog struct {
 	now    func() time.Time
 	admins map[string]minisign.PublicKey // by fingerprint
 	static []catalogapi.Publisher
+	// indexers are the configured indexer keys, the directory's own last (indexes.go).
+	indexers []indexer
+	indexes  *hosting
 	// origin is this directory's identity in signatures: its public URL's scheme and host
 	// (sign.Origin). Requests signed for another origin are refused.
 	origin string
@@ -63,6 +66,10 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 		return nil, fmt.Errorf("catalog config: %w", err)
 	}
 	admins, static, err := loadKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("catalog config: %w", err)
+	}
+	indexers, ownKey, err := loadIndexers(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("catalog config: %w", err)
 	}
@@ -112,6 +119,10 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 		return nil, err
 	}
 	if err := c.cleanup(); err != nil {
+		c.db.close()
+		return nil, err
+	}
+	if err := c.openIndexes(ctx, indexers, ownKey); err != nil {
 		c.db.close()
 		return nil, err
 	}
@@ -331,6 +342,7 @@ func (c *Catalog) Expunge(ctx context.Context, id, reason string) (*Artifact, er
 	a := *old
 	a.State, a.ExpungedAt, a.Reason = catalogapi.Expunged, at, reason
 	c.view.Store(v.with(&a))
+	c.resignOwnIndex()
 	c.log.Info("artifact expunged", "artifact", id, "infohash", a.InfoHash.HexString(), "reason", reason)
 
 	// The row is the truth; the bytes go after it. A crash in between leaves an origin

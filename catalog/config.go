@@ -9,6 +9,7 @@ import (
 
 	"github.com/opendist/odi/catalog/placement"
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/manifest"
 )
 
@@ -28,6 +29,17 @@ type Config struct {
 	// AdminKeys are the public keys (files or base64 lines) whose signed requests may
 	// manage publishers and expunge artifacts.
 	AdminKeys []string `mapstructure:"admin_keys"`
+	// Indexers are indexer keys trusted from the configuration (issue 15), each
+	// "[NAME=]KEY" where KEY is a .pub file or the key's base64 line (which needs a NAME);
+	// NAME defaults to the file's name. The directory hosts the signed index of each.
+	Indexers []string `mapstructure:"indexers"`
+	// IndexKey is a private key file (odi keygen) the directory signs its own index
+	// with, as the indexer OwnIndexer; "" for none.
+	IndexKey string `mapstructure:"index_key"`
+	// MaxIndexSize bounds an uploaded index document, checked before its body is read:
+	// at most index.MaxBytes, which followers refuse beyond. MaxBodyMemory, which the
+	// document is read into, bounds it too.
+	MaxIndexSize bytesize.Size `mapstructure:"max_index_size"`
 	// MaxArtifactSize bounds one artifact's total bytes.
 	MaxArtifactSize bytesize.Size `mapstructure:"max_artifact_size"`
 	// MinFreeSpace is disk space an upload must leave free on the data dir's file system;
@@ -74,6 +86,8 @@ func DefaultConfig() Config {
 		CreatedBy:     "odi",
 		Publishers:    []string{},
 		AdminKeys:     []string{},
+		Indexers:      []string{},
+		MaxIndexSize:  index.MaxBytes,
 		Relays:        defaultRelaysConfig(),
 		Placement:     defaultPlacementConfig(),
 	}
@@ -145,8 +159,20 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("publishers: %w", err))
 		}
 	}
+	for _, ref := range c.Indexers {
+		if _, _, err := parseIndexerRef(ref); err != nil {
+			errs = append(errs, fmt.Errorf("indexers: %w", err))
+		}
+	}
+	if c.MaxIndexSize < 1<<10 || c.MaxIndexSize > index.MaxBytes {
+		errs = append(errs, fmt.Errorf("max_index_size: must be 1KiB to %s, not %s", bytesize.Size(index.MaxBytes), c.MaxIndexSize))
+	}
 	return errors.Join(errs...)
 }
+
+// indexBodyMax caps an index upload's body: MaxIndexSize, or MaxBodyMemory if less,
+// which a larger body would wait for in vain.
+func (c Config) indexBodyMax() int64 { return int64(min(c.MaxIndexSize, c.MaxBodyMemory)) }
 
 // base is the public URL without a trailing slash.
 func (c Config) base() string { return strings.TrimRight(c.PublicURL, "/") }

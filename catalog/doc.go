@@ -13,6 +13,10 @@
 // states, and each relay's share of the placement (catalog/placement) sent back as its
 // plan. Mirrors lists the relays users may be sent to, for url-lists and the redirector.
 //
+// It hosts indexers' signed indexes (issue 15, internal/index), accepting a new version
+// only if its signature, version, expiry and every entry hold against this catalog, and,
+// given a key, signs an index of its own catalog (indexes.go).
+//
 // Reads are served from an in-memory view of all artifacts, replaced whole on every
 // change, so the hot paths (web seeds, torrents, lookups) run no SQL.
 package catalog

@@ -31,8 +31,16 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrDigestMismatch is returned when uploaded bytes differ from the signed manifest.
 	ErrDigestMismatch = errors.New("uploaded bytes differ from the signed manifest")
-	// ErrTooLarge is returned when an artifact, a signed request's body or a heartbeat's
-	// holdings exceed the directory's limits.
+	// ErrIndexVersion is returned when an uploaded index's version is below the one the
+	// directory holds for its key (a rollback), or equals it with other bytes
+	// (equivocation: an indexer signs one document per version).
+	ErrIndexVersion = errors.New("index version refused")
+	// ErrIndexMismatch is returned when an uploaded index lists an artifact other than
+	// the catalog holds it: unknown, another infohash, other files, sizes or sha256, or
+	// published where the catalog expunged it.
+	ErrIndexMismatch = errors.New("index does not match the catalog")
+	// ErrTooLarge is returned when an artifact, a signed request's body (an index's
+	// included) or a heartbeat's holdings exceed the directory's limits.
 	ErrTooLarge = errors.New("too large")
 	// ErrNoSpace is returned when the directory's data disk cannot hold an upload or a
 	// database write (the disk or quota is full, or it would fall below

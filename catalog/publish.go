@@ -344,6 +344,7 @@ func (c *Catalog) publish(ctx context.Context, up *upload, a *Artifact) error {
 		return err
 	}
 	c.view.Store(v.with(a))
+	c.resignOwnIndex()
 	c.log.Info("artifact published", "artifact", a.ID(), "infohash", a.InfoHash.HexString(), "bytes", a.Size, "publisher", a.Publisher)
 	return nil
 }
@@ -413,10 +414,14 @@ func (c *Catalog) expireUploads() {
 	}, fmt.Errorf("%w: no request for %s (upload_ttl)", ErrNotFound, c.cfg.UploadTTL))
 }
 
-// Run does the catalog's housekeeping until ctx ends, and returns once every relay
-// check it or a request started has ended.
+// Run does the catalog's housekeeping until ctx ends (expiring uploads and pending
+// relays, checking relays, signing the directory's own index), and returns once every
+// goroutine it or a request started has ended.
 func (c *Catalog) Run(ctx context.Context) error {
 	c.bg.Go(c.watchRelays)
+	if c.indexes.own != nil {
+		c.bg.Go(c.keepOwnIndex)
+	}
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {

@@ -168,8 +168,14 @@ func declaration(catalog, version string, size int64) *manifest.Manifest {
 // publishOver publishes content as catalog/thing/version through the API.
 func publishOver(t *testing.T, c *apiclient.Client, catalog, version string, content []byte) (catalogapi.Artifact, error) {
 	t.Helper()
+	return publishDeclared(t, c, declaration(catalog, version, int64(len(content))), content)
+}
+
+// publishDeclared publishes the declaration m (no digests) with its files' bytes,
+// content, through the API.
+func publishDeclared(t *testing.T, c *apiclient.Client, m *manifest.Manifest, content []byte) (catalogapi.Artifact, error) {
+	t.Helper()
 	ctx := context.Background()
-	m := declaration(catalog, version, int64(len(content)))
 	var up catalogapi.Upload
 	if err := c.CallJSON(ctx, http.MethodPost, "/api/v1/uploads", m, &up); err != nil {
 		return catalogapi.Artifact{}, err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,11 @@ type FetchOptions struct {
 	HTTPOnly bool
 	// UserAgent names the fetcher in relays' logs (default "odi-fetch").
 	UserAgent string
+	// Trust, when set, holds the fetch to the indexes of the keys it follows: the
+	// artifact must be listed as published, with the infohash and files the directory
+	// serves, or the fetch fails with ErrUntrusted before downloading; a version left
+	// out is the highest those indexes list. nil takes the directory's word, as before.
+	Trust *Trust
 	// Progress is told how the fetch goes; nil tells nobody.
 	Progress Progress
 	// TorrentLog receives the BitTorrent client's logs; nil discards them.
@@ -98,6 +104,9 @@ type FetchResult struct {
 	Seconds  float64       `json:"seconds"`
 	Fetched  FetchedBytes  `json:"fetched"`       // useful bytes received by this run
 	Resumed  int64         `json:"resumed_bytes"` // bytes an earlier run had verified
+	// IndexKey is, with FetchOptions.Trust, the key id of the index that vouched for the
+	// artifact, whose sha256 the files were verified against.
+	IndexKey string `json:"index_key,omitempty"`
 }
 
 // FetchedFile is one file of a fetched artifact, verified.
@@ -149,7 +158,7 @@ type fetcher struct {
 // over BitTorrent (adding HTTP when that stalls) or HTTP alone, verifies every piece and
 // every file, and only then puts it in place. What arrived before an error or ctx's end
 // stays in <o.Out>/<root>.part for the next Fetch to resume. Errors: ErrChecksum,
-// ErrStalled, *ExpungedError, ctx's, or any other failure.
+// ErrStalled, ErrUntrusted (with o.Trust), *ExpungedError, ctx's, or any other failure.
 func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) (*FetchResult, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -165,7 +174,14 @@ func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) 
 		tlog = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
-	a, err := Resolve(ctx, api, ref)
+	var a *catalogapi.Artifact
+	var vouched *vouch
+	var err error
+	if o.Trust != nil {
+		a, vouched, err = o.Trust.resolve(ctx, api, ref)
+	} else {
+		a, err = Resolve(ctx, api, ref)
+	}
 	if err != nil {
 		return nil, discardExpunged(o.Out, err)
 	}
@@ -183,6 +199,15 @@ func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) 
 		warmHTTP: warmfill.NewHTTPClient(fetchWarmWorkers),
 	}
 	o.Bind.Transport(f.warmHTTP.Transport.(*http.Transport))
+	if o.Trust != nil {
+		// The files are verified against the index's sha256, which Trust found equal to
+		// the directory's; taking them from the index makes that the rule, not a fact.
+		f.m.Files = slices.Clone(f.m.Files)
+		for i := range f.m.Files {
+			f.m.Files[i].SHA256 = vouched.entry.Files[i].SHA256
+		}
+		rep.Note("%s: vouched for by the index of key %s, version %d", f.m.ID(), vouched.key, vouched.version)
+	}
 	// The directory is trusted for digests, not for file names: a path that escapes the
 	// output folder is refused here, before anything touches the disk.
 	if err := f.m.Validate(true); err != nil {
@@ -234,6 +259,9 @@ func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) 
 	res := &FetchResult{
 		Artifact: id, InfoHash: f.ih.HexString(), Path: path, Bytes: size,
 		Seconds: time.Since(start).Seconds(), Fetched: f.fetched, Resumed: resumed,
+	}
+	if vouched != nil {
+		res.IndexKey = vouched.key
 	}
 	for i, file := range f.m.Files {
 		res.Files = append(res.Files, FetchedFile{
@@ -315,56 +343,71 @@ func discardExpunged(out string, err error) error {
 // loadTorrent gets the artifact's torrent from the directory and checks that it is the
 // catalog's: same infohash, same files.
 func (f *fetcher) loadTorrent(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.api.Base+"/t/"+f.m.ID()+".torrent", nil)
+	var err error
+	f.mi, f.info, err = getTorrent(ctx, f.http, f.api.Base, &f.m, f.ih)
+	var se *statusError
+	if errors.As(err, &se) && se.status == http.StatusGone {
+		return f.expungedNow(ctx)
+	}
 	if err != nil {
 		return err
 	}
-	resp, err := f.http.Do(req)
+	sizes := make([]int64, len(f.m.Files))
+	for i, file := range f.m.Files {
+		sizes[i] = file.Size
+	}
+	f.layout = pieces.NewLayout(f.info.PieceLength, sizes)
+	return nil
+}
+
+// getTorrent gets the torrent of the artifact m names from the directory at base, and
+// refuses one that is not m's (another infohash than ih, other files or sizes) or whose
+// pieces do not cover its files. A status other than 200 is a *statusError.
+func getTorrent(ctx context.Context, hc *http.Client, base string, m *manifest.Manifest, ih metainfo.Hash) (*metainfo.MetaInfo, *metainfo.Info, error) {
+	u := base + "/t/" + m.ID() + ".torrent"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("get torrent of %s: %w", f.m.ID(), err)
+		return nil, nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get torrent of %s: %w", m.ID(), err)
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusGone:
-		return f.expungedNow(ctx)
-	default:
-		return fmt.Errorf("get torrent of %s: %s", f.m.ID(), resp.Status)
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("get torrent of %s: %w", m.ID(), &statusError{url: u, status: resp.StatusCode})
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, manifest.MaxBytes))
 	if err != nil {
-		return fmt.Errorf("get torrent of %s: %w", f.m.ID(), err)
+		return nil, nil, fmt.Errorf("get torrent of %s: %w", m.ID(), err)
 	}
-	if f.mi, err = metainfo.Load(bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
-	}
-	if got := f.mi.HashInfoBytes(); got != f.ih {
-		return fmt.Errorf("torrent of %s has infohash %s, the catalog says %s", f.m.ID(), got.HexString(), f.ih.HexString())
-	}
-	info, err := f.mi.UnmarshalInfo()
+	mi, err := metainfo.Load(bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
+		return nil, nil, fmt.Errorf("torrent of %s: %w", m.ID(), err)
 	}
-	f.info = &info
+	if got := mi.HashInfoBytes(); got != ih {
+		return nil, nil, fmt.Errorf("torrent of %s has infohash %s, the catalog says %s", m.ID(), got.HexString(), ih.HexString())
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, nil, fmt.Errorf("torrent of %s: %w", m.ID(), err)
+	}
 	// A directory is trusted for digests, not to be sane: pieces that do not cover the
 	// files would stop the fetch with a panic (a division by zero, an index past the end).
 	if info.PieceLength <= 0 || len(info.Pieces)%sha1.Size != 0 ||
 		int64(len(info.Pieces)/sha1.Size) != (info.TotalLength()+info.PieceLength-1)/info.PieceLength {
-		return fmt.Errorf("torrent of %s: its pieces (length %d, %d bytes of hashes) do not cover its %d bytes", f.m.ID(), info.PieceLength, len(info.Pieces), info.TotalLength())
+		return nil, nil, fmt.Errorf("torrent of %s: its pieces (length %d, %d bytes of hashes) do not cover its %d bytes", m.ID(), info.PieceLength, len(info.Pieces), info.TotalLength())
 	}
 	files := info.UpvertedFiles()
-	if info.Name != f.m.Root || len(files) != len(f.m.Files) {
-		return fmt.Errorf("torrent of %s does not hold the catalog's files", f.m.ID())
+	if info.Name != m.Root || len(files) != len(m.Files) {
+		return nil, nil, fmt.Errorf("torrent of %s does not hold the catalog's files", m.ID())
 	}
-	sizes := make([]int64, len(files))
 	for i, file := range files {
-		if strings.Join(file.Path, "/") != f.m.Files[i].Path || file.Length != f.m.Files[i].Size {
-			return fmt.Errorf("torrent of %s: file %d differs from the catalog", f.m.ID(), i)
+		if strings.Join(file.Path, "/") != m.Files[i].Path || file.Length != m.Files[i].Size {
+			return nil, nil, fmt.Errorf("torrent of %s: file %d differs from the catalog", m.ID(), i)
 		}
-		sizes[i] = file.Length
 	}
-	f.layout = pieces.NewLayout(info.PieceLength, sizes)
-	return nil
+	return mi, &info, nil
 }
 
 // expungedNow reports an artifact the directory refused with 410 Gone while fetching,

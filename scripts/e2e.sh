@@ -244,6 +244,26 @@ else
 	fail "corrupt relay: odi fetch still verifies" "$(tail -5 "$WORK/fetch-after.log")"
 fi
 
+# --- signed indexes -------------------------------------------------------------------------
+"$ODI" keygen --out "$WORK/indexer.key" >/dev/null
+check "odi admin indexers add" "$ODI" admin --directory "$DIR_URL" --key "$WORK/admin.key" indexers add e2e-reviewers "$WORK/indexer.key.pub"
+check "odi index sign (a package, its bytes checked)" "$ODI" index sign --directory "$DIR_URL" --key "$WORK/indexer.key" --add e2e/pkg/1.0 --verify-bytes
+index_url=$DIR_URL$(curl -fsS "$DIR_URL/indexes/" | jq -r '.indexes[] | select(.name == "e2e-reviewers") | .url')
+curl -fsS -o "$WORK/index.json" "$index_url" && curl -fsS -o "$WORK/index.json.minisig" "$index_url.minisig"
+check "Debian's minisign verifies the served index with the indexer's key" minisign -Vm "$WORK/index.json" -x "$WORK/index.json.minisig" -p "$WORK/indexer.key.pub"
+etag=$(curl -fsS -o /dev/null -D - "$index_url" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+s=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$index_url")
+[ "$s" = 304 ] && pass "an unchanged index is a 304 to If-None-Match" || fail "an unchanged index is a 304 to If-None-Match" "got $s for ETag $etag"
+trusted() { XDG_STATE_HOME="$WORK/state" "$ODI" fetch --directory "$DIR_URL" --quiet --trust "$WORK/indexer.key.pub" "$@"; }
+if trusted -o "$WORK/fetch-trusted" e2e/pkg >"$WORK/fetch-trusted.log" 2>&1 && verified "$WORK/fetch-trusted" pkg; then
+	pass "odi fetch --trust gets what the index lists, verified"
+else
+	fail "odi fetch --trust gets what the index lists, verified" "$(tail -5 "$WORK/fetch-trusted.log")"
+fi
+out=$(trusted -o "$WORK/fetch-untrusted" e2e/image@1.0 2>&1)
+rc=$?
+if [ "$rc" = 3 ] && grep -q "not in any index you trust" <<<"$out"; then pass "odi fetch --trust refuses what no index lists (exit 3)"; else fail "odi fetch --trust refuses what no index lists (exit 3)" "exit $rc: $out"; fi
+
 # --- expunge --------------------------------------------------------------------------------
 check "odi admin expunge" "$ODI" admin --directory "$DIR_URL" --key "$WORK/admin.key" expunge e2e/image/1.0 --reason "e2e test"
 announce="$DIR_URL/announce?info_hash=$(printf '%s' "$IH" | sed 's/../%&/g')&peer_id=-E2E000-000000000000&port=6881&left=1"

@@ -7,7 +7,10 @@ import (
 	"net/url"
 	"time"
 
+	"aead.dev/minisign"
+
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/sign"
 )
 
 // Config is a relay's configuration.
@@ -36,6 +39,13 @@ type Config struct {
 	MinFreeSpace bytesize.Size `mapstructure:"min_free_space"`
 	// RetryMax caps the backoff between attempts to reach a directory.
 	RetryMax time.Duration `mapstructure:"retry_max"`
+	// Follow are indexer keys (.pub file paths or key lines) whose signed indexes decide
+	// what the relay carries: only artifacts a current index of one of them lists as
+	// published, with the infohash it names (follow.go). Empty: whatever the directories'
+	// plans say, trusting the directories.
+	Follow []string `mapstructure:"follow"`
+	// FollowInterval is how often the followed keys' indexes are polled.
+	FollowInterval time.Duration `mapstructure:"follow_interval"`
 }
 
 // DefaultConfig returns the defaults; Directories, PublicURL, DataDir and KeyFile have none.
@@ -47,6 +57,10 @@ func DefaultConfig() Config {
 		Catalogs:     []string{},
 		MinFreeSpace: 1 << 30,
 		RetryMax:     5 * time.Minute,
+		Follow:       []string{},
+		// A minute: a conditional GET answered 304 costs the directory little, and an
+		// index the indexer expunged from is acted on within a minute and a heartbeat.
+		FollowInterval: time.Minute,
 	}
 }
 
@@ -82,5 +96,26 @@ func (c Config) Validate() error {
 	if c.RetryMax < time.Second {
 		errs = append(errs, errors.New("retry_max: must be at least 1s"))
 	}
+	if _, err := c.followKeys(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.FollowInterval < time.Second {
+		errs = append(errs, errors.New("follow_interval: must be at least 1s"))
+	}
 	return errors.Join(errs...)
+}
+
+// followKeys parses Follow, naming the entry that is not a public key.
+func (c Config) followKeys() ([]minisign.PublicKey, error) {
+	keys := make([]minisign.PublicKey, 0, len(c.Follow))
+	var errs []error
+	for i, k := range c.Follow {
+		pub, err := sign.ParsePublicKey(k)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("follow[%d]: %w", i, err))
+			continue
+		}
+		keys = append(keys, pub)
+	}
+	return keys, errors.Join(errs...)
 }

@@ -6,7 +6,8 @@
 // seeds at once with ranged HTTP alongside the client (warm start: internal/warmfill), verifies
 // every piece, resumes after restarts without trusting its disk blindly, shapes upload and
 // download bandwidth at the connection level, and hands verified files to the web-seed
-// handler that serves them.
+// handler that serves them. A relay that follows indexer keys (Config.Follow, follow.go)
+// carries only what their signed, current indexes list (internal/index).
 //
 // It keeps its own state in SQLite (what it holds and the torrents' metainfo) and anacrolix
 // piece completion in bbolt; both survive kill -9.

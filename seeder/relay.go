@@ -27,6 +27,8 @@ import (
 
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
+	"github.com/opendist/odi/internal/index"
+	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
@@ -57,6 +59,10 @@ type Relay struct {
 	// next heartbeat carries, by directory URL.
 	auditor  *auditor
 	outboxes map[string]*outbox
+	// follow has a follower per directory when the relay follows keys (follow.go), and
+	// skipTold the artifacts a plan named that no followed index lists, logged once.
+	follow   []*follower
+	skipTold map[string]bool
 
 	mu    sync.Mutex
 	held  map[metainfo.Hash]*holding
@@ -119,10 +125,21 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{}, refused: map[string]error{},
 		reconcile: make(chan struct{}, 1),
 		warmSlots: make(chan struct{}, warmWorkers),
+		skipTold:  map[string]bool{},
 		outboxes:  newOutboxes(cfg.Directories),
 	}
 	r.warmHTTP = r.newWarmClient()
 	r.auditor = newAuditor(r.limitBody(), log)
+	keys, _ := cfg.followKeys() // Validate checked them
+	if len(keys) > 0 {
+		for _, dir := range cfg.Directories {
+			f, err := newFollower(dir, keys, followPath(cfg.DataDir, dir), time.Now, log)
+			if err != nil {
+				return nil, err
+			}
+			r.follow = append(r.follow, f)
+		}
+	}
 	dataDir := filepath.Join(cfg.DataDir, "torrents")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("relay data: %w", err)
@@ -269,6 +286,20 @@ var ErrRefused = errors.New("every directory refused this relay")
 // left alone; once all have, Run returns ErrRefused with their reasons.
 func (r *Relay) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	if len(r.follow) > 0 {
+		// Before any plan is applied: what to carry is what the indexes list.
+		r.pollFollowed(ctx)
+		g.Go(func() error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(r.cfg.FollowInterval):
+					r.pollFollowed(ctx)
+				}
+			}
+		})
+	}
 	for _, dir := range r.cfg.Directories {
 		nudge := make(chan struct{}, 1)
 		r.mu.Lock()
@@ -484,8 +515,10 @@ func (r *Relay) reconcilePlans(ctx context.Context) {
 		fetch = append(fetch, p.Fetch...)
 	}
 	held := map[string]bool{}
+	var heldItems []relayapi.Item
 	for ih, h := range r.held {
 		held[ih.HexString()] = true
+		heldItems = append(heldItems, h.item)
 		if it, ok := wanted[ih.HexString()]; ok && it.Demand != h.item.Demand {
 			h.item.Demand = it.Demand
 			r.db.setDemand(ctx, ih.HexString(), it.Demand)
@@ -493,6 +526,13 @@ func (r *Relay) reconcilePlans(ctx context.Context) {
 	}
 	r.mu.Unlock()
 
+	v := r.vouchers()
+	fetch, skip, drop := carry(v, fetch, heldItems)
+	for _, d := range drop {
+		r.remove(ctx, d.item.InfoHash, d.why)
+		delete(held, d.item.InfoHash)
+	}
+	r.tellSkipped(skip)
 	retryLater := r.dropFailed(ctx)
 	for ih := range retryLater {
 		delete(held, ih)
@@ -512,7 +552,7 @@ func (r *Relay) reconcilePlans(ctx context.Context) {
 			r.noteSkipped(it)
 			continue
 		}
-		if err := r.fetch(ctx, it); err != nil {
+		if err := r.fetch(ctx, it, v.entry(it)); err != nil {
 			r.log.Warn("relay: cannot fetch", "artifact", it.ID, "err", err)
 			continue
 		}
@@ -581,9 +621,22 @@ func (r *Relay) makeRoom(ctx context.Context, it relayapi.Item, wanted map[strin
 	return it.Size <= r.free() // the disk, after the evictions
 }
 
+// tellSkipped logs, once per artifact, the plans' artifacts no followed index lists.
+func (r *Relay) tellSkipped(skip []verdict) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range skip {
+		if k := s.item.ID + " " + s.item.InfoHash; !r.skipTold[k] {
+			r.skipTold[k] = true
+			r.log.Debug("relay: not fetching what no followed index vouches for", "artifact", s.item.ID, "infohash", s.item.InfoHash, "why", s.why)
+		}
+	}
+}
+
 // fetch downloads an artifact the plan assigned: its torrent from the directory, checked
-// against the plan, recorded, then added to the client.
-func (r *Relay) fetch(ctx context.Context, it relayapi.Item) error {
+// against the plan and, for a following relay, against the index entry vouching for it
+// (its files' paths, sizes and sha256), recorded, then added to the client.
+func (r *Relay) fetch(ctx context.Context, it relayapi.Item, vouched *index.Entry) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, it.TorrentURL, nil)
 	if err != nil {
 		return err
@@ -601,14 +654,32 @@ func (r *Relay) fetch(ctx context.Context, it relayapi.Item) error {
 		return fmt.Errorf("get torrent: %w", err)
 	}
 	rec := record{item: it, torrent: b}
-	if _, err := parseTorrent(rec); err != nil {
+	mi, err := parseTorrent(rec)
+	if err != nil {
 		return err
+	}
+	if vouched != nil {
+		if err := vouched.Check(it.InfoHash, indexFiles(mi, it)); err != nil {
+			return fmt.Errorf("torrent of %s: %w", it.ID, err)
+		}
 	}
 	if err := r.db.add(ctx, rec, time.Now()); err != nil {
 		return err
 	}
 	r.log.Info("relay: fetching", "artifact", it.ID, "infohash", it.InfoHash, "size", it.Size)
 	return r.start(rec, false)
+}
+
+// indexFiles are the item's files as an index lists them: paths under the torrent's name.
+// parseTorrent checked that mi and it agree.
+func indexFiles(mi *metainfo.MetaInfo, it relayapi.Item) []index.File {
+	info, _ := mi.UnmarshalInfo()
+	m := manifest.Manifest{Root: info.Name, Files: it.Files}
+	files := make([]index.File, len(it.Files))
+	for i, f := range it.Files {
+		files[i] = index.File{Path: m.LocalPath(i), Size: f.Size, SHA256: f.SHA256}
+	}
+	return files
 }
 
 // parseTorrent loads a stored or fetched torrent and checks it against its plan item:

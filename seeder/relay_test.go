@@ -29,7 +29,7 @@ func newTestRelay(t *testing.T, log *slog.Logger) *Relay {
 	r := &Relay{
 		cfg: Config{DataDir: dir, PublicURL: "http://127.0.0.1:1/"}, log: log,
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{}, refused: map[string]error{},
-		reconcile: make(chan struct{}, 1), warmSlots: make(chan struct{}, warmWorkers),
+		reconcile: make(chan struct{}, 1), warmSlots: make(chan struct{}, warmWorkers), skipTold: map[string]bool{},
 	}
 	var err error
 	if r.db, err = openStore(context.Background(), filepath.Join(dir, "relay.db")); err != nil {

@@ -21,7 +21,7 @@ import (
 func newAdminCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage a directory: publishers, expunge (requests signed with an admin key)",
+		Short: "Manage a directory: publishers, indexers, relays, expunge (requests signed with an admin key)",
 		Long: `Manage a running directory. Every request is signed with --key, which the directory
 must trust as an admin key (its --admin-key flag or admin_keys: in its config). Make the
 key pair with odi keygen --out admin.key and give the directory admin.key.pub.
@@ -31,6 +31,7 @@ a signature is made for that URL, and the directory refuses one made for another
 		Example: `  odi keygen --out admin.key     # the directory runs with --admin-key admin.key.pub
   export ODI_CLIENT_DIRECTORY=http://127.0.0.1:8080 ODI_CLIENT_KEY=admin.key
   odi admin publishers add debian debian.key.pub
+  odi admin indexers add reviewers reviewers.key.pub
   odi admin relays list
   odi admin expunge debian/netinst/12.5.0 --reason "CVE-2026-1234"`,
 		Args: exactArgs(0, "a subcommand"),
@@ -112,17 +113,7 @@ the directory's config (--publisher-key) is removed there, and the directory res
 		Example: `  odi admin publishers list
   odi admin publishers revoke debian`,
 		Args: exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := adminClient(cmd)
-			if err != nil {
-				return err
-			}
-			if err := c.Call(cmd.Context(), http.MethodPost, "/api/v1/admin/publishers/"+url.PathEscape(args[0])+"/revoke", nil, nil); err != nil {
-				return fmt.Errorf("revoke publisher: %w", err)
-			}
-			printf(g.stdout, "publisher %s revoked\n", args[0])
-			return nil
-		},
+		RunE: revokeByName(adminClient, g, "publisher"),
 	}
 	var pubsJSON bool
 	list := &cobra.Command{
@@ -144,16 +135,9 @@ revoked.
 			if err != nil {
 				return err
 			}
-			var raw json.RawMessage
-			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/admin/publishers", nil, &raw); err != nil {
-				return fmt.Errorf("list publishers: %w", err)
-			}
-			if pubsJSON {
-				return writeJSON(g.stdout, raw)
-			}
 			var out struct{ Publishers []catalogapi.Publisher }
-			if err := json.Unmarshal(raw, &out); err != nil {
-				return fmt.Errorf("list publishers: %w", err)
+			if decoded, err := adminList(cmd, c, g, "publishers", pubsJSON, &out); !decoded {
+				return err
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tKEY ID\tCATALOGS\tSTATE")
@@ -210,8 +194,123 @@ everyone who asks for the artifact from then on.`,
 		},
 	}
 	expunge.Flags().StringVar(&reason, "reason", "", "why (shown in the catalog's JSON)")
-	cmd.AddCommand(pubs, expunge, newAdminRelaysCmd(adminClient, g))
+	cmd.AddCommand(pubs, expunge, newAdminIndexersCmd(adminClient, g), newAdminRelaysCmd(adminClient, g))
 	return cmd
+}
+
+func newAdminIndexersCmd(adminClient func(*cobra.Command) (*apiclient.Client, error), g *globals) *cobra.Command {
+	indexers := &cobra.Command{
+		Use:   "indexers",
+		Short: "List, add or revoke indexer keys (whose signed indexes the directory hosts)",
+		Long: `The indexer keys the directory trusts to upload signed indexes: lists of the artifacts
+an indexer vouches for, with each file's sha256, that relays and users may choose to
+follow. An indexer makes a key pair with odi keygen --out KEY, keeps KEY, and gives the
+directory's operator KEY.pub, who admits it with indexers add under a NAME of their
+choosing. The directory then hosts its index at /indexes/<key id>/index.json, and
+accepts a new version only if it is signed by that key, newer, not expired, and lists
+each artifact exactly as the catalog holds it.
+
+Indexers in the directory's config (--indexer-key, directory.indexers), and the
+directory's own index key (--index-key, listed as "directory"), are listed too; they
+are changed there, not here.`,
+		Example: `  odi admin indexers list
+  odi admin indexers add reviewers reviewers.key.pub
+  odi admin indexers revoke reviewers`,
+		Args: exactArgs(0, "a subcommand"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	add := &cobra.Command{
+		Use:   "add NAME KEY.pub",
+		Short: "Admit an indexer key: the directory hosts its signed index",
+		Long: `Admit an indexer's public key: from then on, the directory accepts indexes signed with
+its private key, uploaded by requests signed with it too, and serves the current one at
+/indexes/<key id>/index.json.
+
+NAME is yours to choose (letters, digits and . _ + ~ -, starting with a letter or digit;
+"directory" is the directory's own): it is what indexers list shows and what indexers
+revoke takes. KEY.pub is the public key file odi keygen --out KEY writes beside the
+private key KEY, which the indexer keeps; the key's one-line text (RW...) is taken too.
+A name, key or key id is never reused, not even after a revoke: the key id names the
+index's URL.`,
+		Example: `  odi keygen --out reviewers.key     # the indexer, who sends you reviewers.key.pub
+  odi admin indexers add reviewers reviewers.key.pub`,
+		Args: exactArgs(2, "NAME and KEY.pub"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			key, err := sign.ParsePublicKey(args[1])
+			if err != nil {
+				return usageError("%w", err)
+			}
+			var ix catalogapi.Indexer
+			req := catalogapi.AddIndexerRequest{Name: args[0], PublicKey: key.String()}
+			if err := c.CallJSON(cmd.Context(), http.MethodPost, "/api/v1/admin/indexers", req, &ix); err != nil {
+				return fmt.Errorf("add indexer: %w", err)
+			}
+			printf(g.stdout, "indexer %s added (key %s): its index goes to /indexes/%s/index.json\n", ix.Name, ix.Key, ix.Key)
+			return nil
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke an indexer: its uploads are refused and its index no longer served",
+		Long: `Revoke an indexer: the directory refuses its uploads and stops serving its index at
+once. Followers of its key keep what they accepted until it expires; a revocation they
+trust is the indexer's (or a root key's) to sign.
+
+NAME is the one given to indexers add, as indexers list shows it. An indexer from the
+directory's config (--indexer-key) is removed there, and the directory restarted.`,
+		Example: `  odi admin indexers list
+  odi admin indexers revoke reviewers`,
+		Args: exactArgs(1, "NAME"),
+		RunE: revokeByName(adminClient, g, "indexer"),
+	}
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List indexers",
+		Long: `List the indexer keys the directory trusts: NAME (what indexers revoke takes), the key's
+minisign id (what odi keygen printed as "key id", and what the index's URL
+/indexes/<key id>/index.json names), and its state: active, active (config) for those
+in the directory's config, own for the directory's own index key, or revoked.
+
+--json prints the directory's answer as it is, one JSON object on stdout:
+{"indexers": [{"name", "key", "public_key", "fingerprint", "added_at", "revoked",
+"static", "own"}, ...]}.`,
+		Example: `  odi admin indexers list
+  odi admin indexers list --json | jq -r '.indexers[] | select(.revoked | not) | .key'`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := adminClient(cmd)
+			if err != nil {
+				return err
+			}
+			var out struct{ Indexers []catalogapi.Indexer }
+			if decoded, err := adminList(cmd, c, g, "indexers", asJSON, &out); !decoded {
+				return err
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKEY ID\tFINGERPRINT\tSTATE")
+			for _, ix := range out.Indexers {
+				state := "active"
+				switch {
+				case ix.Revoked:
+					state = "revoked"
+				case ix.Own:
+					state = "own"
+				case ix.Static:
+					state = "active (config)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ix.Name, ix.Key, ix.Fingerprint, state)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print the directory's JSON answer instead of a table")
+	indexers.AddCommand(add, revoke, list)
+	return indexers
 }
 
 func newAdminRelaysCmd(adminClient func(*cobra.Command) (*apiclient.Client, error), g *globals) *cobra.Command {
@@ -347,6 +446,39 @@ again before users are sent to it. Clear a relay once its operator has fixed it.
 }
 
 // writeJSON prints v as one indented JSON document on w, for --json.
+// revokeByName is the RunE of "publishers revoke" and "indexers revoke" (what is
+// "publisher" or "indexer").
+func revokeByName(adminClient func(*cobra.Command) (*apiclient.Client, error), g *globals, what string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := adminClient(cmd)
+		if err != nil {
+			return err
+		}
+		if err := c.Call(cmd.Context(), http.MethodPost, "/api/v1/admin/"+what+"s/"+url.PathEscape(args[0])+"/revoke", nil, nil); err != nil {
+			return fmt.Errorf("revoke %s: %w", what, err)
+		}
+		printf(g.stdout, "%s %s revoked\n", what, args[0])
+		return nil
+	}
+}
+
+// adminList GETs the admin listing of what ("publishers", "indexers"). With asJSON it
+// writes the directory's answer as it is; else it decodes it into out, and reports that
+// it did: the caller prints out only then (err is nil in both cases when all went well).
+func adminList(cmd *cobra.Command, c *apiclient.Client, g *globals, what string, asJSON bool, out any) (decoded bool, err error) {
+	var raw json.RawMessage
+	if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/admin/"+what, nil, &raw); err != nil {
+		return false, fmt.Errorf("list %s: %w", what, err)
+	}
+	if asJSON {
+		return false, writeJSON(g.stdout, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return false, fmt.Errorf("list %s: %w", what, err)
+	}
+	return true, nil
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -48,7 +48,7 @@ func TestAdminHelp(t *testing.T) {
 		}
 		for _, arg := range strings.Fields(c.Use)[1:] {
 			from := map[string]string{
-				"ID": "odi admin relays list", "NAME": "publishers add", "KEY.pub": "odi keygen",
+				"ID": "odi admin relays list", "NAME": c.Parent().Name() + " add", "KEY.pub": "odi keygen",
 				"CATALOG/NAME/VERSION": "odi publish",
 			}[arg]
 			if from != "" && !(arg == "NAME" && c.Name() == "add") && !strings.Contains(c.Long, from) {

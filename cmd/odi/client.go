@@ -42,9 +42,9 @@ func requireKey(c *apiclient.Client) error {
 }
 
 // clientError gives an error of package client its exit code: 3 when bytes did not
-// match their signed digests.
+// match their signed digests, or no trusted index vouched for them.
 func clientError(err error) error {
-	if errors.Is(err, client.ErrChecksum) {
+	if errors.Is(err, client.ErrChecksum) || errors.Is(err, client.ErrUntrusted) {
 		return verifyError(err)
 	}
 	return err

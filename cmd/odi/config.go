@@ -26,6 +26,7 @@ type Config struct {
 	Directory DirectoryConfig `mapstructure:"directory"`
 	Relay     RelayConfig     `mapstructure:"relay"`
 	Client    ClientConfig    `mapstructure:"client"`
+	Fetch     FetchConfig     `mapstructure:"fetch"`
 }
 
 // LogConfig shapes the logs every role writes to stderr.
@@ -87,6 +88,13 @@ func (l DirectoryLimits) Validate() error {
 type ClientConfig struct {
 	Directory string `mapstructure:"directory"` // base URL
 	Key       string `mapstructure:"key"`       // private key file that signs requests
+}
+
+// FetchConfig is odi fetch's own configuration.
+type FetchConfig struct {
+	// Trust are the index keys (.pub files or key lines) a fetch holds the directory to;
+	// none takes the directory's word.
+	Trust []string `mapstructure:"trust"`
 }
 
 func defaultConfig() Config {

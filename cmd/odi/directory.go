@@ -45,16 +45,26 @@ publishers, admins, relays and users talk to.
 
 Publishers must be admitted: list their public keys with --publisher-key (or publishers:
 in the config file), or add them at run time with 'odi admin publishers add', signed by
-a key given with --admin-key.`,
+a key given with --admin-key.
+
+Indexers (people or projects who vouch for artifacts in signed indexes) are admitted the
+same way: --indexer-key, or 'odi admin indexers add'; the directory then hosts their
+indexes at /indexes/<key id>/index.json. With --index-key, a private key made by
+odi keygen, the directory signs an index of its own catalog too, after every publish
+and expunge and daily.`,
 		Example: `  odi keygen --out admin.key && odi keygen --out publisher.key
   odi directory --data /var/lib/odi --listen 0.0.0.0:8080 \
       --public-url https://dir.example.org --admin-key admin.key.pub \
-      --publisher-key debian=publisher.key.pub`,
+      --publisher-key debian=publisher.key.pub
+  odi keygen --out index.key
+  odi directory --data /var/lib/odi --public-url https://dir.example.org \
+      --index-key index.key --indexer-key reviewers=reviewers.key.pub`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := loadRole(cmd, g, flagKeys{
 				"data": "directory.data", "listen": "directory.listen", "public-url": "directory.public_url",
 				"publisher-key": "directory.publishers", "admin-key": "directory.admin_keys",
+				"indexer-key": "directory.indexers", "index-key": "directory.index_key",
 				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
 				"relay-policy": "directory.relays.policy", "allow-private-relay-urls": "directory.relays.allow_private_urls",
 				"geoip": "directory.geoip", "tls-cert": "directory.tls.cert", "tls-key": "directory.tls.key",
@@ -80,6 +90,8 @@ a key given with --admin-key.`,
 	f.String("public-url", "", withKey("URL clients reach this directory at (default http://<listen address>)", "directory.public_url"))
 	f.StringArray("publisher-key", nil, withKey("trusted publisher key, [NAME[:SCOPE]=]KEY.pub: publishes into catalog NAME, or SCOPE (comma-separated catalogs, * for any); repeatable", "directory.publishers"))
 	f.StringArray("admin-key", nil, withKey("trusted admin key, KEY.pub; repeatable", "directory.admin_keys"))
+	f.StringArray("indexer-key", nil, withKey("indexer key whose signed index this directory hosts, [NAME=]KEY.pub; repeatable", "directory.indexers"))
+	f.String("index-key", "", withKey("private key (odi keygen) to sign this directory's own index of its catalog with", "directory.index_key"))
 	f.String("udp-listen", "", withKey("BEP 15 UDP tracker address (default: the HTTP address over UDP; off to disable)", "directory.tracker.udp_listen"))
 	f.String("relay-policy", def.Relays.Policy, withKey("relay admission: approve (an operator approves each relay) or open", "directory.relays.policy"))
 	f.String("geoip", "", withKey("GeoIP country database (.mmdb) to send users to relays near them", "directory.geoip"))

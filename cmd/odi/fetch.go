@@ -1,16 +1,21 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/client"
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
+	"github.com/opendist/odi/internal/sign"
 )
 
 // defaultDirectory is where odi fetch looks when no directory is configured: the address
@@ -54,14 +59,26 @@ missing.
 The directory is --directory, else client.directory in the config file, else
 ODI_CLIENT_DIRECTORY, else ` + defaultDirectory + `.
 
+With --trust KEY.pub (repeatable; fetch.trust in the config file), odi takes the
+directory's word for nothing: it fetches the current index each trusted key signed
+(verified; and the key's announced successor), and refuses, before downloading, an
+artifact no such index lists as published, or one whose infohash or files differ from
+the index's entry; the files are then verified against the index's sha256. Without a
+version it takes the highest one a trusted index lists. It remembers each key's highest
+version in $XDG_STATE_HOME/odi/trust.json (~/.local/state/odi/trust.json) and refuses
+an older one (rollback), another document with the same version (equivocation), and an
+expired index. Without --trust, the directory (or whoever controls the way to it) is
+trusted for the catalog's digests.
+
 Exit codes: 0 fetched and verified; 1 error (what arrived is kept for a resume); 2 bad
-usage; 3 verification failed (bytes differ from the catalog; nothing is put in place);
-130 interrupted (resumable).`,
+usage; 3 verification failed (bytes differ from the catalog; nothing is put in place),
+or, with --trust, no trusted index vouches for the artifact; 130 interrupted (resumable).`,
 		Example: `  odi fetch debian/netinst                       # highest version, into the current folder
   odi fetch debian/netinst@12.5.0 -o ~/isos      # one version, into ~/isos/<file name>
   odi fetch debian/netinst/12.5.0 --directory https://dir.example.org
   odi fetch debian/netinst --http-only           # plain HTTP from relays or the origin
-  odi fetch debian/netinst --json | jq -r '.files[].sha256'`,
+  odi fetch debian/netinst --json | jq -r '.files[].sha256'
+  odi fetch debian/netinst --trust debian-index.pub    # only what that indexer vouches for`,
 		Args: exactArgs(1, "CATALOG/NAME[@VERSION]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := client.ParseRef(args[0])
@@ -80,8 +97,11 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 			if !o.Bind.IsZero() && !cmd.Flags().Changed("bt-listen") {
 				o.BTListen = net.JoinHostPort(o.Bind.String(), "0")
 			}
-			cfg, log, err := loadRole(cmd, g, flagKeys{"directory": "client.directory"})
+			cfg, log, err := loadRole(cmd, g, flagKeys{"directory": "client.directory", "trust": "fetch.trust"})
 			if err != nil {
+				return err
+			}
+			if o.Trust, err = openTrust(cfg.Fetch.Trust); err != nil {
 				return err
 			}
 			if cfg.Client.Directory == "" {
@@ -107,8 +127,12 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 			if jsonOut {
 				return writeJSON(g.stdout, res)
 			}
-			printf(g.stdout, "fetched %s\n  path     %s\n  size     %d bytes in %d file%s, sha256 verified\n  sources  %d bytes from peers, %d from web seeds, %d over HTTP, %d already here, in %.1fs\n",
-				res.Artifact, res.Path, res.Bytes, len(res.Files), plural(len(res.Files)),
+			verified := "sha256 verified"
+			if res.IndexKey != "" {
+				verified += " against the index of key " + res.IndexKey
+			}
+			printf(g.stdout, "fetched %s\n  path     %s\n  size     %d bytes in %d file%s, %s\n  sources  %d bytes from peers, %d from web seeds, %d over HTTP, %d already here, in %.1fs\n",
+				res.Artifact, res.Path, res.Bytes, len(res.Files), plural(len(res.Files)), verified,
 				res.Fetched.Peers, res.Fetched.WebSeeds, res.Fetched.HTTP, res.Resumed, res.Seconds)
 			return nil
 		},
@@ -121,7 +145,35 @@ usage; 3 verification failed (bytes differ from the catalog; nothing is put in p
 	f.DurationVar(&o.StallTimeout, "stall-timeout", 20*time.Second, "add the redirector's HTTP source after nothing arrived for this long, and give up after as long again")
 	f.BoolVar(&o.TorrentOnly, "torrent-only", false, "peers and the torrent's web seeds only: never the redirector (fail after --stall-timeout without progress)")
 	f.BoolVar(&o.HTTPOnly, "http-only", false, "plain HTTP only, through the redirector or the origin; no BitTorrent")
+	f.StringArray("trust", nil, withKey("fetch only what a current index signed by this key (KEY.pub, or its RW... line) lists; repeatable", "fetch.trust"))
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress or notes on stderr")
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON on stdout")
 	return cmd
+}
+
+// openTrust loads the keys of --trust and the follower state, kept in the XDG state
+// folder ($XDG_STATE_HOME/odi/trust.json, by default ~/.local/state/odi/trust.json) so
+// that a directory cannot roll this user back between runs. No keys: nil, the
+// directory's word.
+func openTrust(keys []string) (*client.Trust, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	pubs := make([]minisign.PublicKey, len(keys))
+	for i, k := range keys {
+		pub, err := sign.ParsePublicKey(k)
+		if err != nil {
+			return nil, usageError("--trust: %w", err)
+		}
+		pubs[i] = pub
+	}
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("--trust keeps its state in $XDG_STATE_HOME or ~/.local/state: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return client.OpenTrust(pubs, filepath.Join(dir, "odi", "trust.json"), nil)
 }

@@ -51,7 +51,20 @@ relay stops asking it, says why, and is not ready (/readyz); refused by every di
 it exits with status 1.
 
 A directory may need its operator to approve the relay: odi admin relays approve ID, where
-ID is the "relay id" the relay prints when it starts (its key's fingerprint).`,
+ID is the "relay id" the relay prints when it starts (its key's fingerprint).
+
+Without --follow the relay trusts its directories for what to carry: it checks each torrent
+against the plan and every piece against the torrent, but whoever controls a directory (or
+the path to it) chooses what the plans name. With --follow KEY.pub (repeatable; indexer
+keys obtained out of band), it carries only artifacts that a current signed index of one
+of those keys lists as published, with the infohash and files it names. It polls each
+directory's /indexes/<key id>/index.json every relay.follow_interval, follows a successor
+key an index announces (next_key), refuses rollbacks, equivocation, expired indexes,
+indexes signed by other keys and oversized documents (keeping the index accepted before,
+and saying why in its log), remembers the highest version per key in its data folder, and
+drops what an index expunges or no longer lists, and what only an expired index listed
+("index of key X expired at T"). odi_relay_follow_indexes{state} on /metrics counts the
+followed keys whose index is current, expired or missing.`,
 		Example: `  odi keygen --out relay.key
   odi relay --data /var/lib/odi-relay --listen 0.0.0.0:8081 --public-url https://relay.example.org \
       --directory https://dir.example.org --key relay.key --quota 500GiB --bt-listen 0.0.0.0:6881 \
@@ -63,7 +76,7 @@ ID is the "relay id" the relay prints when it starts (its key's fingerprint).`,
 				"directory": "relay.directories", "key": "relay.key", "quota": "relay.quota",
 				"bt-listen": "relay.bt_listen", "upload-limit": "relay.upload_limit",
 				"download-limit": "relay.download_limit", "catalog": "relay.catalogs",
-				"tls-cert": "relay.tls.cert", "tls-key": "relay.tls.key",
+				"tls-cert": "relay.tls.cert", "tls-key": "relay.tls.key", "follow": "relay.follow",
 			})
 			if err != nil {
 				return err
@@ -95,6 +108,7 @@ ID is the "relay id" the relay prints when it starts (its key's fingerprint).`,
 	f.String("tls-cert", "", withKey("serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)", "relay.tls.cert"))
 	f.String("tls-key", "", withKey("the PEM private key of --tls-cert", "relay.tls.key"))
 	f.StringArray("catalog", nil, withKey("carry only this catalog; repeatable (default: any)", "relay.catalogs"))
+	f.StringArray("follow", nil, withKey("carry only what indexes signed by this indexer key list: a .pub file or key line; repeatable (default: what the directories' plans say)", "relay.follow"))
 	return cmd
 }
 
@@ -215,6 +229,13 @@ func registerRelayMetrics(reg *prometheus.Registry, r *seeder.Relay) {
 		func() float64 { p, _ := r.Downloaded(); return float64(p) })
 	gauge("downloaded_bytes", "Bytes the current holdings downloaded since start, by source.", prometheus.Labels{"source": "webseeds"},
 		func() float64 { _, w := r.Downloaded(); return float64(w) })
+	for i, state := range []string{"current", "expired", "missing"} {
+		gauge("follow_indexes", "Followed indexer keys (per directory) by the state of their index: accepted and unexpired, expired, or none accepted.",
+			prometheus.Labels{"state": state}, func() float64 {
+				cur, exp, miss := r.FollowStatus()
+				return float64([]int{cur, exp, miss}[i])
+			})
+	}
 }
 
 // registerLimitMetrics exposes a server's connections and the ones its caps refused.

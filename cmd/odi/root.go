@@ -78,6 +78,7 @@ Try it: odi demo`,
 		newAdminCmd(g),
 		newDemoCmd(g),
 		newFetchCmd(g),
+		newIndexCmd(g),
 		newVersionCmd(g),
 		newGenDocsCmd(g),
 	)
