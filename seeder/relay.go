@@ -674,12 +674,7 @@ func (r *Relay) fetch(ctx context.Context, it relayapi.Item, vouched *index.Entr
 // parseTorrent checked that mi and it agree.
 func indexFiles(mi *metainfo.MetaInfo, it relayapi.Item) []index.File {
 	info, _ := mi.UnmarshalInfo()
-	m := manifest.Manifest{Root: info.Name, Files: it.Files}
-	files := make([]index.File, len(it.Files))
-	for i, f := range it.Files {
-		files[i] = index.File{Path: m.LocalPath(i), Size: f.Size, SHA256: f.SHA256}
-	}
-	return files
+	return index.FilesOf(&manifest.Manifest{Root: info.Name, Files: it.Files})
 }
 
 // parseTorrent loads a stored or fetched torrent and checks it against its plan item:
