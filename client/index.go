@@ -185,6 +185,11 @@ type IndexChanges struct {
 	// directory's sha256 and the torrent's pieces, rather than trusting the directory.
 	VerifyBytes bool
 	DryRun      bool // build, check and sign, but do not upload
+	// NextKey, a one-line public key, announces the key that takes over (followers follow
+	// it too, and drop this key once it has signed an index they accepted).
+	NextKey string
+	// Revoke makes this version the key's last word: followers refuse the key from then on.
+	Revoke bool
 }
 
 // SignResult is what odi index sign did.
@@ -198,8 +203,10 @@ type SignResult struct {
 	Added    []string  `json:"added"`
 	Removed  []string  `json:"removed"`
 	Expunged []string  `json:"expunged"`
-	SHA256   string    `json:"sha256"`   // of the signed document
-	Uploaded bool      `json:"uploaded"` // false with DryRun
+	NextKey  string    `json:"next_key,omitempty"` // the successor this version announces
+	Revoked  bool      `json:"revoked,omitempty"`  // this version revokes the key
+	SHA256   string    `json:"sha256"`             // of the signed document
+	Uploaded bool      `json:"uploaded"`           // false with DryRun
 }
 
 // SignIndex builds the next version of key's index at the directory api talks to from
@@ -224,6 +231,10 @@ func SignIndex(ctx context.Context, api *apiclient.Client, key minisign.PrivateK
 	}
 	idx := index.Next(prev, now, ch.TTL)
 	idx.Directory = api.Base
+	if ch.NextKey != "" {
+		idx.NextKey = ch.NextKey
+	}
+	idx.Revoked = ch.Revoke
 	res := &SignResult{Key: keyID, Version: idx.Version, Issued: idx.Issued, Expires: idx.Expires,
 		Added: []string{}, Removed: []string{}, Expunged: []string{}}
 	if prev != nil {
@@ -270,6 +281,7 @@ func SignIndex(ctx context.Context, api *apiclient.Client, key minisign.PrivateK
 	}
 	sum := sha256.Sum256(doc)
 	res.Entries, res.SHA256 = len(idx.Entries), hex.EncodeToString(sum[:])
+	res.NextKey, res.Revoked = idx.NextKey, idx.Revoked
 	if ch.DryRun {
 		return res, nil
 	}

@@ -108,10 +108,14 @@ func (t *Trust) refresh(ctx context.Context, api *apiclient.Client) (*trusted, e
 				tr.absent = append(tr.absent, fmt.Sprintf("the directory has no index of key %s", id))
 				continue
 			}
-			if err != nil {
+			var idx *index.Index
+			if err == nil {
+				idx, err = t.state.Accept(k, doc, sig, t.now())
+			} else if !errors.Is(err, index.ErrTooLarge) {
+				// The directory is unreachable or failing: no answer to judge. One too
+				// large to read is refused below, as an attack.
 				return nil, err
 			}
-			idx, err := t.state.Accept(k, doc, sig, t.now())
 			switch {
 			case errors.Is(err, index.ErrExpired):
 				// Verify refuses expiry by the clock it is given, the rest regardless: the
@@ -124,6 +128,11 @@ func (t *Trust) refresh(ctx context.Context, api *apiclient.Client) (*trusted, e
 				continue
 			case errors.Is(err, index.ErrRevoked), errors.Is(err, index.ErrRetired):
 				tr.absent = append(tr.absent, fmt.Sprintf("index of key %s: %v", id, err))
+				// A key that revoked itself just now stays revoked in the next run, whatever
+				// the directory serves then.
+				if err := t.state.Save(t.statePath); err != nil {
+					return nil, err
+				}
 				continue
 			case err != nil:
 				return nil, fmt.Errorf("%w: index of key %s at %s: %w", ErrUntrusted, id, api.Base, err)

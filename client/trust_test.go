@@ -168,6 +168,12 @@ func TestFetchTrustRefuses(t *testing.T) {
 			}
 			return time.Now()
 		}, want: []string{"not in any index you trust", "is revoked"}},
+		{name: "revoked by its own index", ref: "a/x/1", attack: func(t *testing.T, tn *trustNet) time.Time {
+			if _, err := SignIndex(t.Context(), tn.signer(t), tn.key, IndexChanges{Revoke: true}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return time.Now()
+		}, want: []string{"not in any index you trust", "revoked itself in version 3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tn := newTrustNet(t)

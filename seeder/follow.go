@@ -206,6 +206,13 @@ func (f *follower) pollKey(ctx context.Context, k minisign.PublicKey) error {
 		f.etags[fp] = newTag
 		f.mu.Unlock()
 	}
+	if errors.Is(err, index.ErrRevoked) {
+		// A key that revoked itself just now stays revoked after a restart, whatever
+		// the directory serves then.
+		if serr := f.state.Save(filepath.Join(f.path, "state.json")); serr != nil {
+			f.log.Error("relay: keeping the follow state; after a restart the relay would accept the revoked key", "err", serr)
+		}
+	}
 	if err != nil {
 		return err
 	}

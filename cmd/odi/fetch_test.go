@@ -182,6 +182,9 @@ type fetchProxy struct {
 	rate    atomic.Int64 // origin bytes per second; 0 is unlimited
 	onlyOdi atomic.Bool
 	rewrite func(path string, body []byte) []byte // set before the first request
+	// indexes answers a request under /indexes/ in the directory's stead when it returns
+	// true, as a path that lies about indexes would; set before the first request.
+	indexes func(w http.ResponseWriter, r *http.Request) bool
 
 	mu        sync.Mutex
 	exchanges []apiExchange
@@ -246,6 +249,9 @@ func startProxiedDirectory(t *testing.T, opts ...func(*DirectoryConfig)) (*testN
 }
 
 func (p *fetchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.indexes != nil && strings.HasPrefix(r.URL.Path, "/indexes/") && p.indexes(w, r) {
+		return
+	}
 	web, direct := strings.HasPrefix(r.URL.Path, "/ws/"), strings.HasPrefix(r.URL.Path, "/dl/")
 	if web && p.onlyOdi.Load() && !strings.HasPrefix(r.UserAgent(), "odi-fetch/") {
 		http.Error(w, "refused by the test proxy", http.StatusForbidden)

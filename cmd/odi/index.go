@@ -123,6 +123,7 @@ func newIndexSignCmd(g *globals) *cobra.Command {
 		keyPath              string
 		add, remove, expunge []string
 		ch                   client.IndexChanges
+		nextKey              string
 		jsonOut              bool
 	)
 	cmd := &cobra.Command{
@@ -140,6 +141,12 @@ and checks it against the catalog's sha256 and the torrent's piece hashes, so th
 index vouches for bytes seen rather than the directory's word. --all-new adds every
 published artifact of CATALOG the index does not list. --remove drops an entry without
 a trace; --expunge keeps it, marked expunged with --reason, so followers drop its bytes.
+
+Keys: --next-key NEW.pub announces a successor (make it with odi keygen and have the
+directory's admin add it with odi admin indexers add): followers fetch its index too, and
+once NEW has signed one they accepted they drop this key. --revoke makes this version the
+key's last word (when it is retired, or may be stolen): followers that see it refuse the
+key from then on, and do not follow a successor it names that had not signed before.
 
 Exit codes: 0 signed (and uploaded); 1 error; 2 bad usage; 3 an added artifact's
 hashes disagree with its torrent or bytes (nothing is signed).`,
@@ -166,6 +173,13 @@ hashes disagree with its torrent or bytes (nothing is signed).`,
 					}
 					*l.out = append(*l.out, r)
 				}
+			}
+			if nextKey != "" {
+				next, err := sign.ParsePublicKey(nextKey)
+				if err != nil {
+					return usageError("--next-key: %w", err)
+				}
+				ch.NextKey = sign.PublicKeyText(next)
 			}
 			if ch.TTL <= 0 {
 				return usageError("--ttl must be positive (got %s)", ch.TTL)
@@ -196,6 +210,12 @@ hashes disagree with its torrent or bytes (nothing is signed).`,
 					printf(g.stdout, "  %-8s %s\n", l.what, id)
 				}
 			}
+			if res.NextKey != "" {
+				printf(g.stdout, "  announces the next key %s\n", res.NextKey)
+			}
+			if res.Revoked {
+				printf(g.stdout, "  revokes key %s: its followers refuse it from now on\n", res.Key)
+			}
 			if !res.Uploaded {
 				printf(g.stdout, "dry run: not uploaded\n")
 				return nil
@@ -214,6 +234,8 @@ hashes disagree with its torrent or bytes (nothing is signed).`,
 	f.DurationVar(&ch.TTL, "ttl", index.DefaultTTL, "how long the new version is valid")
 	f.BoolVar(&ch.VerifyBytes, "verify-bytes", false, "download each added artifact and check its bytes against the catalog's sha256 and the torrent")
 	f.BoolVar(&ch.DryRun, "dry-run", false, "build, check and sign, but do not upload")
+	f.StringVar(&nextKey, "next-key", "", "announce NEW.pub (or its RW... line) as this key's successor")
+	f.BoolVar(&ch.Revoke, "revoke", false, "make this version revoke the key: followers refuse it from then on")
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON on stdout")
 	return cmd
 }

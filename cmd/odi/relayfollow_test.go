@@ -97,16 +97,35 @@ func indexEntry(a *catalogapi.Artifact) index.Entry {
 // and uploads it to tn as that indexer.
 func putIndex(t *testing.T, tn *testNet, keyFile string, prev *index.Index, entries ...index.Entry) *index.Index {
 	t.Helper()
-	priv, err := sign.LoadPrivateKey(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	idx := index.Next(prev, time.Now(), 0)
 	idx.Directory, idx.Entries = tn.base, nil
 	for _, e := range entries {
 		idx.Put(e)
 	}
-	doc, sig, err := index.Sign(priv, idx)
+	uploadIndex(t, tn, keyFile, idx)
+	return idx
+}
+
+// signIndex signs idx with the indexer key at keyFile: the document and its signature.
+func signIndex(t *testing.T, keyFile string, idx *index.Index) (doc, sig []byte) {
+	t.Helper()
+	priv, err := sign.LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, sig, err = index.Sign(priv, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc, sig
+}
+
+// uploadIndex signs idx with the indexer key at keyFile and uploads it to tn as that
+// indexer.
+func uploadIndex(t *testing.T, tn *testNet, keyFile string, idx *index.Index) {
+	t.Helper()
+	doc, sig := signIndex(t, keyFile, idx)
+	priv, err := sign.LoadPrivateKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +145,6 @@ func putIndex(t *testing.T, tn *testNet, keyFile string, prev *index.Index, entr
 	if err := api.Do(req, nil); err != nil {
 		t.Fatalf("upload index version %d: %v", idx.Version, err)
 	}
-	return idx
 }
 
 // A relay following an indexer key, against a real directory hosting its index: it

@@ -37,6 +37,10 @@ func parseFast(doc []byte) (*Index, bool) {
 		r.lit(`,"next_key":`)
 		idx.NextKey = r.nonEmpty()
 	}
+	if r.peekLit(`,"revoked":true`) {
+		r.lit(`,"revoked":true`)
+		idx.Revoked = true
+	}
 	r.lit(`,"version":`)
 	idx.Version = r.uint()
 	r.lit("}")

@@ -22,8 +22,10 @@
 // signs an index the follower accepts, the old key is retired: its indexes are refused
 // from then on. Versions count per key; the successor may start again at 1.
 //
-// Revocation: a Revocation names a key by its whole public key and is signed by that key
-// or by a root key the follower trusts. A revoked key's indexes are refused, and so is a
+// Revocation: an index with revoked set is its key's last word, and reaches followers
+// the way every index does; a detached Revocation names a key by its whole public key and
+// is signed by that key or by a root key the follower trusts. A revoked key's indexes are
+// refused, the revoking one's entries too, and so is a
 // successor it announced that had not yet signed an accepted index, since whoever stole
 // the key could have announced it.
 package index

@@ -70,6 +70,11 @@ type Index struct {
 	Key string `json:"key"`
 	// NextKey is the successor key's one-line minisign public key, announcing a rotation.
 	NextKey string `json:"next_key,omitempty"`
+	// Revoked is the key's own last word: followers that accept this version refuse the
+	// key from then on (every later version, and this one's entries), as when its owner
+	// retires it or fears it stolen. A successor it names is not followed unless it had
+	// signed an index the follower accepted before (State.Followed): a thief could name one.
+	Revoked bool `json:"revoked,omitempty"`
 	// Version is strictly greater than that of any earlier index by the same key.
 	Version uint64 `json:"version"`
 }

@@ -158,7 +158,8 @@ func (s *State) Followed(configured ...minisign.PublicKey) []minisign.PublicKey 
 // than the one accepted before (ErrRollback), and the accepted version with other bytes
 // (ErrEquivocation; the state keeps the first). The accepted version again with the
 // same bytes is an unchanged poll, returned without error. A higher version is recorded,
-// and retires the keys that announced pub as their successor.
+// and retires the keys that announced pub as their successor; one that revokes its key
+// (Index.Revoked) is recorded too, and refused with ErrRevoked, as all after it.
 func (s *State) Accept(pub minisign.PublicKey, doc, sig []byte, now time.Time) (*Index, error) {
 	fp := sign.Fingerprint(pub)
 	// Cheap refusals first: a known-bad key's index is not worth a parse.
@@ -192,7 +193,10 @@ func (s *State) Accept(pub minisign.PublicKey, doc, sig []byte, now time.Time) (
 	}
 	s.keys[fp] = KeyState{
 		Expires: idx.Expires, Key: sign.PublicKeyText(pub), NextKey: idx.NextKey,
-		SHA256: digest, Version: idx.Version,
+		Revoked: idx.Revoked, SHA256: digest, Version: idx.Version,
+	}
+	if idx.Revoked {
+		return nil, fmt.Errorf("accept index: %w: key %s revoked itself in version %d", ErrRevoked, idx.Key, idx.Version)
 	}
 	self := sign.PublicKeyText(pub)
 	for ofp, o := range s.keys {

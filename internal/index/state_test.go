@@ -333,3 +333,46 @@ func TestZeroState(t *testing.T) {
 		t.Fatalf("Revoke on a zero State: %v", err)
 	}
 }
+
+// TestSelfRevocation: a key's last index says it is revoked. The follower records it,
+// refuses that version's entries and every later version, stops following the key, and
+// does not follow a successor that version names (a thief could name one); a restart
+// keeps all of that, and the revoking document round-trips through Parse.
+func TestSelfRevocation(t *testing.T) {
+	k, thief := newKey(t), newKey(t)
+	v := chain(t, k, 3, func(version uint64, idx *Index) {
+		idx.Put(testEntry("debian", "iso", "12.1", "iso/debian.iso"))
+		if version == 2 {
+			idx.Revoked, idx.NextKey = true, sign.PublicKeyText(thief.pub)
+		}
+	})
+	if got, err := Parse(v[1].doc); err != nil || !got.Revoked {
+		t.Fatalf("Parse of a revoking index = %+v, %v", got, err)
+	}
+	st := &State{keys: map[string]KeyState{}}
+	if _, err := st.Accept(k.pub, v[0].doc, v[0].sig, t0); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := st.Accept(k.pub, v[1].doc, v[1].sig, t0); !errors.Is(err, ErrRevoked) || idx != nil {
+		t.Fatalf("Accept of the revoking version = %v, %v; want no index and ErrRevoked", idx, err)
+	}
+	if ks, _ := st.Key(k.pub); !ks.Revoked || ks.Version != 2 {
+		t.Errorf("state after the revocation = %+v, want revoked at version 2", ks)
+	}
+	if got := st.Followed(k.pub); len(got) != 0 {
+		t.Errorf("Followed after a self-revocation = %d keys, want none (not the named successor either)", len(got))
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := st.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []signedDoc{v[0], v[2]} {
+		if _, err := again.Accept(k.pub, d.doc, d.sig, t0); !errors.Is(err, ErrRevoked) {
+			t.Errorf("after a restart, version %d of the revoked key: %v, want ErrRevoked", d.idx.Version, err)
+		}
+	}
+}
