@@ -31,6 +31,7 @@
 #   SIZE_MIB   artifact size in MiB (default 1024)
 #   RUNS       rounds of the three downloads; the table shows medians (default 3)
 #   FILL_WAIT  seconds to wait for both relays to hold the artifact (default 600)
+#   FETCH_ARGS more options for odi fetch (e.g. --http-only), word-split
 # Only 127.0.0.1 is used; every process started is killed at exit and the work folder
 # (a mktemp -d) removed. Requires aria2c, curl, sha256sum.
 set -euo pipefail
@@ -208,7 +209,8 @@ run_fetch() {
 	prime
 	before=$(served)
 	t0=$(now)
-	if "$odi" fetch --directory "$dir" -o "$out" --json bench/big@1 >"$work/fetch.json" 2>"$work/fetch.log"; then
+	# shellcheck disable=SC2086 # FETCH_ARGS is meant to split
+	if "$odi" fetch --directory "$dir" -o "$out" --json ${FETCH_ARGS:-} bench/big@1 >"$work/fetch.json" 2>"$work/fetch.log"; then
 		t=$(since "$t0")
 		add fetch "$t"
 		check "odi fetch" "$out/big.iso"
