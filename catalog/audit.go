@@ -400,6 +400,8 @@ type relayMetrics struct {
 	suspensions *prometheus.CounterVec // cause
 	quarantines prometheus.Counter
 	strikes     prometheus.Counter
+	// equivocations counts the index equivocations followers reported (audit_reports.go).
+	equivocations prometheus.Counter
 }
 
 func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
@@ -424,9 +426,13 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 			Namespace: "odi", Subsystem: "directory", Name: "relay_strikes_total",
 			Help: "Cross-audits that found bad bytes which two other relays found good.",
 		}),
+		equivocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "odi", Subsystem: "directory", Name: "index_equivocations_reported_total",
+			Help: "Index documents followers refused as a second document for a version they held (POST /api/v1/reports).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.audits, m.reports, m.suspensions, m.quarantines, m.strikes)
+		reg.MustRegister(m.audits, m.reports, m.suspensions, m.quarantines, m.strikes, m.equivocations)
 	}
 	return m
 }

@@ -63,10 +63,13 @@ func (c *Catalog) handleReports(ctx echo.Context) error {
 	if err := decodeStrict(body, &rep); err != nil {
 		return apiError(err)
 	}
-	if len(rep.BadPieces) == 0 {
-		return apiError(fmt.Errorf("%w: bad_pieces: none reported", ErrInvalid))
+	if len(rep.BadPieces) == 0 && len(rep.Equivocations) == 0 {
+		return apiError(fmt.Errorf("%w: neither bad_pieces nor equivocations reported", ErrInvalid))
 	}
 	if err := checkBadPieces(rep.BadPieces); err != nil {
+		return apiError(err)
+	}
+	if err := checkEquivocations(rep.Equivocations); err != nil {
 		return apiError(err)
 	}
 	// The address as the directory's echo resolves it (its IPExtractor: behind a trusted
@@ -75,7 +78,49 @@ func (c *Catalog) handleReports(ctx echo.Context) error {
 	if a, err := netip.ParseAddr(ctx.RealIP()); err == nil {
 		reporter = "address " + limit.AddrKey(a).String()
 	}
+	c.reportEquivocations(reporter, rep.Equivocations)
 	return ctx.JSON(http.StatusAccepted, c.report(reporter, nil, rep.BadPieces))
+}
+
+// checkEquivocations refuses equivocation reports that could not name two documents of
+// one key's version, naming the first wrong field.
+func checkEquivocations(eqs []relayapi.Equivocation) error {
+	if len(eqs) > relayapi.MaxReports {
+		return fmt.Errorf("%w: equivocations: %d reports; at most %d at once", ErrInvalid, len(eqs), relayapi.MaxReports)
+	}
+	for i, e := range eqs {
+		switch {
+		case !isUpperHex(e.Key, 16):
+			return fmt.Errorf("%w: equivocations[%d].key: %.40q is not a key id (16 hex digits)", ErrInvalid, i, e.Key)
+		case e.Version == 0:
+			return fmt.Errorf("%w: equivocations[%d].version: 0 is no version", ErrInvalid, i)
+		case !isLowerHex(e.Held, 64) || !isLowerHex(e.Served, 64) || e.Held == e.Served:
+			return fmt.Errorf("%w: equivocations[%d]: held and served must be two different sha256 digests (64 hex digits)", ErrInvalid, i)
+		}
+	}
+	return nil
+}
+
+// reportEquivocations tells the operator of indexes followers refused as equivocations:
+// reports are anyone's word, so they are logged and counted, with what the directory
+// itself holds of that key, and change nothing.
+func (c *Catalog) reportEquivocations(reporter string, eqs []relayapi.Equivocation) {
+	for _, e := range eqs {
+		c.metrics.equivocations.Inc()
+		args := []any{"reporter", reporter, "key", e.Key, "version", e.Version, "held", e.Held, "served", e.Served}
+		if hi := c.indexes.get(e.Key); hi != nil {
+			args = append(args, "hosted_version", hi.info.Version, "hosted_sha256", hi.info.SHA256)
+		}
+		c.log.Warn("an index equivocation was reported: a follower was served two documents of one version of this key", args...)
+	}
+}
+
+func isLowerHex(s string, n int) bool {
+	return len(s) == n && strings.IndexFunc(s, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') }) < 0
+}
+
+func isUpperHex(s string, n int) bool {
+	return len(s) == n && strings.IndexFunc(s, func(r rune) bool { return !('0' <= r && r <= '9' || 'A' <= r && r <= 'F') }) < 0
 }
 
 // checkBadPieces refuses reports that could not name a piece of a web seed, naming the

@@ -408,7 +408,7 @@ func TestReportsValidation(t *testing.T) {
 		want   string
 	}{
 		{"empty", []byte(``), 400, ""},
-		{"none", []byte(`{"bad_pieces":[]}`), 400, "none reported"},
+		{"none", []byte(`{"bad_pieces":[]}`), 400, "neither bad_pieces nor equivocations reported"},
 		{"unknown field", []byte(`{"bad_pieces":[],"who":1}`), 400, "who"},
 		{"duplicate key", []byte(`{"bad_pieces":[],"bad_pieces":[]}`), 400, "bad_pieces"},
 		{"too many", reportsOf(many...), 400, "at most 64"},
@@ -422,12 +422,29 @@ func TestReportsValidation(t *testing.T) {
 			with(func(bp *relayapi.BadPiece) { bp.WebSeed = d.url + "/ws/" + a.InfoHash + "/" }),
 			with(func(bp *relayapi.BadPiece) { bp.Piece = 1 }),
 			with(func(bp *relayapi.BadPiece) { bp.InfoHash = strings.Repeat("0", 40) })), 202, `"accepted":1,"ignored":4`},
+		{"equivocation key", equivocationOf(func(e *relayapi.Equivocation) { e.Key = "d4ff31830d036181" }), 400, "equivocations[0].key"},
+		{"equivocation version", equivocationOf(func(e *relayapi.Equivocation) { e.Version = 0 }), 400, "equivocations[0].version"},
+		{"equivocation of one document", equivocationOf(func(e *relayapi.Equivocation) { e.Served = e.Held }), 400, "two different sha256"},
+		{"equivocation", equivocationOf(nil), 202, `"accepted":0,"ignored":0`},
 	} {
 		status, body := postReports(t, d, "127.0.0.1", tc.body)
 		if status != tc.status || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: %d %s, want %d with %q", tc.name, status, body, tc.status, tc.want)
 		}
 	}
+	if !strings.Contains(d.logs.String(), "an index equivocation was reported") || !strings.Contains(d.logs.String(), "key=D4FF31830D036181 version=7") {
+		t.Error("the operator's log does not tell of the equivocation reported")
+	}
+}
+
+// equivocationOf is a report of one equivocation, changed by change.
+func equivocationOf(change func(*relayapi.Equivocation)) []byte {
+	e := relayapi.Equivocation{Key: "D4FF31830D036181", Version: 7, Held: strings.Repeat("a", 64), Served: strings.Repeat("b", 64)}
+	if change != nil {
+		change(&e)
+	}
+	b, _ := json.Marshal(relayapi.Reports{Equivocations: []relayapi.Equivocation{e}})
+	return b
 }
 
 // TestReportedPieceAuditedAtOnce turns the sweeps off: a report of the one bad piece

@@ -27,6 +27,7 @@ import (
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/manifest"
+	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -47,6 +48,7 @@ type indexDirectory struct {
 	bytes    map[string][]byte               // by artifact id + "/" + manifest path
 	indexers map[string]minisign.PublicKey   // by key id
 	docs     map[string][2][]byte            // by key id: document, signature
+	reports  []relayapi.Reports              // POST /api/v1/reports
 }
 
 func newIndexDirectory(t *testing.T) *indexDirectory {
@@ -126,6 +128,14 @@ func (d *indexDirectory) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.Method == http.MethodPut && strings.HasPrefix(p, "/api/v1/indexes/"):
 		d.receiveIndex(w, r, strings.TrimPrefix(p, "/api/v1/indexes/"))
+	case r.Method == http.MethodPost && p == "/api/v1/reports":
+		var rep relayapi.Reports
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			d.problem(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		d.reports = append(d.reports, rep)
+		w.WriteHeader(http.StatusAccepted)
 	default:
 		d.problem(w, http.StatusNotFound, "no route")
 	}

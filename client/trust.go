@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +19,7 @@ import (
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/manifest"
+	"github.com/opendist/odi/internal/relayapi"
 	"github.com/opendist/odi/internal/sign"
 	"github.com/opendist/odi/internal/version"
 )
@@ -110,7 +114,11 @@ func (t *Trust) refresh(ctx context.Context, api *apiclient.Client) (*trusted, e
 			}
 			var idx *index.Index
 			if err == nil {
+				held, _ := t.state.Key(k)
 				idx, err = t.state.Accept(k, doc, sig, t.now())
+				if errors.Is(err, index.ErrEquivocation) {
+					reportEquivocation(ctx, api, relayapi.Equivocation{Key: id, Version: held.Version, Held: held.SHA256, Served: sha256Hex(doc)})
+				}
 			} else if !errors.Is(err, index.ErrTooLarge) {
 				// The directory is unreachable or failing: no answer to judge. One too
 				// large to read is refused below, as an attack.
@@ -247,4 +255,18 @@ func (t *Trust) resolve(ctx context.Context, api *apiclient.Client, ref Ref) (*c
 		return nil, nil, err
 	}
 	return a, v, nil
+}
+
+// reportEquivocation tells the directory of an index refused as an equivocation, for its
+// operator (POST /api/v1/reports); the refusal stands whether or not that works, and a
+// busy directory (apiclient waits out its Retry-After) holds the user a moment at most.
+func reportEquivocation(ctx context.Context, api *apiclient.Client, e relayapi.Equivocation) {
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	_ = api.CallJSON(ctx, http.MethodPost, "/api/v1/reports", relayapi.Reports{Equivocations: []relayapi.Equivocation{e}}, nil)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

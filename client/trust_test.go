@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -127,6 +129,15 @@ func TestFetchTrustRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			tn.d.serveIndex(tn.pub, doc, sig)
+			t.Cleanup(func() {
+				tn.d.mu.Lock()
+				defer tn.d.mu.Unlock()
+				sum := sha256.Sum256(doc)
+				if len(tn.d.reports) != 1 || len(tn.d.reports[0].Equivocations) != 1 ||
+					tn.d.reports[0].Equivocations[0].Version != 2 || tn.d.reports[0].Equivocations[0].Served != hex.EncodeToString(sum[:]) {
+					t.Errorf("reports to the directory: %+v, want the equivocation of version 2 (served %x)", tn.d.reports, sum)
+				}
+			})
 			return time.Now()
 		}, is: index.ErrEquivocation},
 		{name: "mix-and-match", ref: "a/x/1", attack: func(t *testing.T, tn *trustNet) time.Time {

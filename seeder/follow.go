@@ -1,9 +1,11 @@
 package seeder
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,8 +137,7 @@ func (f *follower) poll(ctx context.Context) {
 		switch {
 		case err == nil:
 		case errors.Is(err, index.ErrEquivocation):
-			// The directory has no endpoint for such reports (its /api/v1/reports takes
-			// bad pieces only): the operator's log is where this goes.
+			// Reported to the directory by pollKey, once per document served.
 			f.tell(k, err, slog.LevelError, "relay: EQUIVOCATION: a followed key signed two different indexes of one version; keeping the one accepted first; the key may be stolen", "key", id, "err", err)
 		case errors.Is(err, errNoIndex):
 			f.tell(k, err, slog.LevelWarn, "relay: the directory has no index of a followed key", "key", id)
@@ -197,7 +198,12 @@ func (f *follower) pollKey(ctx context.Context, k minisign.PublicKey) error {
 	f.mu.Lock()
 	prev := f.accepted[fp]
 	f.mu.Unlock()
+	held, _ := f.state.Key(k)
 	idx, err := f.state.Accept(k, doc, sig, f.now())
+	if errors.Is(err, index.ErrEquivocation) {
+		served := sha256.Sum256(doc)
+		f.reportEquivocation(ctx, relayapi.Equivocation{Key: sign.KeyID(k.ID()), Version: held.Version, Held: held.SHA256, Served: hex.EncodeToString(served[:])})
+	}
 	// Accepted or refused, the same bytes need not come again; but a signature that does
 	// not match may be the next version's, fetched as the directory replaced the
 	// document: that document is fetched again.
@@ -420,4 +426,35 @@ func (v *vouchers) entry(it relayapi.Item) *index.Entry {
 	}
 	e, _ := v.judge(it)
 	return e
+}
+
+// reportEquivocation tells the directory (POST /api/v1/reports) of an index refused as an
+// equivocation, for its operator; a failure is logged only: the refusal stands either way.
+func (f *follower) reportEquivocation(ctx context.Context, e relayapi.Equivocation) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // the poll has more to do
+	defer cancel()
+	if err := f.postReport(ctx, relayapi.Reports{Equivocations: []relayapi.Equivocation{e}}); err != nil {
+		f.log.Warn("relay: cannot report an index equivocation to the directory", "key", e.Key, "version", e.Version, "err", err)
+	}
+}
+
+func (f *follower) postReport(ctx context.Context, rep relayapi.Reports) error {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.dir+"/api/v1/reports", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("the directory answered %s", resp.Status)
+	}
+	return nil
 }

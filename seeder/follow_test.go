@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +95,7 @@ type indexServer struct {
 	torrents map[string][]byte
 	got      map[string]int // requests by path
 	notMod   atomic.Int64   // 304s answered
+	reports  []relayapi.Reports
 }
 
 func newIndexServer(t *testing.T) *indexServer {
@@ -117,6 +120,18 @@ func (s *indexServer) requests(path string) int {
 func (s *indexServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.got[r.URL.Path]++
+	if r.Method == http.MethodPost && r.URL.Path == "/api/v1/reports" {
+		var rep relayapi.Reports
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			s.mu.Unlock()
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.reports = append(s.reports, rep)
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	if tor, ok := s.torrents[strings.TrimPrefix(r.URL.Path, "/t/")]; ok {
 		s.mu.Unlock()
 		w.Write(tor)
@@ -295,6 +310,14 @@ func TestFollowPoll(t *testing.T) {
 	refused("rollback", "rollback", doc1, sig1)
 	eq, eqSig := signIndex(t, k, 2, nil, entryFor("c/evil/1", strings.Repeat("e", 40)))
 	refused("equivocation", "EQUIVOCATION", eq, eqSig)
+	srv.mu.Lock()
+	reports := slices.Clone(srv.reports)
+	srv.mu.Unlock()
+	eqSum := sha256.Sum256(eq)
+	if len(reports) != 1 || len(reports[0].Equivocations) != 1 || reports[0].Equivocations[0].Key != k.id() ||
+		reports[0].Equivocations[0].Version != 2 || reports[0].Equivocations[0].Served != hex.EncodeToString(eqSum[:]) {
+		t.Errorf("reports to the directory after the equivocation: %+v, want one naming key %s version 2 served %x", reports, k.id(), eqSum)
+	}
 	wrong, wrongSig := signIndex(t, other, 3, nil)
 	refused("wrong key", "wrong key", wrong, wrongSig)
 	srv.mu.Lock()

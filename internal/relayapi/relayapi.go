@@ -101,15 +101,29 @@ type BadPiece struct {
 	WebSeed  string `json:"web_seed"` // the url-list entry (or file URL under it) that sent it
 }
 
-// Reports is the body of POST /api/v1/reports: bad pieces a client saw from web seeds.
-// It needs no signature (anyone may report); a report makes the directory audit that
-// piece at once, from itself and through other relays, and only a confirmed bad piece
-// counts against a relay.
+// Reports is the body of POST /api/v1/reports: bad pieces a client saw from web seeds,
+// and indexes a follower refused as equivocations. It needs no signature (anyone may
+// report); a bad piece makes the directory audit that piece at once, from itself and
+// through other relays, and only a confirmed bad piece counts against a relay; an
+// equivocation is logged and counted for the operator.
 type Reports struct {
-	BadPieces []BadPiece `json:"bad_pieces"`
+	BadPieces     []BadPiece     `json:"bad_pieces,omitempty"`
+	Equivocations []Equivocation `json:"equivocations,omitempty"`
 }
 
-// MaxReports bounds the bad pieces of one Reports body or heartbeat.
+// Equivocation is an index key seen signing two documents as one version (internal/index):
+// the follower accepted the one whose sha256 is Held, and was then served Served. Either
+// the key signs what it should not (it may be stolen), or a follower was fed another
+// directory's document.
+type Equivocation struct {
+	Key     string `json:"key"` // key id (sign.KeyID)
+	Version uint64 `json:"version"`
+	Held    string `json:"held"`   // sha256 hex of the document accepted before
+	Served  string `json:"served"` // sha256 hex of the one served now
+}
+
+// MaxReports bounds the bad pieces (and the equivocations) of one Reports body or
+// heartbeat.
 const MaxReports = 64
 
 // Item is one artifact in a plan.
