@@ -304,7 +304,7 @@ func (c *Catalog) indexerByKey(ctx context.Context, key minisign.PublicKey) (*in
 	}
 	ix, err := c.db.indexerWhere(ctx, "public_key", text)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: key %s (%s) is not a known indexer", ErrUnauthorized, sign.KeyID(key.ID()), sign.Fingerprint(key))
+		return nil, fmt.Errorf("%w: key %s (%s) is not a known indexer (the directory's admin adds it: odi admin indexers add NAME KEY.pub)", ErrUnauthorized, sign.KeyID(key.ID()), sign.Fingerprint(key))
 	}
 	return ix, err
 }
