@@ -127,7 +127,11 @@ func (c *Catalog) handleList(ctx echo.Context) error {
 	for i, a := range arts {
 		out[i] = c.artifactJSON(a, false)
 	}
-	return ctx.JSON(http.StatusOK, map[string]any{"artifacts": out})
+	list := catalogapi.ArtifactList{Artifacts: out}
+	if c.deps.References != nil && ctx.QueryParam("catalog") == "" && ctx.QueryParam("name") == "" {
+		list.Referenced = c.deps.References.Referenced()
+	}
+	return ctx.JSON(http.StatusOK, list)
 }
 
 func (c *Catalog) lookup(ctx echo.Context, version string) (*Artifact, error) {

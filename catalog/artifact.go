@@ -34,7 +34,11 @@ type Artifact struct {
 }
 
 // SignedManifest is the publisher's signature over the manifest, kept so anyone with the
-// publisher's public key can check it again (see internal/sign for the message).
+// publisher's public key can check it again (see internal/sign for the message). For an
+// artifact pulled from an origin (PublishLocal, catalog/originpull) it is the project's
+// signed listing instead: Manifest the SHA256SUMS bytes, Signature their minisig (a
+// plain minisign signature of those bytes, trusted comment included), KeyID the
+// project's key, URI the listing's URL, Date when it was pulled, no Nonce.
 type SignedManifest struct {
 	Manifest  []byte // the exact JSON that was signed
 	KeyID     string

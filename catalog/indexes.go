@@ -397,14 +397,27 @@ func (c *Catalog) Indexes() []catalogapi.IndexInfo {
 			out = append(out, hi.info)
 		}
 	}
+	if c.deps.LinkedIndexes != nil {
+		for _, info := range c.deps.LinkedIndexes.LinkedIndexes() {
+			if hi := c.indexes.get(info.Key); hi == nil || !hi.served {
+				out = append(out, info)
+			}
+		}
+	}
 	slices.SortFunc(out, func(a, b catalogapi.IndexInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// servedIndex is key's index, if the directory serves one.
+// servedIndex is key's index, if the directory serves one: its own, an indexer's, or
+// one a federation link follows (Deps.LinkedIndexes).
 func (c *Catalog) servedIndex(key string) (*hostedIndex, error) {
 	if hi := c.indexes.get(key); hi != nil && hi.served {
 		return hi, nil
+	}
+	if c.deps.LinkedIndexes != nil {
+		if info, doc, sig, ok := c.deps.LinkedIndexes.LinkedIndex(key); ok {
+			return &hostedIndex{info: info, doc: doc, sig: sig, served: true}, nil
+		}
 	}
 	return nil, fmt.Errorf("%w: no index of key %q here (GET /indexes/ lists them)", ErrNotFound, key)
 }

@@ -34,6 +34,33 @@ type Deps struct {
 	// Popularity is the swarms' live counts (the tracker): what placement ranks by and
 	// the API shows. Without it every artifact has no demand.
 	Popularity PopularitySource
+	// References, if not nil, names the catalogs that other directories serve for this
+	// one (directory.federation.references): the unfiltered artifact list shows them.
+	References ReferenceLister
+	// Linked, if not nil, gives the trackers and web seeds another directory lists for
+	// an artifact this one serves through a federation link (catalog/links), which its
+	// torrents and magnets then list too: one swarm across both directories.
+	Linked LinkedSources
+	// LinkedIndexes, if not nil, are the other directories' signed indexes that the
+	// links follow, served at /indexes/ beside this directory's (never re-signed).
+	LinkedIndexes LinkedIndexes
+}
+
+// LinkedIndexes are indexes this directory serves as another directory's key signed
+// them: doc is the document's file, sig its signature.
+type LinkedIndexes interface {
+	LinkedIndex(key string) (info catalogapi.IndexInfo, doc string, sig []byte, ok bool)
+	LinkedIndexes() []catalogapi.IndexInfo
+}
+
+// LinkedSources are what another directory lists for an artifact both serve.
+type LinkedSources interface {
+	Sources(ih metainfo.Hash) (trackers, webSeeds []string)
+}
+
+// ReferenceLister lists the catalogs this directory sends users on for, and where to.
+type ReferenceLister interface {
+	Referenced() []catalogapi.ReferencedCatalog
 }
 
 // Mirror is a relay that may be sent users for an artifact: up, and holding it complete,

@@ -93,6 +93,18 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Up
 	if !mayPublishTo(p.publisher, decl.Catalog) {
 		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, decl.Catalog)
 	}
+	up, err := c.reserve(decl, p.publisher, p.keyID, p.fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	return &catalogapi.Upload{ID: up.id, Expires: up.expires}, nil
+}
+
+// reserve takes an upload slot for decl, published by publisher with the key keyID
+// (shown) whose fingerprint is key, and makes its staging folder: the steps every way
+// into the catalog shares, so that an artifact pulled from an origin (pull.go) is
+// bounded, refused and excluded exactly as an uploaded one.
+func (c *Catalog) reserve(decl *manifest.Manifest, publisher *catalogapi.Publisher, keyID, key string) (*upload, error) {
 	total := decl.TotalSize()
 	if total > int64(c.cfg.MaxArtifactSize) {
 		return nil, fmt.Errorf("%w: %d bytes, this directory takes at most %s", ErrTooLarge, total, c.cfg.MaxArtifactSize)
@@ -113,13 +125,13 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Up
 	}
 	mine := 0
 	for _, up := range c.uploads.byID {
-		if up.key == p.fingerprint {
+		if up.key == key {
 			mine++
 		}
 	}
 	if mine >= c.cfg.MaxUploadsPerPublisher {
 		return nil, busy(uploadRetry, "publisher %s has %d uploads in progress, as many as one publisher may (max_uploads_per_publisher)",
-			p.publisher.Name, mine)
+			publisher.Name, mine)
 	}
 	if free, err := c.space.fresh(); err == nil {
 		if reserved := c.uploads.reserved(); total+reserved+int64(c.cfg.MinFreeSpace) > free {
@@ -131,9 +143,9 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Up
 	up := &upload{
 		id:        hex.EncodeToString(b[:]),
 		decl:      decl,
-		publisher: p.publisher,
-		keyID:     p.keyID,
-		key:       p.fingerprint,
+		publisher: publisher,
+		keyID:     keyID,
+		key:       key,
 		expires:   c.now().Add(c.cfg.UploadTTL),
 	}
 	up.ctx, up.cancel = context.WithCancelCause(context.Background())
@@ -143,8 +155,8 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Up
 	}
 	c.uploads.byID[up.id] = up
 	c.uploads.byArtifact[decl.ID()] = up
-	c.log.Info("publish declared", "artifact", decl.ID(), "publisher", p.publisher.Name, "bytes", total, "files", len(decl.Files), "upload", UploadRef(up.id))
-	return &catalogapi.Upload{ID: up.id, Expires: up.expires}, nil
+	c.log.Info("publish declared", "artifact", decl.ID(), "publisher", publisher.Name, "bytes", total, "files", len(decl.Files), "upload", UploadRef(up.id))
+	return up, nil
 }
 
 // UploadRef names an upload in logs and errors without giving it away: its id is the
@@ -218,27 +230,10 @@ func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, conten
 	if contentLength >= 0 && contentLength != total {
 		return nil, fmt.Errorf("%w: body of %d bytes, declared %d", ErrInvalid, contentLength, total)
 	}
-	files := make([]ingest.File, len(up.decl.Files))
-	for i, f := range up.decl.Files {
-		files[i] = ingest.File{Path: up.decl.LocalPath(i), Size: f.Size}
-	}
-	up.pieceLn = ingest.PieceLength(total)
 	start := c.now()
-	res, err := ingest.Write(ctx, body, up.dir, files, up.pieceLn)
-	if err != nil {
-		if errors.Is(err, ingest.ErrTruncated) || errors.Is(err, ingest.ErrTooLong) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		return nil, c.space.check(up.decl.ID(), total, err) // its bytes go with the upload (drop)
-	}
-	up.sums = make([]string, len(res.SHA256))
-	for i, s := range res.SHA256 {
-		up.sums[i] = hex.EncodeToString(s[:])
-	}
-	if up.info, err = infoDict(up.decl, up.pieceLn, res.Pieces); err != nil {
+	if err := c.ingest(ctx, up, body); err != nil {
 		return nil, err
 	}
-	up.ih = metainfo.HashBytes(up.info)
 
 	up.mu.Lock()
 	up.state = received
@@ -256,6 +251,36 @@ func (c *Catalog) receive(ctx context.Context, id string, body io.Reader, conten
 		out.Files[i].SHA256 = up.sums[i]
 	}
 	return out, nil
+}
+
+// ingest writes an upload's bytes from body into its staging folder in one pass,
+// computing each file's sha256, the pieces and the info dict. On an error the caller
+// drops the upload, and its bytes with it.
+func (c *Catalog) ingest(ctx context.Context, up *upload, body io.Reader) error {
+	total := up.decl.TotalSize()
+	files := make([]ingest.File, len(up.decl.Files))
+	for i, f := range up.decl.Files {
+		files[i] = ingest.File{Path: up.decl.LocalPath(i), Size: f.Size}
+	}
+	if up.pieceLn == 0 { // a link's is the other directory's (PublishLinked)
+		up.pieceLn = ingest.PieceLength(total)
+	}
+	res, err := ingest.Write(ctx, body, up.dir, files, up.pieceLn)
+	if err != nil {
+		if errors.Is(err, ingest.ErrTruncated) || errors.Is(err, ingest.ErrTooLong) {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return c.space.check(up.decl.ID(), total, err)
+	}
+	up.sums = make([]string, len(res.SHA256))
+	for i, s := range res.SHA256 {
+		up.sums[i] = hex.EncodeToString(s[:])
+	}
+	if up.info, err = infoDict(up.decl, up.pieceLn, res.Pieces); err != nil {
+		return err
+	}
+	up.ih = metainfo.HashBytes(up.info)
+	return nil
 }
 
 // commit checks the publisher's signed manifest against the received bytes and publishes.
@@ -289,6 +314,16 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 	if !mayPublishTo(p.publisher, m.Catalog) {
 		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, m.Catalog)
 	}
+	return c.land(ctx, up, m, SignedManifest{
+		Manifest: signed, KeyID: p.keyID, Date: p.claims.Date.UTC().Format(time.RFC3339),
+		Nonce: p.claims.Nonce, URI: p.uri, Signature: p.claims.Signature,
+	})
+}
+
+// land publishes a received upload as m, whose digests must be the ones ingest
+// computed, with signed as the evidence of who vouched for them. On an error the
+// caller drops the upload.
+func (c *Catalog) land(ctx context.Context, up *upload, m *manifest.Manifest, signed SignedManifest) (*Artifact, error) {
 	for i, f := range m.Files {
 		if f.SHA256 != up.sums[i] {
 			return nil, fmt.Errorf("%w: %s: signed sha256 %s, received %s", ErrDigestMismatch, m.LocalPath(i), f.SHA256, up.sums[i])
@@ -301,10 +336,7 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 		Size:        m.TotalSize(),
 		Info:        up.info,
 		Publisher:   up.publisher.Name,
-		Signed: SignedManifest{
-			Manifest: signed, KeyID: p.keyID, Date: p.claims.Date.UTC().Format(time.RFC3339),
-			Nonce: p.claims.Nonce, URI: p.uri, Signature: p.claims.Signature,
-		},
+		Signed:      signed,
 		State:       catalogapi.Published,
 		PublishedAt: c.now().UTC().Truncate(time.Second),
 	}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -561,24 +559,15 @@ func (c *Catalog) registeringRelay(_ context.Context, p *principal) (deny, err e
 
 // checkRelayURL refuses URLs users could not or should not be sent to.
 func (c *Catalog) checkRelayURL(ctx context.Context, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%w: public_url %q is not an http(s) base URL", ErrInvalid, raw)
-	}
-	if c.cfg.Relays.AllowPrivateURLs {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Relays.ProbeTimeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
-	if err != nil {
-		return fmt.Errorf("%w: public_url host %q does not resolve: %v", ErrInvalid, u.Hostname(), err)
+	err := netcheck.CheckBaseURL(ctx, raw, c.cfg.Relays.AllowPrivateURLs)
+	if errors.Is(err, netcheck.ErrNotPublic) {
+		return fmt.Errorf("%w: public_url %w; this directory accepts loopback and private relay URLs only when started with --allow-private-relay-urls (directory.relays.allow_private_urls: true)",
+			ErrInvalid, err)
 	}
-	for _, a := range addrs {
-		if err := netcheck.Check(a); err != nil {
-			return fmt.Errorf("%w: public_url %q resolves to %v; this directory accepts loopback and private relay URLs only when started with --allow-private-relay-urls (directory.relays.allow_private_urls: true)",
-				ErrInvalid, raw, err)
-		}
+	if err != nil {
+		return fmt.Errorf("%w: public_url %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -587,15 +576,7 @@ func (c *Catalog) checkRelayURL(ctx context.Context, raw string) error {
 // private URLs are allowed) refusing at dial time any private address, so a relay cannot
 // point the directory at its own network by DNS tricks.
 func probeClient(cfg RelaysConfig) *http.Client {
-	dialer := &net.Dialer{Timeout: cfg.ProbeTimeout}
-	if !cfg.AllowPrivateURLs {
-		dialer.Control = netcheck.Control
-	}
-	return &http.Client{
-		Timeout:       cfg.ProbeTimeout,
-		Transport:     &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return netcheck.Client(cfg.ProbeTimeout, cfg.AllowPrivateURLs)
 }
 
 // testRelay self-tests r (with selfTest) and range-checks the holdings it reports

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -37,7 +38,36 @@ func (c *Catalog) WebSeeds(a *Artifact) []string {
 	for _, m := range c.mirrors(a.InfoHash, true) {
 		seeds = append(seeds, m.Base)
 	}
-	return append(seeds, c.OriginSeed(a))
+	seeds = append(seeds, c.OriginSeed(a))
+	_, linked := c.linkedSources(a)
+	for _, s := range linked {
+		if !slices.Contains(seeds, s) {
+			seeds = append(seeds, s)
+		}
+	}
+	return seeds
+}
+
+// linkedSources are the trackers and web seeds another directory lists for a, when
+// both serve it through a federation link; none otherwise.
+func (c *Catalog) linkedSources(a *Artifact) (trackers, webSeeds []string) {
+	if c.deps.Linked == nil {
+		return nil, nil
+	}
+	return c.deps.Linked.Sources(a.InfoHash)
+}
+
+// trackersOf are the trackers a's torrent and magnet list: this directory's, then the
+// linked directory's.
+func (c *Catalog) trackersOf(a *Artifact) []string {
+	out := c.Trackers()
+	linked, _ := c.linkedSources(a)
+	for _, t := range linked {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // OriginSeed is the BEP 19 base URL of the directory's own copy of a.
@@ -58,7 +88,7 @@ func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {
 	mi := metainfo.MetaInfo{
 		InfoBytes:    a.Info,
 		Announce:     c.AnnounceURL(),
-		AnnounceList: c.announceList(),
+		AnnounceList: c.announceList(a),
 		CreationDate: a.PublishedAt.Unix(),
 		CreatedBy:    c.cfg.CreatedBy,
 		Comment:      a.ID(),
@@ -71,9 +101,10 @@ func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func (c *Catalog) announceList() metainfo.AnnounceList {
+// announceList puts each of a's trackers in a BEP 12 tier of its own, in order.
+func (c *Catalog) announceList(a *Artifact) metainfo.AnnounceList {
 	var l metainfo.AnnounceList
-	for _, t := range c.Trackers() {
+	for _, t := range c.trackersOf(a) {
 		l = append(l, []string{t})
 	}
 	return l
@@ -85,7 +116,7 @@ func (c *Catalog) Magnet(a *Artifact) string {
 	m := metainfo.Magnet{
 		InfoHash:    a.InfoHash,
 		DisplayName: a.Root,
-		Trackers:    c.Trackers(),
+		Trackers:    c.trackersOf(a),
 		Params: url.Values{
 			"ws": c.WebSeeds(a),
 			"xl": {strconv.FormatInt(a.Size, 10)},

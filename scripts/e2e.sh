@@ -69,7 +69,7 @@ export ODI_DIRECTORY_RELAYS_PROBE_INTERVAL=1s ODI_DIRECTORY_RELAYS_PROBE_FAILURE
 start_directory() {
 	"$ODI" directory --data "$1" --listen "127.0.0.1:${DIR_PORT:-0}" \
 		--admin-key "$WORK/admin.key.pub" --publisher-key "e2e=$WORK/publisher.key.pub" \
-		--relay-policy open --allow-private-relay-urls \
+		--index-key "$WORK/index.key" --relay-policy open --allow-private-relay-urls \
 		>"$WORK/directory.out" 2>"$WORK/directory.log" &
 	DIR_PID=$!
 	PIDS+=("$DIR_PID")
@@ -86,7 +86,7 @@ start_relay() {
 	RELAY_URL=$(wait_url "$WORK/$1.out") || { echo "e2e: relay $1 did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1; }
 }
 
-for k in admin publisher relay-a relay-b; do "$ODI" keygen --out "$WORK/$k.key" >/dev/null; done
+for k in admin publisher relay-a relay-b index; do "$ODI" keygen --out "$WORK/$k.key" >/dev/null; done
 start_directory "$WORK/data"
 echo "directory at $DIR_URL"
 
@@ -264,6 +264,37 @@ out=$(trusted -o "$WORK/fetch-untrusted" e2e/image@1.0 2>&1)
 rc=$?
 if [ "$rc" = 3 ] && grep -q "not in any index you trust" <<<"$out"; then pass "odi fetch --trust refuses what no index lists (exit 3)"; else fail "odi fetch --trust refuses what no index lists (exit 3)" "exit $rc: $out"; fi
 
+# --- a directory linking this one's catalog (federation) -----------------------------------
+# Directory B, on another loopback address, serves catalog e2e as this directory's own
+# signed index lists it: the same torrents (infohashes), and aria2c given B's torrent
+# takes from this directory's swarm, its relays included.
+cat >"$WORK/linked.yaml" <<EOF
+directory:
+  federation:
+    links: [{directory: "$DIR_URL", catalog: e2e, index_key: "$WORK/index.key.pub", interval: 1s}]
+EOF
+"$ODI" --config "$WORK/linked.yaml" directory --data "$WORK/linked" --listen 127.0.0.2:0 --udp-listen off \
+	--allow-private-relay-urls >"$WORK/linked.out" 2>"$WORK/linked.log" &
+LINKED_PID=$!
+PIDS+=("$LINKED_PID")
+LINKED_URL=$(wait_url "$WORK/linked.out") || { echo "e2e: directory B did not start:" >&2; cat "$WORK/linked.log" >&2; exit 1; }
+linked() { curl -fsS "$LINKED_URL/api/v1/artifacts/e2e/$1/1.0" | grep -q "\"infohash\":\"$2\""; }
+if eventually 60 linked image "$IH" && eventually 30 linked pkg "$PKG_IH"; then
+	pass "a linked directory serves both artifacts under the same infohashes"
+else
+	fail "a linked directory serves both artifacts under the same infohashes" "$(curl -sS "$LINKED_URL/api/v1/federation"; tail -5 "$WORK/linked.log")"
+fi
+relay_bytes() { curl -fsS "$DIR_URL/api/v1/relays" | jq '[.relays[].bytes_served] | add'; }
+before=$(relay_bytes)
+if aria -d "$WORK/aria-linked" "$LINKED_URL/t/e2e/image/1.0.torrent" >"$WORK/aria-linked.log" 2>&1 && verified "$WORK/aria-linked" image; then
+	pass "aria2c on the linked directory's torrent, verified"
+else
+	fail "aria2c on the linked directory's torrent, verified" "$(tail -5 "$WORK/aria-linked.log")"
+fi
+from_relays() { [ "$(relay_bytes)" -gt "$before" ]; }
+if eventually 10 from_relays; then pass "... and the first directory's relays served it"; else fail "... and the first directory's relays served it" "relays' bytes served: $before, then $(relay_bytes)"; fi
+check "odi admin federation status" "$ODI" admin --directory "$LINKED_URL" federation status
+
 # --- expunge --------------------------------------------------------------------------------
 check "odi admin expunge" "$ODI" admin --directory "$DIR_URL" --key "$WORK/admin.key" expunge e2e/image/1.0 --reason "e2e test"
 announce="$DIR_URL/announce?info_hash=$(printf '%s' "$IH" | sed 's/../%&/g')&peer_id=-E2E000-000000000000&port=6881&left=1"
@@ -282,6 +313,8 @@ else
 	fail "the JSON says why it was expunged"
 fi
 if eventually 20 test ! -e "$WORK/relay-b/torrents/$IH"; then pass "the relay deletes the expunged artifact"; else fail "the relay deletes the expunged artifact"; fi
+gone_linked() { [ "$(status "$LINKED_URL/t/e2e/image/1.0.torrent")" = 410 ]; }
+if eventually 10 gone_linked; then pass "the linked directory expunges it too"; else fail "the linked directory expunges it too" "$(curl -sS "$LINKED_URL/api/v1/artifacts/e2e/image/1.0")"; fi
 out=$("$ODI" fetch --directory "$DIR_URL" --quiet -o "$WORK/fetch-gone" e2e/image@1.0 2>&1)
 rc=$?
 if [ "$rc" = 1 ] && grep -q "expunged: e2e test" <<<"$out"; then pass "odi fetch of an expunged artifact fails and says why"; else fail "odi fetch of an expunged artifact fails and says why" "exit $rc: $out"; fi

@@ -27,6 +27,7 @@ import (
 
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
+	"github.com/opendist/odi/internal/follow"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
@@ -61,7 +62,7 @@ type Relay struct {
 	outboxes map[string]*outbox
 	// follow has a follower per directory when the relay follows keys (follow.go), and
 	// skipTold the artifacts a plan named that no followed index lists, logged once.
-	follow   []*follower
+	follow   []*follow.Follower
 	skipTold map[string]bool
 
 	mu    sync.Mutex
@@ -133,7 +134,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	keys, _ := cfg.followKeys() // Validate checked them
 	if len(keys) > 0 {
 		for _, dir := range cfg.Directories {
-			f, err := newFollower(dir, keys, followPath(cfg.DataDir, dir), time.Now, log)
+			f, err := follow.New(follow.Config{Directory: dir, Keys: keys, Path: follow.Path(cfg.DataDir, dir), Role: "relay"}, log)
 			if err != nil {
 				return nil, err
 			}

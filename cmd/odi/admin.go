@@ -194,7 +194,7 @@ everyone who asks for the artifact from then on.`,
 		},
 	}
 	expunge.Flags().StringVar(&reason, "reason", "", "why (shown in the catalog's JSON)")
-	cmd.AddCommand(pubs, expunge, newAdminIndexersCmd(adminClient, g), newAdminRelaysCmd(adminClient, g))
+	cmd.AddCommand(pubs, expunge, newAdminIndexersCmd(adminClient, g), newAdminRelaysCmd(adminClient, g), newAdminFederationCmd(g))
 	return cmd
 }
 

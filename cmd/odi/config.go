@@ -48,7 +48,9 @@ type DirectoryConfig struct {
 	// Limits bound connections, and requests per client address.
 	Limits DirectoryLimits `mapstructure:"limits"`
 	// TLS serves HTTPS on Listen.
-	TLS            TLSConfig `mapstructure:"tls"`
+	TLS TLSConfig `mapstructure:"tls"`
+	// Federation links, references and pulls catalogs of other directories and upstreams.
+	Federation     FederationConfig `mapstructure:"federation"`
 	catalog.Config `mapstructure:",squash"`
 }
 

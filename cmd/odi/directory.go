@@ -26,6 +26,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/catalog/links"
+	"github.com/opendist/odi/catalog/originpull"
+	"github.com/opendist/odi/catalog/references"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/geo"
 	"github.com/opendist/odi/internal/httpcount"
@@ -121,6 +124,9 @@ type directory struct {
 	// originSent counts the bytes the origin copy served: what relays and peers are
 	// there to save.
 	originSent atomic.Int64
+	pull       *originpull.Puller     // federation.origins (federation_origins.go)
+	refs       *references.References // federation.references (federation_references.go)
+	links      *links.Links           // federation.links (federation_links.go)
 }
 
 // listenUDP opens the BEP 15 socket: cfg.UDPListen, or the HTTP listener's address over
@@ -221,10 +227,22 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 			}
 		}()
 	}
+	refs, err := newReferences(ctx, cfg, loc, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	deps.References = refs
+	linked := &linkCatalog{}
+	ls, err := newLinks(cfg, linked, log)
+	if err != nil {
+		return nil, err
+	}
+	deps.Linked, deps.LinkedIndexes = ls, ls
 	cat, err := catalog.New(ctx, cfg.Config, deps, log)
 	if err != nil {
 		return nil, err
 	}
+	linked.cat = cat
 	tr, err := tracker.New(ctx, cfg.Tracker, cat, counterStore{cat}, reg, log)
 	if err != nil {
 		cat.Close()
@@ -235,7 +253,15 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
 	registerLimitMetrics(reg, "directory", limited)
 	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, redirects: newRedirectTargets(cat, tr), geo: loc, reg: reg,
-		ln: certs.listener(limited), certs: certs, udp: udp, done: make(chan error, 1)}
+		ln: certs.listener(limited), certs: certs, udp: udp, done: make(chan error, 1), links: ls}
+	if d.pull, err = newOrigins(ctx, cfg, cat, reg, log); err != nil {
+		cat.Close()
+		return nil, err
+	}
+	if d.refs, err = refs, checkReferencesUnserved(cat, cfg); err != nil {
+		cat.Close()
+		return nil, err
+	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "odi_directory_origin_bytes_sent_total",
 		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
@@ -271,6 +297,9 @@ func (d *directory) run(ctx context.Context) error {
 	g.Go(func() error { return d.cat.Run(ctx) })
 	g.Go(func() error { return d.tr.Run(trackerCtx) })
 	g.Go(func() error { return d.redirects.Run(ctx) })
+	g.Go(func() error { return d.pull.Run(ctx) })
+	g.Go(func() error { return d.refs.Run(ctx) })
+	g.Go(func() error { return d.links.Run(ctx) })
 	if d.certs != nil {
 		g.Go(func() error { d.certs.watch(ctx); return nil })
 	}
@@ -325,6 +354,7 @@ func (d *directory) handler() http.Handler {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	})
+	e.GET("/api/v1/federation", d.handleFederation)
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: d.reg}))
 
 	mux := http.NewServeMux()
@@ -381,7 +411,8 @@ func (d *directory) handler() http.Handler {
 	for _, p := range []string{"PUT /api/v1/uploads/{id}", "DELETE /api/v1/uploads/{id}", "POST /api/v1/uploads/{id}/commit"} {
 		mux.Handle(p, e)
 	}
-	return redirectsFirst{rd: problem.Guard(d.log, limited(requests, rd)), mux: mux, guarded: problem.Guard(d.log, mux)}
+	return d.staleLinksFirst(d.referencesFirst(redirectsFirst{rd: problem.Guard(d.log, limited(requests, rd)), mux: mux, guarded: problem.Guard(d.log, mux)},
+		func(h http.Handler) http.Handler { return limited(requests, h) }))
 }
 
 // maxRateAddrs bounds the addresses a set of rate buckets tracks at once; more share one.

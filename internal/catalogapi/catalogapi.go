@@ -1,7 +1,7 @@
 // Package catalogapi holds the wire types of the directory's catalog API, which the
 // directory (catalog) serves and users' machines (client, odi admin) call.
 //
-//	GET  /api/v1/artifacts[?catalog=C&name=N]   {"artifacts": [Artifact]}
+//	GET  /api/v1/artifacts[?catalog=C&name=N]   ArtifactList
 //	GET  /api/v1/artifacts/C/N/V                 Artifact, with its files
 //	POST /api/v1/uploads                         manifest.Manifest -> Upload (signed)
 //	PUT  /api/v1/uploads/ID                      the files' bytes, in order -> Upload
@@ -56,6 +56,30 @@ type Artifact struct {
 	SHA256SumsURL string          `json:"sha256sums_url,omitempty"`
 	WebSeeds      []string        `json:"web_seeds,omitempty"`
 	Swarm         *Popularity     `json:"swarm,omitempty"`
+}
+
+// ArtifactList is GET /api/v1/artifacts. Unfiltered, it also names the catalogs this
+// directory sends users on for (directory.federation.references), whose artifacts are
+// listed by the directories that serve them, not here.
+type ArtifactList struct {
+	Artifacts  []Artifact          `json:"artifacts"`
+	Referenced []ReferencedCatalog `json:"referenced,omitempty"`
+}
+
+// ReferencedCatalog is a catalog other directories serve, and which: /r/, /t/, /m/ and
+// /api/v1/artifacts/CATALOG/... here redirect to one of them.
+type ReferencedCatalog struct {
+	Catalog     string               `json:"catalog"`
+	Directories []ReferencedLocation `json:"directories"`
+}
+
+// ReferencedLocation is a directory serving a referenced catalog, the regions whose
+// users it takes (ISO 3166-1 country codes, continent codes, "default"), and whether its
+// last health checks passed.
+type ReferencedLocation struct {
+	URL     string   `json:"url"`
+	Regions []string `json:"regions"`
+	Healthy bool     `json:"healthy"`
 }
 
 // Popularity is an artifact's swarm as the directory's tracker counts it.

@@ -1,62 +1,23 @@
 package geo
 
 import (
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/opendist/odi/internal/geo/geotest"
 )
-
-// writeDB builds a MaxMind DB of type dbType in a temporary directory, with one record per
-// network, and returns its path.
-func writeDB(tb testing.TB, dbType string, records map[string]mmdbtype.Map) string {
-	tb.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for cidr, rec := range records {
-		_, network, err := net.ParseCIDR(cidr)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := tree.Insert(network, rec); err != nil {
-			tb.Fatalf("insert %s: %v", cidr, err)
-		}
-	}
-	path := filepath.Join(tb.TempDir(), "test.mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return path
-}
-
-// place is a country database record as MaxMind lays it out.
-func place(country, continent string) mmdbtype.Map {
-	return mmdbtype.Map{
-		"country":   mmdbtype.Map{"iso_code": mmdbtype.String(country)},
-		"continent": mmdbtype.Map{"code": mmdbtype.String(continent)},
-	}
-}
 
 // mustOpen opens a small country database and closes it when the test ends.
 func mustOpen(tb testing.TB) *Locator {
 	tb.Helper()
-	l, err := Open(writeDB(tb, "GeoLite2-Country", map[string]mmdbtype.Map{
-		"81.2.69.0/24":   place("GB", "EU"),
-		"89.160.20.0/24": place("SE", "EU"),
-		"2001:480::/32":  place("US", "NA"),
+	l, err := Open(geotest.WriteDB(tb, "GeoLite2-Country", map[string]mmdbtype.Map{
+		"81.2.69.0/24":   geotest.Place("GB", "EU"),
+		"89.160.20.0/24": geotest.Place("SE", "EU"),
+		"2001:480::/32":  geotest.Place("US", "NA"),
 		// Only the registration is known, as for anycast networks.
 		"1.128.0.0/16": {
 			"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String("AU")},
@@ -110,10 +71,10 @@ func TestOpenRefuses(t *testing.T) {
 	for name, path := range map[string]string{
 		"missing": filepath.Join(t.TempDir(), "none.mmdb"),
 		"garbage": garbage,
-		"asn": writeDB(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"asn": geotest.WriteDB(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
 			"81.2.69.0/24": {"autonomous_system_number": mmdbtype.Uint32(20712)},
 		}),
-		"unknown type": writeDB(t, "Odi-Test", map[string]mmdbtype.Map{"81.2.69.0/24": place("GB", "EU")}),
+		"unknown type": geotest.WriteDB(t, "Odi-Test", map[string]mmdbtype.Map{"81.2.69.0/24": geotest.Place("GB", "EU")}),
 	} {
 		if l, err := Open(path); err == nil {
 			l.Close()

@@ -72,18 +72,15 @@ func verifySignature(pub minisign.PublicKey, doc, sig []byte) (string, error) {
 	if len(sig) > maxSignature {
 		return "", fmt.Errorf("%w: signature of %d bytes, more than %d", ErrTooLarge, len(sig), maxSignature)
 	}
-	var s minisign.Signature
-	if err := s.UnmarshalText(sig); err != nil {
+	comment, err := sign.VerifyDetached(pub, doc, sig, "the document and its trusted comment")
+	var other *sign.OtherKeyError
+	switch {
+	case errors.As(err, &other):
+		return "", fmt.Errorf("%w: %w", ErrWrongKey, err)
+	case err != nil:
 		return "", fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	// minisign.Verify would refuse this too, but could not say why.
-	if s.KeyID != pub.ID() {
-		return "", fmt.Errorf("%w: signed by key %s, not %s", ErrWrongKey, sign.KeyID(s.KeyID), sign.KeyID(pub.ID()))
-	}
-	if !minisign.Verify(pub, doc, sig) {
-		return "", fmt.Errorf("%w: the signature does not match the document and its trusted comment", ErrBadSignature)
-	}
-	return s.TrustedComment, nil
+	return comment, nil
 }
 
 // Verify checks an index signed by pub and returns it, refusing, in this order: a

@@ -10,6 +10,10 @@
 #   bare302+h  the same handler sending the very headers odi's answer carries (Location,
 #              Link duplicates, Digest, Cache-Control...), so the table separates what the
 #              answer's size costs from what odi's lookup and choice cost.
+#   meta       with META=1, a second directory holding no artifacts that references
+#              catalog bench at the first (directory.federation.references, two URLs of it,
+#              both regions [default]): the meta-directory's 302 of /r/bench/... to the
+#              directory that serves it (catalog/references), issue 16's >= 0.7x bare302.
 #
 # Three modes, with wrk (--latency, scripts/bench/redirect.lua): keep-alive and a new
 # connection per request ("Connection: close"), each connection sending its next request
@@ -49,6 +53,7 @@
 #   HEARTBEAT   the relays' heartbeat and probe interval (default 5s)
 #   LOAD        the paced runs' offered load, as a fraction of bare302's keep-alive peak
 #               (default 0.5; 0 skips them)
+#   META        1 to measure a meta-directory too (the "meta" rows; default 0)
 #   PIN         1 to pin the servers (the directory, bare302s) to CPU 0 and wrk to the
 #               other CPUs, so that p99 measures the server rather than the scheduler's
 #               mixing of wrk with it; the relays, idle but for heartbeats, float
@@ -72,6 +77,7 @@ artifacts=${ARTIFACTS:-1000}
 pin=${PIN:-0}
 heartbeat=${HEARTBEAT:-5s}
 load=${LOAD:-0.5}
+meta=${META:-0}
 
 
 [[ $duration =~ ^[1-9][0-9]*[sm]?$ ]] || die "DURATION must be like 20s or 2m, not '$duration'"
@@ -83,6 +89,7 @@ load=${LOAD:-0.5}
 [[ $relays =~ ^[0-3]$ ]] || die "RELAYS must be 0 to 3, not '$relays'"
 [[ $relay_wait =~ ^[0-9]+$ ]] || die "RELAY_WAIT must be seconds, not '$relay_wait'"
 [[ $pin == 0 || $pin == 1 ]] || die "PIN must be 0 or 1, not '$pin'"
+[[ $meta == 0 || $meta == 1 ]] || die "META must be 0 or 1, not '$meta'"
 [[ $heartbeat =~ ^[1-9][0-9]*[sm]$ ]] || die "HEARTBEAT must be like 5s or 1m, not '$heartbeat'"
 [[ $load =~ ^(0|0?\.[0-9]+|1(\.0*)?)$ ]] || die "LOAD must be a fraction from 0 to 1, not '$load'"
 ((conns >= threads)) || die "CONNS ($conns) must be at least THREADS ($threads)"
@@ -231,6 +238,36 @@ for u in "$bare" "$bareh"; do
 	[[ $s == 302 ]] || die "$u answered $s, not 302"
 done
 echo "bare302 at $bare (pid $bare_pid), bare302+h at $bareh (pid $bareh_pid), both answer 302"
+
+targets=("odi $dir_pid $dir" "bare302 $bare_pid $bare" "bare302+h $bareh_pid $bareh")
+if [[ $meta == 1 ]]; then
+	# The meta-directory references the directory under two names, so that it chooses
+	# between two healthy directories and names the other in a Link header, as in use.
+	cat >"$work/meta.yaml" <<-YAML
+		directory:
+		  federation:
+		    references:
+		      - catalog: bench
+		        directories:
+		          - {url: "$dir", regions: [default]}
+		          - {url: "${dir/127.0.0.1/localhost}", regions: [default]}
+	YAML
+	"${on_server[@]}" "$odi" directory --config "$work/meta.yaml" --data "$work/meta" --listen 127.0.0.1:0 --udp-listen off \
+		--allow-private-relay-urls >"$work/meta.out" 2>"$work/meta.log" &
+	meta_pid=$!
+	pids+=("$meta_pid")
+	metadir=$(wait_url "$work/meta.out" "$meta_pid" "the meta-directory")
+	# It sends users nowhere until its first health checks pass (503 until then).
+	for ((i = 0; i < 50; i++)); do
+		loc=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$metadir/r/bench/a7/1")
+		[[ $loc == "302 "* ]] && break
+		sleep 0.2
+	done
+	[[ $loc == "302 $dir/r/bench/a7/1" || $loc == "302 ${dir/127.0.0.1/localhost}/r/bench/a7/1" ]] ||
+		die "the meta-directory's /r/bench/a7/1 answered '$loc', not a 302 to the directory"
+	echo "meta-directory at $metadir (pid $meta_pid): /r/bench/a7/1 -> $loc"
+	targets+=("meta $meta_pid $metadir")
+fi
 echo
 
 # --- measuring ----------------------------------------------------------------------------
@@ -298,7 +335,6 @@ echo "the directory idle (relays heartbeating): $idle_us us of CPU per second"
 echo
 
 redirects_before=$(redirects_total)
-targets=("odi $dir_pid $dir" "bare302 $bare_pid $bare" "bare302+h $bareh_pid $bareh")
 for ((round = 1; round <= runs; round++)); do
 	echo "round $round of $runs (uptime: $(uptime | sed 's/.*load/load/'))"
 	for mode in keepalive close; do
@@ -384,7 +420,7 @@ declare -A label=([keepalive]="keep-alive" [close]="new conn/request" [paced]="p
 ((runs > 1)) && echo "medians over $runs rounds (errors summed)"
 printf '%-10s %-17s %10s %8s %8s %7s %11s %8s %6s\n' target mode "req/s" "p50 ms" "p99 ms" errors "CPU us/req" machine steal
 for mode in keepalive close paced; do
-	for name in odi bare302 bare302+h; do
+	for name in odi bare302 bare302+h meta; do
 		id="$name $mode"
 		[[ -n ${rps[$id]:-} ]] || continue
 		printf '%-10s %-17s %10.0f %8.2f %8.2f %7s %11.1f %7.0f%% %5.1f%%\n' "$name" "${label[$mode]}" "${rps[$id]}" "${p50[$id]}" \
@@ -402,6 +438,10 @@ ratio() {
 echo "targets"
 printf '  %-46s %s\n' "keep-alive, odi / bare302:" "$(ratio "${rps[odi keepalive]:-}" "${rps[bare302 keepalive]:-}" 0.7)"
 printf '  %-46s %s\n' "new conn/request, odi / bare302:" "$(ratio "${rps[odi close]:-}" "${rps[bare302 close]:-}" 0.75)"
+if [[ $meta == 1 ]]; then
+	printf '  %-46s %s\n' "keep-alive, meta / bare302:" "$(ratio "${rps[meta keepalive]:-}" "${rps[bare302 keepalive]:-}" 0.7)"
+	printf '  %-46s %s\n' "new conn/request, meta / bare302:" "$(ratio "${rps[meta close]:-}" "${rps[bare302 close]:-}")"
+fi
 if [[ -n ${p99[odi paced]:-} ]]; then
 	printf '  %-46s %s\n' "odi p99, $offered req/s offered, $conns conns:" \
 		"$(awk -v p="${p99[odi paced]}" -v b="${p99[bare302 paced]:-0}" 'BEGIN {

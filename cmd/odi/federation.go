@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/opendist/odi/catalog/links"
+	"github.com/opendist/odi/catalog/originpull"
+	"github.com/opendist/odi/catalog/references"
+	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/spf13/cobra"
+)
+
+// FederationConfig is a directory's federation (issue 16): catalogs it serves from
+// another directory (links), catalogs it sends users on for (references), and catalogs
+// it pulls from a project's static upstream (origins).
+type FederationConfig struct {
+	// Links are catalogs of other directories served here as they are there, under
+	// the same infohashes (catalog/links).
+	Links []links.Config `mapstructure:"links"`
+	// Origins are catalogs pulled from projects' signed static upstreams (catalog/originpull).
+	Origins []originpull.Config `mapstructure:"origins"`
+	// References are catalogs other directories serve, whose users this one sends on
+	// (catalog/references).
+	References []references.Config `mapstructure:"references"`
+}
+
+// handleFederation is GET /api/v1/federation: how each link, reference and origin is
+// doing. Public, as the catalogs and URLs it names are.
+func (d *directory) handleFederation(c echo.Context) error {
+	return c.JSON(http.StatusOK, catalogapi.FederationStatus{
+		Links: d.links.Status(), References: d.refs.Status(), Origins: d.pull.Status(),
+	})
+}
+
+func newAdminFederationCmd(g *globals) *cobra.Command {
+	fed := &cobra.Command{
+		Use:   "federation",
+		Short: "Show how the directory's federation links, references and origins are doing",
+		Long: `The directory's federation (directory.federation in its config): catalogs it serves
+from another directory (links), catalogs whose users it sends to other directories
+(references), and catalogs it pulls from a project's static upstream (origins).`,
+		Example: `  odi admin federation status --directory https://dist.example.org`,
+		Args:    exactArgs(0, "a subcommand"),
+		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Each link's index version and lag, each referenced directory's health, each origin's last poll",
+		Long: `Show GET /api/v1/federation of the directory: for each link, the version of the other
+directory's index it follows, whether that index is current, how many of its artifacts
+are held here and how many are pending (and for how long); for each reference, each
+directory's health and last check; for each origin, its last poll and error. No key is
+needed: the status is public.
+
+--json prints the directory's answer as it sent it.`,
+		Example: `  odi admin federation status
+  odi admin federation status --json | jq '.links[] | select(.state != "current")'`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, g, flagKeys{"directory": "client.directory", "key": "client.key"})
+			if err != nil {
+				return err
+			}
+			c, err := newClient(cfg.Client)
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.Call(cmd.Context(), http.MethodGet, "/api/v1/federation", nil, &raw); err != nil {
+				return fmt.Errorf("federation status: %w", err)
+			}
+			if asJSON {
+				return writeJSON(g.stdout, raw)
+			}
+			var st catalogapi.FederationStatus
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("federation status: %w", err)
+			}
+			return printFederation(g.stdout, st)
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON instead of tables")
+	fed.AddCommand(status)
+	return fed
+}
+
+// printFederation writes st as three tables; a section with nothing in it says so.
+func printFederation(w io.Writer, st catalogapi.FederationStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.Format(time.RFC3339)
+	}
+	fmt.Fprintln(tw, "LINKS\t")
+	if len(st.Links) == 0 {
+		fmt.Fprintln(tw, "  none\t")
+	} else {
+		fmt.Fprintln(tw, "  CATALOG\tDIRECTORY\tINDEX\tSTATE\tHELD\tPENDING\tLAG\tLAST POLL\tERROR")
+		for _, l := range st.Links {
+			why := l.Error
+			if l.Stale != "" {
+				why = l.Stale
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tv%d of %s\t%s\t%d\t%d\t%.0fs\t%s\t%s\n", l.Catalog, l.Directory, l.IndexVersion, l.KeyID,
+				l.State, l.Artifacts, l.Pending, l.LagSeconds, when(l.LastPoll), why)
+			for _, f := range l.Failures {
+				fmt.Fprintf(tw, "    not taken: %s\t\n", f)
+			}
+		}
+	}
+	fmt.Fprintln(tw, "REFERENCES\t")
+	if len(st.References) == 0 {
+		fmt.Fprintln(tw, "  none\t")
+	} else {
+		fmt.Fprintln(tw, "  CATALOG\tDIRECTORY\tREGIONS\tHEALTHY\tLAST CHECK\tERROR")
+		for _, r := range st.References {
+			for _, d := range r.Directories {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%t\t%s\t%s\n", r.Catalog, d.URL, strings.Join(d.Regions, ","), d.Healthy, when(d.LastCheck), d.Error)
+			}
+		}
+	}
+	fmt.Fprintln(tw, "ORIGINS\t")
+	if len(st.Origins) == 0 {
+		fmt.Fprintln(tw, "  none\t")
+	} else {
+		fmt.Fprintln(tw, "  CATALOG\tURL\tKEY\tPULLED\tLAST POLL\tNEXT POLL\tERROR")
+		for _, o := range st.Origins {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.Catalog, o.URL, o.KeyID, o.Pulled, when(o.LastPoll), when(o.NextPoll), o.Error)
+		}
+	}
+	return tw.Flush()
+}
