@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/boundedget"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/follow"
 	"github.com/opendist/odi/internal/index"
@@ -550,29 +550,8 @@ func (l *link) refreshSeeds(ctx context.Context) error {
 
 // get reads path of the other directory, at most limit bytes.
 func (l *link) get(ctx context.Context, path string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.cfg.Directory+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := l.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", req.URL, resp.Status)
-	}
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("GET %s: %d bytes, more than %d", req.URL, resp.ContentLength, limit)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", req.URL, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("GET %s: more than %d bytes", req.URL, limit)
-	}
-	return body, nil
+	body, _, err := boundedget.Get(ctx, l.http, l.cfg.Directory+path, "", limit)
+	return body, err
 }
 
 // usable keeps at most n of urls that are http(s) base URLs (or of the schemes also

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opendist/odi/internal/boundedget"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/netcheck"
@@ -252,7 +252,7 @@ const maxProbeBody = 16 << 10
 func (ref *reference) check(ctx context.Context, d *directory, now func() time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, ref.timeout)
 	defer cancel()
-	if _, _, err := ref.get(ctx, d.url+"/readyz", "", maxProbeBody); err != nil {
+	if _, _, err := boundedget.Get(ctx, ref.client, d.url+"/readyz", "", maxProbeBody); err != nil {
 		return err
 	}
 	if d.key == nil {
@@ -270,7 +270,7 @@ func (ref *reference) checkIndex(ctx context.Context, d *directory, now time.Tim
 	d.mu.Lock()
 	etag, expires, refused := d.etag, d.expires, d.refused
 	d.mu.Unlock()
-	doc, newTag, err := ref.get(ctx, u, etag, index.MaxBytes)
+	doc, newTag, err := boundedget.Get(ctx, ref.client, u, etag, index.MaxBytes)
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (ref *reference) checkIndex(ctx context.Context, d *directory, now time.Tim
 		}
 		return nil
 	}
-	sig, _, err := ref.get(ctx, u+".minisig", "", maxProbeBody)
+	sig, _, err := boundedget.Get(ctx, ref.client, u+".minisig", "", maxProbeBody)
 	if err != nil {
 		return err
 	}
@@ -315,37 +315,6 @@ func lists(idx *index.Index, catalog string) bool {
 		}
 	}
 	return false
-}
-
-// get fetches u and returns its body, up to limit bytes, and ETag; a nil body when the
-// answer is 304 to etag. Any status but 200 (and that 304) is an error.
-func (ref *reference) get(ctx context.Context, u, etag string, limit int64) ([]byte, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := ref.client.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotModified && etag != "":
-		return nil, etag, nil
-	case resp.StatusCode != http.StatusOK:
-		return nil, "", fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("GET %s: %w", u, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, "", fmt.Errorf("GET %s: more than %d bytes", u, limit)
-	}
-	return body, resp.Header.Get("ETag"), nil
 }
 
 // Status is each reference's directories and their last checks, in config order.

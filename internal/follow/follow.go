@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/opendist/odi/internal/boundedget"
 	"github.com/opendist/odi/internal/fsutil"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/relayapi"
@@ -266,37 +266,16 @@ func (f *Follower) pollKey(ctx context.Context, k minisign.PublicKey) error {
 
 // get reads url's body, at most limit bytes (index.ErrTooLarge beyond, before anything
 // parses it), unless its ETag is etag: then it returns no body and no error.
-func (f *Follower) get(ctx context.Context, url, etag string, limit int64) (body []byte, newTag string, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
+func (f *Follower) get(ctx context.Context, url, etag string, limit int64) ([]byte, string, error) {
+	body, tag, err := boundedget.Get(ctx, f.http, url, etag, limit)
+	var se *boundedget.StatusError
 	switch {
-	case resp.StatusCode == http.StatusNotModified && etag != "":
-		return nil, etag, nil
-	case resp.StatusCode == http.StatusNotFound:
+	case errors.As(err, &se) && se.Code == http.StatusNotFound:
 		return nil, "", errNoIndex
-	case resp.StatusCode != http.StatusOK:
-		return nil, "", fmt.Errorf("get %s: %s", url, resp.Status)
-	case resp.ContentLength > limit:
-		return nil, "", fmt.Errorf("get %s: %w: %d bytes, more than %d", url, index.ErrTooLarge, resp.ContentLength, limit)
+	case errors.Is(err, boundedget.ErrTooLarge):
+		return nil, "", fmt.Errorf("%w: %w", index.ErrTooLarge, err)
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("get %s: %w", url, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, "", fmt.Errorf("get %s: %w: more than %d bytes", url, index.ErrTooLarge, limit)
-	}
-	return body, resp.Header.Get("ETag"), nil
+	return body, tag, err
 }
 
 // Current is the index accepted from k, expired or not; nil if none.
