@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"aead.dev/minisign"
@@ -144,6 +145,7 @@ type link struct {
 	http   *http.Client
 	dir    string // the link's folder under DataDir
 	log    *slog.Logger
+	newest atomic.Pointer[index.Index] // latest's answer
 
 	mu        sync.Mutex
 	trackers  []string                   // the other directory's, from its last torrent
@@ -187,6 +189,7 @@ func New(cfgs []Config, deps Deps, log *slog.Logger) (*Links, error) {
 			return nil, fmt.Errorf("federation.links[%d]: %w", i, err)
 		}
 		l.follow = f
+		l.take()
 		ls.links = append(ls.links, l)
 	}
 	return ls, nil
@@ -339,15 +342,19 @@ func sortedKeys(m map[string]string) []string {
 func (l *link) now() time.Time { return l.follow.Now() }
 
 // latest is the newest index accepted from the link's key or its successors, expired or
-// not; nil before any.
-func (l *link) latest() *index.Index {
+// not; nil before any. It changes only when the follower polls (see take), and is read
+// on every request for the catalog (Stale).
+func (l *link) latest() *index.Index { return l.newest.Load() }
+
+// take notes the newest index the follower holds now.
+func (l *link) take() {
 	var out *index.Index
 	for _, idx := range l.follow.Indexes() {
 		if out == nil || idx.Issued.After(out.Issued) {
 			out = idx
 		}
 	}
-	return out
+	l.newest.Store(out)
 }
 
 // current is the index the link follows now, or why there is none.
@@ -368,6 +375,7 @@ func (l *link) current() (*index.Index, string) {
 func (l *link) poll(ctx context.Context) {
 	due := time.Now().Add(l.cfg.Interval)
 	l.follow.Poll(ctx)
+	l.take()
 	idx, why := l.current()
 	var err error
 	if idx != nil {

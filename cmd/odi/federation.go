@@ -101,11 +101,17 @@ func printFederation(w io.Writer, st catalogapi.FederationStatus) error {
 		}
 		return t.Format(time.RFC3339)
 	}
-	fmt.Fprintln(tw, "LINKS\t")
-	if len(st.Links) == 0 {
-		fmt.Fprintln(tw, "  none\t")
-	} else {
-		fmt.Fprintln(tw, "  CATALOG\tDIRECTORY\tINDEX\tSTATE\tHELD\tPENDING\tLAG\tLAST POLL\tERROR")
+	// section prints a section's title and, if it has rows, their header.
+	section := func(title string, rows int, header string) bool {
+		fmt.Fprintln(tw, title+"\t")
+		if rows == 0 {
+			fmt.Fprintln(tw, "  none\t")
+			return false
+		}
+		fmt.Fprintln(tw, "  "+header)
+		return true
+	}
+	if section("LINKS", len(st.Links), "CATALOG\tDIRECTORY\tINDEX\tSTATE\tHELD\tPENDING\tLAG\tLAST POLL\tERROR") {
 		for _, l := range st.Links {
 			why := l.Error
 			if l.Stale != "" {
@@ -118,22 +124,14 @@ func printFederation(w io.Writer, st catalogapi.FederationStatus) error {
 			}
 		}
 	}
-	fmt.Fprintln(tw, "REFERENCES\t")
-	if len(st.References) == 0 {
-		fmt.Fprintln(tw, "  none\t")
-	} else {
-		fmt.Fprintln(tw, "  CATALOG\tDIRECTORY\tREGIONS\tHEALTHY\tLAST CHECK\tERROR")
+	if section("REFERENCES", len(st.References), "CATALOG\tDIRECTORY\tREGIONS\tHEALTHY\tLAST CHECK\tERROR") {
 		for _, r := range st.References {
 			for _, d := range r.Directories {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%t\t%s\t%s\n", r.Catalog, d.URL, strings.Join(d.Regions, ","), d.Healthy, when(d.LastCheck), d.Error)
 			}
 		}
 	}
-	fmt.Fprintln(tw, "ORIGINS\t")
-	if len(st.Origins) == 0 {
-		fmt.Fprintln(tw, "  none\t")
-	} else {
-		fmt.Fprintln(tw, "  CATALOG\tURL\tKEY\tPULLED\tLAST POLL\tNEXT POLL\tERROR")
+	if section("ORIGINS", len(st.Origins), "CATALOG\tURL\tKEY\tPULLED\tLAST POLL\tNEXT POLL\tERROR") {
 		for _, o := range st.Origins {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.Catalog, o.URL, o.KeyID, o.Pulled, when(o.LastPoll), when(o.NextPoll), o.Error)
 		}
