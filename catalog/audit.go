@@ -162,7 +162,7 @@ func (c *Catalog) auditRelay(ctx context.Context, r *relay) {
 		m, err = c.auditSpans(ctx, r, kindDirect, swept)
 		n += m
 	}
-	if ctx.Err() != nil || errors.Is(err, errCorrupt) {
+	if ctx.Err() != nil || errors.Is(err, ErrCorruptPiece) {
 		return
 	}
 	if err != nil || n > 0 {
@@ -215,10 +215,6 @@ const maxSweepPieces = 1024
 // last heartbeat said it held it. That is no fault.
 var errNotHeld = errors.New("not held")
 
-// errCorrupt marks a piece a relay served whole that does not match its hash: the relay
-// is serving bad bytes, not merely failing.
-var errCorrupt = errors.New("corrupt")
-
 // auditSpans audits the pieces refs of r in order, each alone or with the next piece in
 // one request, and says how many it found good. Pieces r no longer serves are passed
 // over; any other failure ends the audit. A bad piece suspends r at once, out of /r/
@@ -242,12 +238,12 @@ func (c *Catalog) auditSpans(ctx context.Context, r *relay, kind string, refs []
 		if n > 1 && rand.IntN(4) == 0 {
 			first, count = min(first, n-2), 2
 		}
-		err := c.auditSpan(ctx, base, a, first, count)
+		err := c.auditSpan(ctx, relaySeed(base, a), a, first, count)
 		c.metrics.audit(kind, err)
 		switch {
 		case errors.Is(err, errNotHeld):
 			continue
-		case errors.Is(err, errCorrupt):
+		case errors.Is(err, ErrCorruptPiece):
 			return good, c.confirmBad(ctx, r, base, a, err)
 		case err != nil:
 			return good, err
@@ -276,9 +272,9 @@ func (c *Catalog) confirmBad(ctx context.Context, r *relay, base string, a *Arti
 	c.relays.mu.Lock()
 	c.suspend(r, why, "audit", time.Time{}, true)
 	c.relays.mu.Unlock()
-	again := c.auditSpan(ctx, base, a, bp.piece, 1)
+	again := c.auditSpan(ctx, relaySeed(base, a), a, bp.piece, 1)
 	c.metrics.audit(kindConfirm, again)
-	if errors.Is(again, errCorrupt) {
+	if errors.Is(again, ErrCorruptPiece) {
 		c.quarantine(r, fmt.Errorf("%s %w", a.ID(), again))
 		return again
 	}
@@ -292,9 +288,24 @@ func (c *Catalog) confirmBad(ctx context.Context, r *relay, base string, a *Arti
 	return err
 }
 
-// auditSpan fetches pieces first to first+count-1 of a from base, a Range request per
-// file they span, and checks each against its SHA-1 in the info dict.
-func (c *Catalog) auditSpan(ctx context.Context, base string, a *Artifact, first, count int) error {
+// relaySeed is the BEP 19 base of a at the relay whose public URL is base.
+func relaySeed(base string, a *Artifact) string { return base + "/ws/" + a.InfoHash.HexString() + "/" }
+
+// CheckSeed fetches a piece of the artifact with infohash ih, drawn at random, from the
+// web seed seed (a BEP 19 base) as a user would, and checks it against its hash: what
+// another directory lists goes into this one's torrents only if it passes. It returns
+// ErrNotFound for an artifact not published here.
+func (c *Catalog) CheckSeed(ctx context.Context, seed string, ih metainfo.Hash) error {
+	a := c.view.Load().byHash[ih]
+	if a == nil || a.State != catalogapi.Published {
+		return fmt.Errorf("infohash %s: %w", ih.HexString(), ErrNotFound)
+	}
+	return c.auditSpan(ctx, seed, a, rand.IntN(a.pieces()), 1)
+}
+
+// auditSpan fetches pieces first to first+count-1 of a from the web seed seed, a Range
+// request per file they span, and checks each against its SHA-1 in the info dict.
+func (c *Catalog) auditSpan(ctx context.Context, seed string, a *Artifact, first, count int) error {
 	var info metainfo.Info
 	if err := bencode.Unmarshal(a.Info, &info); err != nil {
 		return fmt.Errorf("info dict of %s: %w", a.ID(), err)
@@ -311,14 +322,14 @@ func (c *Catalog) auditSpan(ctx context.Context, base string, a *Artifact, first
 	})
 	ua := useragent.Random()
 	for _, sp := range l.Spans(start, lastOff+lastLen) {
-		if err := c.fetchRange(ctx, base, a, sp.File, sp.Off, sp.Off+sp.N, ua, h); err != nil {
+		if err := c.fetchRange(ctx, seed, a, sp.File, sp.Off, sp.Off+sp.N, ua, h); err != nil {
 			return err
 		}
 	}
 	if bad >= 0 {
 		off, n := l.Piece(bad)
 		return &badPiece{piece: bad, err: fmt.Errorf("piece %d (bytes %d-%d) is %w: it does not match its hash",
-			bad, off, off+n-1, errCorrupt)}
+			bad, off, off+n-1, ErrCorruptPiece)}
 	}
 	return nil
 }
@@ -346,12 +357,12 @@ func rangeShape(from, to, size int64) (header string, lo int64) {
 	return fmt.Sprintf("bytes=%d-%d", from, to-1), from
 }
 
-// fetchRange fetches bytes [from, to) of file fi of a from base as a user would and
-// writes them to w.
-func (c *Catalog) fetchRange(ctx context.Context, base string, a *Artifact, fi int, from, to int64, ua string, w io.Writer) error {
+// fetchRange fetches bytes [from, to) of file fi of a from the web seed seed as a user
+// would and writes them to w.
+func (c *Catalog) fetchRange(ctx context.Context, seed string, a *Artifact, fi int, from, to int64, ua string, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Relays.ProbeTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ws/"+a.InfoHash.HexString()+"/"+names.EscapePath(a.LocalPath(fi)), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, seed+names.EscapePath(a.LocalPath(fi)), nil)
 	if err != nil {
 		return err
 	}
@@ -441,7 +452,7 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 func (m *relayMetrics) audit(kind string, err error) {
 	result := "pass"
 	switch {
-	case errors.Is(err, errCorrupt):
+	case errors.Is(err, ErrCorruptPiece):
 		result = "corrupt"
 	case errors.Is(err, errNotHeld):
 		result = "not_held"

@@ -165,7 +165,7 @@ func (c *Catalog) crossResults(auditor *relay, results []relayapi.AuditResult) {
 			c.metrics.audit(kindCross, nil)
 			c.crossGood(ca)
 		} else {
-			c.metrics.audit(kindCross, errCorrupt)
+			c.metrics.audit(kindCross, ErrCorruptPiece)
 			c.crossBad(ca)
 		}
 	}
@@ -223,7 +223,7 @@ func (c *Catalog) crossBad(ca *crossAudit) {
 	c.relays.mu.Unlock()
 	if len(accusers) >= 2 {
 		c.quarantine(t, fmt.Errorf("relays %s got bytes of %s piece %d that differ from the directory's copy: %w",
-			strings.Join(accusers, ", "), ca.a.ID(), ca.piece, errCorrupt))
+			strings.Join(accusers, ", "), ca.a.ID(), ca.piece, ErrCorruptPiece))
 	}
 }
 

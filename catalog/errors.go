@@ -50,6 +50,9 @@ var (
 	// uploads in progress, memory for request bodies, relays waiting for approval. It
 	// comes as a *RetryLater when the directory knows when to try again.
 	ErrBusy = errors.New("busy")
+	// ErrCorruptPiece marks a piece a web seed (a relay's, another directory's) served
+	// whole that does not match its hash: it serves bad bytes, not merely fails.
+	ErrCorruptPiece = errors.New("corrupt")
 )
 
 // NoSpaceError is an ErrNoSpace that says what did not fit on the data disk; the API

@@ -37,9 +37,10 @@ type Deps struct {
 	// References, if not nil, names the catalogs that other directories serve for this
 	// one (directory.federation.references): the unfiltered artifact list shows them.
 	References ReferenceLister
-	// Linked, if not nil, gives the trackers and web seeds another directory lists for
-	// an artifact this one serves through a federation link (catalog/links), which its
-	// torrents and magnets then list too: one swarm across both directories.
+	// Linked, if not nil, gives the trackers and web seeds the directories this one is
+	// linked with list for an artifact both serve (catalog/links: the one whose catalog
+	// this one links, and those that link a catalog of this one), which its torrents and
+	// magnets then list too: one swarm across the directories.
 	Linked LinkedSources
 	// LinkedIndexes, if not nil, are the other directories' signed indexes that the
 	// links follow, served at /indexes/ beside this directory's (never re-signed).
@@ -53,7 +54,8 @@ type LinkedIndexes interface {
 	LinkedIndexes() []catalogapi.IndexInfo
 }
 
-// LinkedSources are what another directory lists for an artifact both serve.
+// LinkedSources are what the directories linked with this one list for an artifact
+// they serve too.
 type LinkedSources interface {
 	Sources(ih metainfo.Hash) (trackers, webSeeds []string)
 }

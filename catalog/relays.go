@@ -626,7 +626,7 @@ func (c *Catalog) checkHoldings(ctx context.Context, r *relay) {
 	c.relays.mu.RUnlock()
 	for _, a := range due {
 		good, err := c.auditSpans(ctx, r, kindHolding, []pieceRef{{a.InfoHash, rand.IntN(a.pieces())}})
-		if ctx.Err() != nil || errors.Is(err, errCorrupt) {
+		if ctx.Err() != nil || errors.Is(err, ErrCorruptPiece) {
 			return
 		}
 		if good == 0 && err == nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/opendist/odi/internal/catalogapi"
 )
 
 // AnnounceURL is the directory's HTTP tracker.
@@ -34,11 +36,7 @@ func (c *Catalog) TorrentURL(a *Artifact) string {
 // ends in "/", so clients append the torrent's name (and, for packages, the file's path)
 // themselves; anacrolix ignores multi-file web seeds without it.
 func (c *Catalog) WebSeeds(a *Artifact) []string {
-	var seeds []string
-	for _, m := range c.mirrors(a.InfoHash, true) {
-		seeds = append(seeds, m.Base)
-	}
-	seeds = append(seeds, c.OriginSeed(a))
+	seeds := c.ownWebSeeds(a)
 	_, linked := c.linkedSources(a)
 	for _, s := range linked {
 		if !slices.Contains(seeds, s) {
@@ -48,8 +46,30 @@ func (c *Catalog) WebSeeds(a *Artifact) []string {
 	return seeds
 }
 
-// linkedSources are the trackers and web seeds another directory lists for a, when
-// both serve it through a federation link; none otherwise.
+// ownWebSeeds are a's web seeds of this directory: its relays, then its origin copy.
+func (c *Catalog) ownWebSeeds(a *Artifact) []string {
+	var seeds []string
+	for _, m := range c.mirrors(a.InfoHash, true) {
+		seeds = append(seeds, m.Base)
+	}
+	return append(seeds, c.OriginSeed(a))
+}
+
+// Sources are this directory's own trackers and web seeds for each published artifact
+// of catalog (catalogapi.FederationSources): what a directory linked with it lists.
+func (c *Catalog) Sources(catalog string) catalogapi.FederationSources {
+	out := catalogapi.FederationSources{Catalog: catalog, Trackers: c.Trackers(), Artifacts: []catalogapi.ArtifactSources{}}
+	for _, a := range c.Artifacts(catalog, "") {
+		if a.State == catalogapi.Published {
+			out.Artifacts = append(out.Artifacts, catalogapi.ArtifactSources{InfoHash: a.InfoHash.HexString(), WebSeeds: c.ownWebSeeds(a)})
+		}
+	}
+	return out
+}
+
+// linkedSources are the trackers and web seeds the directories this one is linked with
+// list for a (the one it links a's catalog from, those that link it from here); none
+// when none is.
 func (c *Catalog) linkedSources(a *Artifact) (trackers, webSeeds []string) {
 	if c.deps.Linked == nil {
 		return nil, nil

@@ -293,6 +293,17 @@ else
 fi
 from_relays() { [ "$(relay_bytes)" -gt "$before" ]; }
 if eventually 10 from_relays; then pass "... and the first directory's relays served it"; else fail "... and the first directory's relays served it" "relays' bytes served: $before, then $(relay_bytes)"; fi
+# B tells this directory it links the catalog; this one checks that with B, checks a piece
+# of B's copy, and lists B's tracker and copy in its own torrents: one swarm either way.
+lists_linked() {
+	curl -fsS "$DIR_URL/t/e2e/image/1.0.torrent" -o "$WORK/a-image.torrent" &&
+		grep -aqF "$LINKED_URL/ws/$IH/" "$WORK/a-image.torrent" && grep -aqF "$LINKED_URL/announce" "$WORK/a-image.torrent"
+}
+if eventually 30 lists_linked; then
+	pass "the first directory's torrent lists the linked one's tracker and copy"
+else
+	fail "the first directory's torrent lists the linked one's tracker and copy" "$(curl -sS "$DIR_URL/api/v1/federation" | jq -c .linked_by)"
+fi
 check "odi admin federation status" "$ODI" admin --directory "$LINKED_URL" federation status
 
 # --- expunge --------------------------------------------------------------------------------

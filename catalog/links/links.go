@@ -20,6 +20,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/boundedget"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/follow"
@@ -95,6 +96,10 @@ type Catalog interface {
 	Import(ctx context.Context, m *manifest.Manifest, paths []string, info []byte, v Voucher) error
 	// Expunge turns the published artifact id into a tombstone, saying why.
 	Expunge(ctx context.Context, id, reason string) error
+	// CheckSeed fetches a piece of the artifact with infohash ih from the web seed seed
+	// and checks it against its hash: ErrCorrupt when it does not match, ErrNotHere for
+	// an artifact not published here.
+	CheckSeed(ctx context.Context, seed string, ih metainfo.Hash) error
 }
 
 // Voucher is what a linked artifact is published on: the other directory's signed
@@ -123,16 +128,24 @@ type Deps struct {
 	// DataDir holds each link's follow state and downloads, under DataDir/links.
 	DataDir string
 	// AllowPrivate lets links reach directories on private and loopback addresses
-	// (directory.relays.allow_private_urls).
+	// (directory.relays.allow_private_urls), and directories that link this one be
+	// there.
 	AllowPrivate bool
+	// PublicURL is this directory's: what a link tells the other directory it serves
+	// the catalog at, and what a directory linking this one must name as its source.
+	PublicURL string
+	// Serves reports whether this directory has artifacts of a catalog: only those
+	// may be linked from here.
+	Serves func(catalog string) bool
 	// Now is the clock indexes expire by; nil for time.Now.
 	Now func() time.Time
 }
 
-// Links are a directory's federation links.
+// Links are a directory's federation links, and the directories linking it.
 type Links struct {
-	links []*link
-	log   *slog.Logger
+	links   []*link
+	linkers *linkers
+	log     *slog.Logger
 }
 
 // link is one federation link.
@@ -155,11 +168,18 @@ type link struct {
 	served    int               // artifacts of the index held here
 	pending   map[string]string // listed, not held here yet: why not ("" while fetching)
 	conflicts map[string]string // listed with another infohash than the one held here
+	// Whether the other directory took the last LinkerNotice, or why not.
+	listedThere bool
+	noticeErr   string
 }
 
-// New checks every link's config and address and loads what each followed before.
-func New(cfgs []Config, deps Deps, log *slog.Logger) (*Links, error) {
-	ls := &Links{log: log}
+// New checks every link's config and address and loads what each followed before;
+// linkers says how directories linking this one are treated.
+func New(cfgs []Config, linkers LinkersConfig, deps Deps, log *slog.Logger) (*Links, error) {
+	if err := linkers.Validate(); err != nil {
+		return nil, fmt.Errorf("federation.linkers.%w", err)
+	}
+	ls := &Links{log: log, linkers: newLinkers(linkers, deps, log)}
 	seen := map[string]bool{}
 	for i, c := range cfgs {
 		if err := c.Validate(); err != nil {
@@ -195,9 +215,11 @@ func New(cfgs []Config, deps Deps, log *slog.Logger) (*Links, error) {
 	return ls, nil
 }
 
-// Run polls every link until ctx ends, and waits for each.
+// Run polls every link and refreshes every linking directory until ctx ends, and
+// waits for each.
 func (ls *Links) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Go(func() { ls.linkers.run(ctx) })
 	for _, l := range ls.links {
 		wg.Go(func() {
 			for {
@@ -215,9 +237,10 @@ func (ls *Links) Run(ctx context.Context) error {
 	return nil
 }
 
-// Sources are the trackers and web seeds the other directory of a link lists for the
-// artifact with infohash ih: the catalog adds them to its torrents, so that clients of
-// either directory join one swarm. None for an artifact no link serves.
+// Sources are the trackers and web seeds the directories linked with this one list of
+// their own for the artifact with infohash ih: first the one whose catalog this one
+// links, then those linking it from here. The catalog adds them to its torrents, so
+// that clients of every directory join one swarm. None for an artifact no link serves.
 func (ls *Links) Sources(ih metainfo.Hash) (trackers, webSeeds []string) {
 	for _, l := range ls.links {
 		l.mu.Lock()
@@ -227,10 +250,31 @@ func (ls *Links) Sources(ih metainfo.Hash) (trackers, webSeeds []string) {
 		}
 		l.mu.Unlock()
 		if ok {
-			return trackers, webSeeds
+			break
 		}
 	}
-	return nil, nil
+	return ls.linkers.sources(ih, trackers, webSeeds)
+}
+
+// Notice takes a LinkerNotice: the directory at n.URL says it links n.Catalog from
+// this one. A new one is read at n.URL and listed if it names this directory as its
+// source (else ErrNotLinked); the errors are this package's sentinels, wrapped.
+func (ls *Links) Notice(ctx context.Context, n catalogapi.LinkerNotice) (catalogapi.LinkerStatus, error) {
+	return ls.linkers.notice(ctx, n)
+}
+
+// LinkedBy describe the directories linking a catalog of this one.
+func (ls *Links) LinkedBy() []catalogapi.LinkerStatus { return ls.linkers.statuses() }
+
+// LinkedFrom is the directory whose catalog this one serves through a link; "" for a
+// catalog not linked.
+func (ls *Links) LinkedFrom(catalog string) string {
+	for _, l := range ls.links {
+		if l.cfg.Catalog == catalog {
+			return l.cfg.Directory
+		}
+	}
+	return ""
 }
 
 // LinkedIndex is the other directory's signed index of key (an id) that a link follows,
@@ -316,6 +360,7 @@ func (l *link) status() catalogapi.LinkStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s.LastPoll, s.Error, s.Artifacts, s.Pending = l.lastPoll, l.lastErr, l.served, len(l.pending)
+	s.ListedThere, s.NoticeError = l.listedThere, l.noticeErr
 	if idx != nil && len(l.pending) > 0 {
 		s.LagSeconds = max(0, l.now().Sub(idx.Issued).Seconds())
 	}
@@ -380,6 +425,7 @@ func (l *link) poll(ctx context.Context) {
 	var err error
 	if idx != nil {
 		err = l.refreshSeeds(ctx)
+		l.notify(ctx)
 		l.apply(ctx, idx, due)
 	}
 	l.mu.Lock()
@@ -527,57 +573,41 @@ func (l *link) torrent(ctx context.Context, e index.Entry) (*metainfo.MetaInfo, 
 	return mi, m, nil
 }
 
-// refreshSeeds takes the web seeds the other directory lists for each artifact of the
-// linked catalog now (its relays come and go), and its trackers, from a magnet link.
+// refreshSeeds takes the trackers and web seeds the other directory lists of its own
+// for the linked catalog now (its relays come and go).
 func (l *link) refreshSeeds(ctx context.Context) error {
-	body, err := l.get(ctx, "/api/v1/artifacts?catalog="+url.QueryEscape(l.cfg.Catalog), maxList)
+	src, err := fetchSources(ctx, l.http, l.cfg.Directory, l.cfg.Catalog, maxLinkedTrackers, maxLinkedSeeds)
 	if err != nil {
 		return err
 	}
-	var list catalogapi.ArtifactList
-	if err := json.Unmarshal(body, &list); err != nil {
-		return fmt.Errorf("artifact list: %w", err)
-	}
-	seeds := map[metainfo.Hash][]string{}
-	var trackers []string
-	for _, a := range list.Artifacts {
-		var ih metainfo.Hash
-		if a.Catalog != l.cfg.Catalog || a.State != catalogapi.Published || ih.FromHexString(a.InfoHash) != nil {
-			continue
-		}
-		if m, err := metainfo.ParseMagnetUri(a.Magnet); err == nil && trackers == nil {
-			trackers = usable(ctx, m.Trackers, maxLinkedTrackers, "udp")
-		}
-		seeds[ih] = usable(ctx, a.WebSeeds, maxLinkedSeeds)
-	}
 	l.mu.Lock()
-	l.seeds, l.trackers = seeds, trackers
+	l.seeds, l.trackers = src.seeds, src.trackers
 	l.mu.Unlock()
 	return nil
+}
+
+// notify tells the other directory that this one links the catalog (LinkerNotice), so
+// that its torrents list this one's trackers and web seeds too.
+func (l *link) notify(ctx context.Context) {
+	if l.deps.PublicURL == "" {
+		return
+	}
+	other := &apiclient.Client{Base: l.cfg.Directory, HTTP: l.http}
+	err := other.CallJSON(ctx, http.MethodPost, LinkersPath, catalogapi.LinkerNotice{Catalog: l.cfg.Catalog, URL: l.deps.PublicURL}, nil)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := l.noticeErr
+	l.listedThere, l.noticeErr = err == nil, ""
+	if err != nil {
+		l.noticeErr = err.Error()
+		if l.noticeErr != was {
+			l.log.Warn("link: the other directory does not list this one in its torrents", "err", err)
+		}
+	}
 }
 
 // get reads path of the other directory, at most limit bytes.
 func (l *link) get(ctx context.Context, path string, limit int64) ([]byte, error) {
 	body, _, err := boundedget.Get(ctx, l.http, l.cfg.Directory+path, "", limit)
 	return body, err
-}
-
-// usable keeps at most n of urls that are http(s) base URLs (or of the schemes also
-// allowed), in order: what another directory lists goes into this one's torrents.
-func usable(ctx context.Context, urls []string, n int, also ...string) []string {
-	var out []string
-	for _, raw := range urls {
-		if len(out) == n {
-			break
-		}
-		u, err := url.Parse(raw)
-		if err == nil && slices.Contains(also, u.Scheme) && u.Host != "" && u.User == nil {
-			out = append(out, raw)
-			continue
-		}
-		if netcheck.CheckBaseURL(ctx, raw, true) == nil {
-			out = append(out, raw)
-		}
-	}
-	return out
 }

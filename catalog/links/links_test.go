@@ -61,3 +61,42 @@ func TestUsable(t *testing.T) {
 		t.Errorf("usable(10, udp) = %q, want %q", got, want)
 	}
 }
+
+func TestSameDirectory(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"http://a.example", "http://a.example/", true},
+		{"HTTP://A.Example:80/", "http://a.example", true},
+		{"https://a.example:443/odi/", "https://a.example/odi", true},
+		{"http://a.example:8080", "http://a.example", false},
+		{"http://a.example", "https://a.example", false},
+		{"http://a.example/odi", "http://a.example/", false},
+		{"http://127.0.0.1:8080", "http://127.0.0.2:8080", false},
+		{"", "http://a.example", false},
+		{"%zz", "%zz", false},
+	} {
+		if got := sameDirectory(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameDirectory(%q, %q) = %t, want %t", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestLinkersConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  LinkersConfig
+		want string
+	}{
+		{DefaultLinkersConfig(), ""},
+		{LinkersConfig{Max: 0, Refresh: time.Second}, ""},
+		{LinkersConfig{Max: -1, Refresh: time.Second}, "max"},
+		{LinkersConfig{Max: 5000, Refresh: time.Second}, "max"},
+		{LinkersConfig{Max: 4, Refresh: time.Millisecond}, "refresh"},
+	} {
+		err := tc.cfg.Validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: Validate() = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/opendist/odi/catalog"
+	"github.com/opendist/odi/catalog/links"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/tracker"
@@ -105,6 +106,7 @@ func defaultConfig() Config {
 		Directory: DirectoryConfig{
 			Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Origin: webseed.DefaultLedgerConfig(),
 			Limits: defaultDirectoryLimits(), Config: catalog.DefaultConfig(),
+			Federation: FederationConfig{Linkers: links.DefaultLinkersConfig()},
 		},
 		Relay: RelayConfig{Listen: "127.0.0.1:8081", Limits: limit.DefaultConfig(), Config: seeder.DefaultConfig()},
 	}

@@ -355,6 +355,8 @@ func (d *directory) handler() http.Handler {
 		return c.String(http.StatusOK, "ready\n")
 	})
 	e.GET("/api/v1/federation", d.handleFederation)
+	e.GET(links.SourcesPath, d.handleSources)
+	e.POST(links.LinkersPath, d.handleLinkerNotice)
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: d.reg}))
 
 	mux := http.NewServeMux()

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/opendist/odi/catalog/originpull"
 	"github.com/opendist/odi/catalog/references"
 	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/opendist/odi/internal/jsonstrict"
+	"github.com/opendist/odi/internal/names"
 	"github.com/spf13/cobra"
 )
 
@@ -29,14 +33,70 @@ type FederationConfig struct {
 	// References are catalogs other directories serve, whose users this one sends on
 	// (catalog/references).
 	References []references.Config `mapstructure:"references"`
+	// Linkers is how directories that link a catalog of this one are listed in its
+	// torrents (catalog/links).
+	Linkers links.LinkersConfig `mapstructure:"linkers"`
 }
 
 // handleFederation is GET /api/v1/federation: how each link, reference and origin is
-// doing. Public, as the catalogs and URLs it names are.
+// doing, and which directories link this one. Public, as the catalogs and URLs it
+// names are.
 func (d *directory) handleFederation(c echo.Context) error {
 	return c.JSON(http.StatusOK, catalogapi.FederationStatus{
-		Links: d.links.Status(), References: d.refs.Status(), Origins: d.pull.Status(),
+		Links: d.links.Status(), References: d.refs.Status(), Origins: d.pull.Status(), LinkedBy: d.links.LinkedBy(),
 	})
+}
+
+// handleSources is GET /api/v1/federation/sources?catalog=C: this directory's own
+// trackers and web seeds for C, for directories linked with it (catalogapi.FederationSources).
+// A linked catalog whose index is not current here is 503, as its other pages are.
+func (d *directory) handleSources(c echo.Context) error {
+	catalogName := c.QueryParam("catalog")
+	if err := names.CheckComponent(catalogName); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "catalog: "+err.Error())
+	}
+	if why := d.links.Stale(catalogName); why != "" {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(d.links.Interval(catalogName).Seconds())))
+		return echo.NewHTTPError(http.StatusServiceUnavailable, why)
+	}
+	src := d.cat.Sources(catalogName)
+	src.LinkedFrom = d.links.LinkedFrom(catalogName)
+	return c.JSON(http.StatusOK, src)
+}
+
+// maxLinkerNotice bounds a LinkerNotice's body: a catalog name and a URL.
+const maxLinkerNotice = 8 << 10
+
+// handleLinkerNotice is POST /api/v1/federation/linkers: another directory says it
+// links a catalog of this one (catalogapi.LinkerNotice). It is checked with that
+// directory before this one lists it; the answer is its status here.
+func (d *directory) handleLinkerNotice(c echo.Context) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxLinkerNotice+1))
+	switch {
+	case err != nil:
+		return echo.NewHTTPError(http.StatusBadRequest, "read body: "+err.Error())
+	case len(body) > maxLinkerNotice:
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("a linker notice is at most %d bytes", maxLinkerNotice))
+	}
+	var n catalogapi.LinkerNotice
+	if err := jsonstrict.Decode(body, &n); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "linker notice: "+err.Error())
+	}
+	st, err := d.links.Notice(c.Request().Context(), n)
+	switch {
+	case err == nil:
+		return c.JSON(http.StatusOK, st)
+	case errors.Is(err, links.ErrBadNotice):
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	case errors.Is(err, links.ErrNotServed):
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	case errors.Is(err, links.ErrNotLinked):
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+	case errors.Is(err, links.ErrLinkersFull):
+		c.Response().Header().Set("Retry-After", "60")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+	}
+	return err
 }
 
 func newAdminFederationCmd(g *globals) *cobra.Command {
@@ -45,7 +105,8 @@ func newAdminFederationCmd(g *globals) *cobra.Command {
 		Short: "Show how the directory's federation links, references and origins are doing",
 		Long: `The directory's federation (directory.federation in its config): catalogs it serves
 from another directory (links), catalogs whose users it sends to other directories
-(references), and catalogs it pulls from a project's static upstream (origins).`,
+(references), catalogs it pulls from a project's static upstream (origins), and the
+directories that link its catalogs (their trackers and web seeds go into its torrents).`,
 		Example: `  odi admin federation status --directory https://dist.example.org`,
 		Args:    exactArgs(0, "a subcommand"),
 		RunE:    func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
@@ -56,9 +117,11 @@ from another directory (links), catalogs whose users it sends to other directori
 		Short: "Each link's index version and lag, each referenced directory's health, each origin's last poll",
 		Long: `Show GET /api/v1/federation of the directory: for each link, the version of the other
 directory's index it follows, whether that index is current, how many of its artifacts
-are held here and how many are pending (and for how long); for each reference, each
-directory's health and last check; for each origin, its last poll and error. No key is
-needed: the status is public.
+are held here and how many are pending (and for how long), and whether the other
+directory lists this one in its torrents; for each reference, each directory's health
+and last check; for each origin, its last poll and error; for each directory linking a
+catalog of this one, what was taken from it at the last refresh. No key is needed: the
+status is public.
 
 --json prints the directory's answer as it sent it.`,
 		Example: `  odi admin federation status
@@ -92,7 +155,7 @@ needed: the status is public.
 	return fed
 }
 
-// printFederation writes st as three tables; a section with nothing in it says so.
+// printFederation writes st as four tables; a section with nothing in it says so.
 func printFederation(w io.Writer, st catalogapi.FederationStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	when := func(t time.Time) string {
@@ -122,6 +185,14 @@ func printFederation(w io.Writer, st catalogapi.FederationStatus) error {
 			for _, f := range l.Failures {
 				fmt.Fprintf(tw, "    not taken: %s\t\n", f)
 			}
+			if l.NoticeError != "" {
+				fmt.Fprintf(tw, "    not listed in %s's torrents: %s\t\n", l.Directory, l.NoticeError)
+			}
+		}
+	}
+	if section("LINKED BY", len(st.LinkedBy), "CATALOG\tDIRECTORY\tARTIFACTS\tSINCE\tLAST REFRESH\tERROR") {
+		for _, l := range st.LinkedBy {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", l.Catalog, l.URL, l.Artifacts, when(l.Since), when(l.LastRefresh), l.Error)
 		}
 	}
 	if section("REFERENCES", len(st.References), "CATALOG\tDIRECTORY\tREGIONS\tHEALTHY\tLAST CHECK\tERROR") {

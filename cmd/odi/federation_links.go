@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,8 +48,9 @@ func newLinks(cfg DirectoryConfig, lc *linkCatalog, log *slog.Logger) (*links.Li
 			}
 		}
 	}
-	ls, err := links.New(cfg.Federation.Links, links.Deps{
+	ls, err := links.New(cfg.Federation.Links, cfg.Federation.Linkers, links.Deps{
 		Catalog: lc, Fetcher: f, DataDir: cfg.DataDir, AllowPrivate: cfg.Relays.AllowPrivateURLs,
+		PublicURL: strings.TrimRight(cfg.PublicURL, "/"), Serves: lc.serves,
 	}, log)
 	if err != nil {
 		return nil, usageError("%v", err)
@@ -60,6 +62,9 @@ func newLinks(cfg DirectoryConfig, lc *linkCatalog, log *slog.Logger) (*links.Li
 type linkCatalog struct{ cat *catalog.Catalog }
 
 var _ links.Catalog = (*linkCatalog)(nil)
+
+// serves reports whether the catalog has artifacts of catalog, expunged ones included.
+func (c *linkCatalog) serves(catalog string) bool { return len(c.cat.Artifacts(catalog, "")) > 0 }
 
 func (c *linkCatalog) Holds(id string) (string, catalogapi.State, bool) {
 	p := strings.Split(id, "/")
@@ -79,6 +84,17 @@ func (c *linkCatalog) Import(ctx context.Context, m *manifest.Manifest, paths []
 	_, err := c.cat.PublishLinked(ctx, m, paths, info, v.Publisher, catalog.SignedManifest{
 		Manifest: v.Entry, KeyID: v.KeyID, Date: v.Issued.UTC().Format(time.RFC3339), URI: v.IndexURL, Signature: []byte{},
 	})
+	return err
+}
+
+func (c *linkCatalog) CheckSeed(ctx context.Context, seed string, ih metainfo.Hash) error {
+	err := c.cat.CheckSeed(ctx, seed, ih)
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		return fmt.Errorf("%w: %w", links.ErrNotHere, err)
+	case errors.Is(err, catalog.ErrCorruptPiece):
+		return fmt.Errorf("%w: %w", links.ErrCorrupt, err)
+	}
 	return err
 }
 

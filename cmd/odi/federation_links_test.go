@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,7 +47,10 @@ func newLinkNet(t *testing.T) *linkNet {
 		t.Fatal(err)
 	}
 	ln.keyID = sign.KeyID(pub.ID())
-	a, proxy := startProxiedDirectory(t, relayDirectory, func(c *DirectoryConfig) { c.IndexKey = ln.key })
+	a, proxy := startProxiedDirectory(t, relayDirectory, func(c *DirectoryConfig) {
+		c.IndexKey = ln.key
+		c.Federation.Linkers.Refresh = time.Second
+	})
 	proxy.indexes = func(w http.ResponseWriter, r *http.Request) bool {
 		ln.mu.Lock()
 		defer ln.mu.Unlock()
@@ -105,12 +112,37 @@ func (ln *linkNet) serve(t *testing.T, prev *index.Index, ttl time.Duration, ent
 
 func (ln *linkNet) status(t *testing.T) catalogapi.LinkStatus {
 	t.Helper()
-	_, body := get(t, ln.b.base+"/api/v1/federation")
-	var st catalogapi.FederationStatus
-	if err := json.Unmarshal(body, &st); err != nil || len(st.Links) != 1 {
-		t.Fatalf("federation status %s: %v", body, err)
+	st := federationStatus(t, ln.b.base)
+	if len(st.Links) != 1 {
+		t.Fatalf("B's federation status lists %d links", len(st.Links))
 	}
 	return st.Links[0]
+}
+
+func federationStatus(t *testing.T, base string) catalogapi.FederationStatus {
+	t.Helper()
+	_, body := get(t, base+"/api/v1/federation")
+	var st catalogapi.FederationStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("federation status %s: %v", body, err)
+	}
+	return st
+}
+
+// torrentLists reports whether base's torrent of a lists the directory at other: its
+// HTTP tracker, and its origin copy as a web seed.
+func torrentLists(t *testing.T, base string, a *catalogapi.Artifact, other string) bool {
+	t.Helper()
+	_, body := get(t, base+"/t/"+a.ID+".torrent")
+	mi, err := metainfo.Load(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("torrent of %s at %s: %v", a.ID, base, err)
+	}
+	var trackers []string
+	for _, tier := range mi.UpvertedAnnounceList() {
+		trackers = append(trackers, tier...)
+	}
+	return slices.Contains(trackers, other+"/announce") && slices.Contains(mi.UrlList, other+"/ws/"+a.InfoHash+"/")
 }
 
 func statusOf(t *testing.T, url string) int {
@@ -176,6 +208,18 @@ func TestFederationLink(t *testing.T) {
 	}
 	if st := ln.status(t); st.State != "current" || st.Artifacts != 2 || st.Pending != 0 || st.KeyID != ln.keyID {
 		t.Errorf("link status %+v, want current, 2 held, none pending", st)
+	}
+	// A lists B in its own torrents too, once it checked B's notice with B: clients of
+	// either directory find the other's tracker and copies.
+	waitFor(t, 15*time.Second, "A's torrents list B's tracker and origin copy", func() bool {
+		return torrentLists(t, ln.a.base, a1, ln.b.base) && torrentLists(t, ln.a.base, a2, ln.b.base)
+	})
+	if st := federationStatus(t, ln.a.base); len(st.LinkedBy) != 1 || st.LinkedBy[0].URL != ln.b.base || st.LinkedBy[0].Catalog != "test" ||
+		st.LinkedBy[0].Artifacts != 2 || st.LinkedBy[0].Error != "" {
+		t.Errorf("A's linked_by %+v, want B linking test with 2 artifacts", st.LinkedBy)
+	}
+	if st := ln.status(t); !st.ListedThere || st.NoticeError != "" {
+		t.Errorf("B's link status %+v, want listed at A", st)
 	}
 	// B serves A's signed index beside its own, as signed: A's key verifies it there.
 	pub, err := sign.ParsePublicKey(ln.key + ".pub")
@@ -254,8 +298,118 @@ func TestFederationLink(t *testing.T) {
 	if st := ln.status(t); st.State != "expired" || st.Stale == "" {
 		t.Errorf("status of a stale link: %+v", st)
 	}
+	// B no longer vouches for the catalog, so A stops listing it at its next refresh.
+	waitFor(t, 10*time.Second, "A's torrents no longer list B", func() bool { return !torrentLists(t, ln.a.base, a2, ln.b.base) })
 	ln.serve(t, short, index.DefaultTTL, nil)
 	waitFor(t, 15*time.Second, "B serves the catalog again with a current index", func() bool {
 		return statusOf(t, ln.b.base+"/t/"+a2.ID+".torrent") == http.StatusOK
 	})
+	waitFor(t, 15*time.Second, "A's torrents list B again", func() bool { return torrentLists(t, ln.a.base, a2, ln.b.base) })
+}
+
+// A directory lists another as linking its catalog only when that one says so itself:
+// a notice naming a directory that does not link the catalog from here, or links it
+// from elsewhere, a catalog not served here, this directory itself, or a malformed
+// notice is refused, each with its reason, and nothing goes into the torrents. Of one
+// it lists, a web seed host that serves bad bytes is not listed, and one that stops
+// answering is dropped.
+func TestLinkers(t *testing.T) {
+	tn := startTestDirectory(t, relayDirectory, func(c *DirectoryConfig) { c.Federation.Linkers.Refresh = time.Second })
+	a := publishSmall(t, tn, "1", 64<<10)
+	// A server that answers as a directory linking "test" from elsewhere, and one that
+	// is no directory at all.
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(catalogapi.FederationSources{Catalog: "test", LinkedFrom: "http://127.0.0.9:1",
+			Trackers: []string{"http://127.0.0.9:1/announce"}})
+	}))
+	defer elsewhere.Close()
+	notDirectory := httptest.NewServer(http.NotFoundHandler())
+	defer notDirectory.Close()
+	notice := func(body string) (*http.Response, string) {
+		resp, err := http.Post(tn.base+links.LinkersPath, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	for _, tc := range []struct {
+		name   string
+		body   string
+		status int
+		detail string
+	}{
+		{"links from elsewhere", `{"catalog":"test","url":"` + elsewhere.URL + `"}`, http.StatusUnprocessableEntity, "names http://127.0.0.9:1"},
+		{"not a directory", `{"catalog":"test","url":"` + notDirectory.URL + `"}`, http.StatusUnprocessableEntity, "404"},
+		{"not served", `{"catalog":"other","url":"` + elsewhere.URL + `"}`, http.StatusNotFound, "other"},
+		{"itself", `{"catalog":"test","url":"` + tn.base + `/"}`, http.StatusBadRequest, "is this directory"},
+		{"traversal", `{"catalog":"..","url":"` + elsewhere.URL + `"}`, http.StatusBadRequest, "catalog"},
+		{"not a URL", `{"catalog":"test","url":"ftp://127.0.0.1/"}`, http.StatusBadRequest, "url"},
+		{"unknown field", `{"catalog":"test","url":"` + elsewhere.URL + `","x":1}`, http.StatusBadRequest, "x"},
+		{"not JSON", `catalog=test`, http.StatusBadRequest, "linker notice"},
+		{"huge", `{"catalog":"test","url":"` + strings.Repeat("a", 10<<10) + `"}`, http.StatusRequestEntityTooLarge, "at most"},
+	} {
+		if resp, body := notice(tc.body); resp.StatusCode != tc.status || !strings.Contains(body, tc.detail) {
+			t.Errorf("%s: %s %s, want %d saying %q", tc.name, resp.Status, body, tc.status, tc.detail)
+		}
+	}
+	if st := federationStatus(t, tn.base); len(st.LinkedBy) != 0 {
+		t.Errorf("linked_by %+v after refused notices", st.LinkedBy)
+	}
+	if torrentLists(t, tn.base, a, elsewhere.URL) || torrentLists(t, tn.base, a, "http://127.0.0.9:1") {
+		t.Error("a refused notice's sources went into the torrent")
+	}
+
+	// A linking directory whose origin copy serves the directory's bytes (through a
+	// proxy), and which lists a relay that serves them with every byte flipped.
+	target, _ := url.Parse(tn.base)
+	flipped := httputil.NewSingleHostReverseProxy(target)
+	flipped.ModifyResponse = func(r *http.Response) error {
+		b, err := io.ReadAll(r.Body)
+		for i := range b {
+			b[i] ^= 0xff
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		return err
+	}
+	liar := httptest.NewServer(flipped)
+	defer liar.Close()
+	var linker *httptest.Server
+	linker = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != links.SourcesPath {
+			httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(catalogapi.FederationSources{Catalog: "test", LinkedFrom: tn.base + "/",
+			Trackers: []string{linker.URL + "/announce"}, Artifacts: []catalogapi.ArtifactSources{{InfoHash: a.InfoHash,
+				WebSeeds: []string{linker.URL + "/ws/" + a.InfoHash + "/", liar.URL + "/ws/" + a.InfoHash + "/"}}}})
+	}))
+	if resp, body := notice(`{"catalog":"test","url":"` + linker.URL + `"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a true notice: %s %s", resp.Status, body)
+	}
+	waitFor(t, 10*time.Second, "the linker's good web seed is checked and listed, the liar refused", func() bool {
+		st := federationStatus(t, tn.base)
+		return len(st.LinkedBy) == 1 && len(st.LinkedBy[0].SeedHosts) == 1 && len(st.LinkedBy[0].SeedsRefused) == 1
+	})
+	st := federationStatus(t, tn.base).LinkedBy[0]
+	if st.SeedHosts[0] != linker.URL || !strings.HasPrefix(st.SeedsRefused[0], liar.URL+": ") || !strings.Contains(st.SeedsRefused[0], "hash") {
+		t.Errorf("linked_by %+v: want %s listed, %s refused for a bad piece", st, linker.URL, liar.URL)
+	}
+	if !torrentLists(t, tn.base, a, linker.URL) {
+		t.Error("the torrent does not list the linking directory's tracker and checked web seed")
+	}
+	_, body := get(t, tn.base+"/t/"+a.ID+".torrent")
+	if strings.Contains(string(body), liar.URL) {
+		t.Error("the torrent lists a web seed that served bad bytes")
+	}
+
+	// The linking directory goes away: out of the torrents at the next refresh, and
+	// forgotten after three.
+	linker.Close()
+	waitFor(t, 5*time.Second, "the torrent no longer lists the linker", func() bool {
+		_, body := get(t, tn.base+"/t/"+a.ID+".torrent")
+		return !strings.Contains(string(body), linker.URL)
+	})
+	waitFor(t, 10*time.Second, "the linker is forgotten", func() bool { return len(federationStatus(t, tn.base).LinkedBy) == 0 })
 }

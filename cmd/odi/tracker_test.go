@@ -467,11 +467,16 @@ func TestAria2cFindsSeederThroughTracker(t *testing.T) {
 	dl := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, aria2c, "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
-		"--enable-peer-exchange=false", "--seed-time=0", "--file-allocation=none", "--listen-port=51420",
-		"--console-log-level=warn", "--summary-interval=0", "--bt-tracker-connect-timeout=5", "-d", dl, torrentFile).CombinedOutput()
+	// Bound to loopback, listening below the ephemeral ports (32768 and up), where no
+	// test's outgoing connection takes its port; its own log says what it did if it fails.
+	logFile := filepath.Join(t.TempDir(), "aria2c.log")
+	out, err := exec.CommandContext(ctx, aria2c, "--interface=127.0.0.1", "--enable-dht=false", "--enable-dht6=false",
+		"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0", "--file-allocation=none",
+		"--listen-port=20000-32000", "--console-log-level=warn", "--summary-interval=0", "--bt-tracker-connect-timeout=5",
+		"--log="+logFile, "--log-level=info", "-d", dl, torrentFile).CombinedOutput()
 	if err != nil {
-		t.Fatalf("aria2c: %v\n%s", err, out)
+		log, _ := os.ReadFile(logFile)
+		t.Fatalf("aria2c: %v\n%s\nthe tracker now: %+v\naria2c's log:\n%s", err, out, probe.scrape(), log)
 	}
 	got, _ := os.ReadFile(filepath.Join(dl, "swarm.img"))
 	want, _ := os.ReadFile(filepath.Join(src, "swarm.img"))
