@@ -21,9 +21,16 @@ import (
 	"github.com/opendist/odi/internal/sign"
 )
 
-// mayPublishTo reports whether p's scope covers catalog.
-func mayPublishTo(p *catalogapi.Publisher, catalog string) bool {
-	return len(p.Catalogs) == 0 || slices.Contains(p.Catalogs, catalog)
+// mayPublish refuses a publish by p to catalog with ErrForbidden, saying why: its scope
+// does not cover it, or the catalog comes from elsewhere (Config.Foreign).
+func (c *Catalog) mayPublish(p *catalogapi.Publisher, catalog string) error {
+	if from, ok := c.cfg.Foreign[catalog]; ok {
+		return fmt.Errorf("%w: catalog %s is %s; its artifacts are published there", ErrForbidden, catalog, from)
+	}
+	if len(p.Catalogs) > 0 && !slices.Contains(p.Catalogs, catalog) {
+		return fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.Name, catalog)
+	}
+	return nil
 }
 
 // principal is who signed a request.

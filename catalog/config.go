@@ -68,6 +68,13 @@ type Config struct {
 	CreatedBy string `mapstructure:"-"`
 	// UDPTracker is the BEP 15 announce URL torrents list after the HTTP one, or "".
 	UDPTracker string `mapstructure:"-"`
+	// DHTNode is this directory's DHT node (BEP 5) as clients reach it, host:port; ""
+	// without one. Torrents name it first among their nodes.
+	DHTNode string `mapstructure:"-"`
+	// Foreign names the catalogs whose artifacts come from elsewhere (a federation
+	// link, an origin, a reference), each with where: publishers cannot publish to them
+	// here, where their artifacts would clash with the source's.
+	Foreign map[string]string `mapstructure:"-"`
 }
 
 // DefaultConfig returns the defaults; DataDir and PublicURL have none.

@@ -90,8 +90,8 @@ func (c *Catalog) declare(p *principal, decl *manifest.Manifest) (*catalogapi.Up
 	if p.publisher == nil {
 		return nil, fmt.Errorf("%w: admin keys cannot publish; add a publisher key", ErrForbidden)
 	}
-	if !mayPublishTo(p.publisher, decl.Catalog) {
-		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, decl.Catalog)
+	if err := c.mayPublish(p.publisher, decl.Catalog); err != nil {
+		return nil, err
 	}
 	up, err := c.reserve(decl, p.publisher, p.keyID, p.fingerprint)
 	if err != nil {
@@ -311,8 +311,8 @@ func (c *Catalog) commit(ctx context.Context, p *principal, id string, signed []
 	if !m.Declaration().Equal(up.decl) {
 		return nil, fmt.Errorf("%w: the manifest names other files than were declared", ErrInvalid)
 	}
-	if !mayPublishTo(p.publisher, m.Catalog) {
-		return nil, fmt.Errorf("%w: publisher %s may not publish to catalog %s", ErrForbidden, p.publisher.Name, m.Catalog)
+	if err := c.mayPublish(p.publisher, m.Catalog); err != nil {
+		return nil, err
 	}
 	return c.land(ctx, up, m, SignedManifest{
 		Manifest: signed, KeyID: p.keyID, Date: p.claims.Date.UTC().Format(time.RFC3339),

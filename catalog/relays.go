@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -165,8 +168,19 @@ type relay struct {
 	probePasses int    // consecutive passes while down
 	lastStatus  string
 	serveRate   float64 // bytes/s served over the last heartbeat interval
+	dhtNode     string  // its DHT node (host:port) from its last heartbeat; "" without one
 	held        map[metainfo.Hash]*holding
 	audit       relayAudit // audit.go
+}
+
+// dhtNodeAt is r's DHT node at port of its public URL's host: a relay names only its
+// port, so that torrents cannot be made to send clients' DHT queries to another host.
+func (r *relay) dhtNodeAt(port int) string {
+	u, err := url.Parse(r.PublicURL)
+	if port <= 0 || port > 65535 || err != nil || u.Hostname() == "" {
+		return ""
+	}
+	return net.JoinHostPort(u.Hostname(), strconv.Itoa(port))
 }
 
 // holding is one artifact a relay reports.
@@ -462,6 +476,7 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		h.seed = r.webSeed(h.InfoHash)
 	}
 	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
+	r.dhtNode = r.dhtNodeAt(hb.DHTPort)
 	r.BytesServed += max(hb.BytesServed, 0)
 	// Test a relay never tested since this directory started, and retest a failed one
 	// once a minute; range-check new holdings. One goroutine per relay at most does it,

@@ -3,10 +3,12 @@ package catalog
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/internal/catalogapi"
@@ -102,23 +104,81 @@ func (c *Catalog) OriginDownload(a *Artifact) string {
 	return c.cfg.base() + "/dl/" + a.InfoHash.HexString() + "/"
 }
 
-// Torrent encodes the artifact's .torrent with the current trackers and web seeds. The
-// info dict is the one stored at publish, so the infohash never changes.
+// Torrent encodes the artifact's .torrent with the current trackers, DHT nodes and web
+// seeds. The info dict is the one stored at publish, so the infohash never changes.
 func (c *Catalog) Torrent(a *Artifact) ([]byte, error) {
-	mi := metainfo.MetaInfo{
+	tf := torrentFile{
 		InfoBytes:    a.Info,
 		Announce:     c.AnnounceURL(),
 		AnnounceList: c.announceList(a),
+		Nodes:        c.dhtNodes(a),
 		CreationDate: a.PublishedAt.Unix(),
 		CreatedBy:    c.cfg.CreatedBy,
 		Comment:      a.ID(),
 		UrlList:      c.WebSeeds(a),
 	}
-	var b bytes.Buffer
-	if err := mi.Write(&b); err != nil {
+	b, err := bencode.Marshal(tf)
+	if err != nil {
 		return nil, fmt.Errorf("encode torrent of %s: %w", a.ID(), err)
 	}
-	return b.Bytes(), nil
+	return b, nil
+}
+
+// torrentFile is a .torrent as the directory writes it: the fields of metainfo.MetaInfo
+// it fills, but BEP 5 nodes as the [host, port] pairs clients read, where
+// metainfo.Node would write "host:port" strings.
+type torrentFile struct {
+	InfoBytes    bencode.Bytes         `bencode:"info"`
+	Announce     string                `bencode:"announce,omitempty"`
+	AnnounceList metainfo.AnnounceList `bencode:"announce-list,omitempty"`
+	Nodes        []dhtNode             `bencode:"nodes,omitempty"`
+	CreationDate int64                 `bencode:"creation date,omitempty"`
+	Comment      string                `bencode:"comment,omitempty"`
+	CreatedBy    string                `bencode:"created by,omitempty"`
+	UrlList      metainfo.UrlList      `bencode:"url-list,omitempty"`
+}
+
+// dhtNode is a BEP 5 node of a torrent: ["host", port].
+type dhtNode struct {
+	host string
+	port int
+}
+
+func (n dhtNode) MarshalBencode() ([]byte, error) { return bencode.Marshal([]any{n.host, n.port}) }
+
+// maxRelayNodes bounds the relays' DHT nodes a torrent names besides the directory's:
+// a client needs one that answers to find the rest of the network.
+const maxRelayNodes = 4
+
+// dhtNodes are the DHT nodes a's torrent names: the directory's, then those of up to
+// maxRelayNodes relays that serve a's web seeds, so that a client that kept the
+// torrent finds the relays' peers while the directory is gone.
+func (c *Catalog) dhtNodes(a *Artifact) []dhtNode {
+	var nodes []string
+	if c.cfg.DHTNode != "" {
+		nodes = append(nodes, c.cfg.DHTNode)
+	}
+	most := len(nodes) + maxRelayNodes
+	now := c.now()
+	c.relays.mu.RLock()
+	for _, r := range c.relays.byID {
+		if len(nodes) == most {
+			break
+		}
+		h := r.held[a.InfoHash]
+		if inSeeds, _ := c.serving(r, now); inSeeds && r.dhtNode != "" && h != nil && h.Verified && h.Checked {
+			nodes = append(nodes, r.dhtNode)
+		}
+	}
+	c.relays.mu.RUnlock()
+	out := make([]dhtNode, 0, len(nodes))
+	for _, n := range nodes {
+		host, port, err := net.SplitHostPort(n)
+		if p, perr := strconv.Atoi(port); err == nil && perr == nil {
+			out = append(out, dhtNode{host, p})
+		}
+	}
+	return out
 }
 
 // announceList puts each of a's trackers in a BEP 12 tier of its own, in order.

@@ -327,6 +327,19 @@ func (s *swarms) record(sw *swarm, h *host, a *Announce, key peerKey, now time.T
 	sw.peers(seeder)[key] = p
 }
 
+// peersOf appends up to n peers of ih's swarm to out, seeders first.
+func (s *swarms) peersOf(ih [20]byte, n int, out []chosen) []chosen {
+	sh := s.shard(ih)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sw := sh.swarms[ih]
+	if sw == nil {
+		return out
+	}
+	out = pick(out, sw.seeders, peerKey{}, n)
+	return pick(out, sw.leechers, peerKey{}, n-len(out))
+}
+
 // pick appends up to n peers of m other than self. Map iteration starts at a random
 // place, which spreads the choice across the swarm.
 func pick(out []chosen, m map[peerKey]peer, self peerKey, n int) []chosen {

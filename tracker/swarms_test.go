@@ -659,3 +659,29 @@ func TestSwarmInvariants(t *testing.T) {
 		}
 	}
 }
+
+func TestPeersOf(t *testing.T) {
+	s := testSwarms(1000, time.Hour)
+	a := ann(100, EventStarted)
+	for _, p := range []string{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"} {
+		s.announce(a, addr(p), t0, ttl, 0, nil)
+	}
+	for _, p := range []string{"10.0.1.1:1", "[2001:db8::1]:1"} {
+		s.announce(ann(0, EventStarted), addr(p), t0, ttl, 0, nil)
+	}
+	isSeeder := func(c chosen) bool {
+		ip := c.addrPort().Addr().String()
+		return ip == "10.0.1.1" || ip == "2001:db8::1"
+	}
+	two := s.peersOf(a.InfoHash, 2, nil)
+	if len(two) != 2 || !isSeeder(two[0]) || !isSeeder(two[1]) {
+		t.Errorf("peersOf(2) = %v, want the two seeders", two)
+	}
+	all := s.peersOf(a.InfoHash, 10, nil)
+	if len(all) != 5 || !isSeeder(all[0]) || !isSeeder(all[1]) || isSeeder(all[2]) {
+		t.Errorf("peersOf(10) = %v, want 2 seeders then 3 leechers", all)
+	}
+	if none := s.peersOf([20]byte{9}, 10, nil); len(none) != 0 {
+		t.Errorf("peersOf of an unknown swarm = %v", none)
+	}
+}

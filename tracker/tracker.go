@@ -82,6 +82,21 @@ func (t *Tracker) Stats(ih [20]byte) Stats {
 	return s
 }
 
+// Peers are up to n peers of the swarm of ih, seeders first: what a DHT node of the
+// directory answers get_peers with, so that clients that find peers only through the
+// DHT see those the tracker lists. None for an infohash the catalog does not track.
+func (t *Tracker) Peers(ih [20]byte, n int) []netip.AddrPort {
+	if n <= 0 || t.catalog.Trackable(ih) != nil {
+		return nil
+	}
+	picked := t.swarms.peersOf(ih, n, make([]chosen, 0, n))
+	out := make([]netip.AddrPort, len(picked))
+	for i := range picked {
+		out[i] = picked[i].addrPort()
+	}
+	return out
+}
+
 // CountRedirects adds n plain HTTP downloads of ih, sent to a copy by the directory's
 // redirector, to the swarm's demand. Only catalog swarms count. Unlike announces, which
 // count once per host and interval, each redirect counts: the redirector answers one per

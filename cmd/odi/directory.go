@@ -238,6 +238,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		return nil, err
 	}
 	deps.Linked, deps.LinkedIndexes = ls, ls
+	cfg.Foreign = cfg.Federation.foreign()
 	cat, err := catalog.New(ctx, cfg.Config, deps, log)
 	if err != nil {
 		return nil, err

@@ -38,6 +38,21 @@ type FederationConfig struct {
 	Linkers links.LinkersConfig `mapstructure:"linkers"`
 }
 
+// foreign names the catalogs that come from elsewhere, and where (catalog.Config.Foreign).
+func (f FederationConfig) foreign() map[string]string {
+	out := map[string]string{}
+	for _, l := range f.Links {
+		out[l.Catalog] = "served here through a federation link to " + l.Directory
+	}
+	for _, o := range f.Origins {
+		out[o.Catalog] = "pulled from the upstream " + o.URL
+	}
+	for _, r := range f.References {
+		out[r.Catalog] = "referenced: other directories serve it"
+	}
+	return out
+}
+
 // handleFederation is GET /api/v1/federation: how each link, reference and origin is
 // doing, and which directories link this one. Public, as the catalogs and URLs it
 // names are.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,8 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/opendist/odi/catalog/links"
+	"github.com/opendist/odi/client"
+	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/manifest"
@@ -305,6 +308,14 @@ func TestFederationLink(t *testing.T) {
 		return statusOf(t, ln.b.base+"/t/"+a2.ID+".torrent") == http.StatusOK
 	})
 	waitFor(t, 15*time.Second, "A's torrents list B again", func() bool { return torrentLists(t, ln.a.base, a2, ln.b.base) })
+
+	// B's own publishers cannot publish into the catalog it links: A is its source.
+	dir := t.TempDir()
+	writeFiles(t, dir, 5, map[string]int{"own.bin": 1000})
+	_, err = client.Publish(context.Background(), ln.b.publisher, ident("9"), filepath.Join(dir, "own.bin"), io.Discard)
+	if apiclient.StatusOf(err) != http.StatusForbidden || !strings.Contains(fmt.Sprint(err), "federation link to "+ln.a.base) {
+		t.Errorf("a publish into the linked catalog at B: %v, want 403 naming the link", err)
+	}
 }
 
 // A directory lists another as linking its catalog only when that one says so itself:

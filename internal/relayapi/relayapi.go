@@ -48,6 +48,9 @@ type Registered struct {
 	State             string        `json:"state"`
 	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
 	Message           string        `json:"message,omitempty"`
+	// DHTNodes are the directory's DHT nodes (host:port): the relay's node starts from
+	// them. None when the directory runs none.
+	DHTNodes []string `json:"dht_nodes,omitempty"`
 }
 
 // Holding is one artifact a relay has, fully or in part.
@@ -70,6 +73,10 @@ type Heartbeat struct {
 	// BadPieces are pieces that failed their hash when this relay took them from another
 	// relay's web seed since the last heartbeat (at most MaxReports).
 	BadPieces []BadPiece `json:"bad_pieces,omitempty"`
+	// DHTPort is the UDP port of the relay's DHT node (BEP 5) on its public URL's host;
+	// 0 without one. Torrents name a few relays' nodes, so that clients holding one find
+	// peers through the DHT while the directory is gone.
+	DHTPort int `json:"dht_port,omitempty"`
 }
 
 // Audit asks a relay to fetch one byte range from another relay's web seed as a plain
