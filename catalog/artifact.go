@@ -74,6 +74,7 @@ type view struct {
 	byHash     map[metainfo.Hash]*Artifact
 	sorted     []*Artifact          // by catalog, name, version
 	latest     map[string]*Artifact // highest published version by "catalog/name" (version.Newer)
+	bySHA256   map[string][]FileRef // every file by its hex sha256, in identity order (blob.go)
 }
 
 func newView(arts []*Artifact) *view {
@@ -84,6 +85,7 @@ func newView(arts []*Artifact) *view {
 		latest: map[string]*Artifact{},
 	}
 	sort.Slice(arts, func(i, j int) bool { return arts[i].ID() < arts[j].ID() })
+	v.bySHA256 = indexBySHA256(arts)
 	for _, a := range arts {
 		v.byID[a.ID()] = a
 		v.byHash[a.InfoHash] = a

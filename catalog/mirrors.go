@@ -45,6 +45,9 @@ type Deps struct {
 	// LinkedIndexes, if not nil, are the other directories' signed indexes that the
 	// links follow, served at /indexes/ beside this directory's (never re-signed).
 	LinkedIndexes LinkedIndexes
+	// DHT, if not nil, is told each relay's DHT node when a heartbeat first names it:
+	// the directory's node pings it, and then counts it good at once.
+	DHT interface{ AddNodes(hostPorts []string) }
 }
 
 // LinkedIndexes are indexes this directory serves as another directory's key signed

@@ -168,7 +168,6 @@ type relay struct {
 	probePasses int    // consecutive passes while down
 	lastStatus  string
 	serveRate   float64 // bytes/s served over the last heartbeat interval
-	dhtNode     string  // its DHT node (host:port) from its last heartbeat; "" without one
 	held        map[metainfo.Hash]*holding
 	audit       relayAudit // audit.go
 }
@@ -352,7 +351,11 @@ func (c *Catalog) register(ctx context.Context, p *principal, reg *relayapi.Regi
 	if snapshot.State == relayapi.StatePending {
 		msg = "waiting for an operator: odi admin relays approve " + r.ID
 	}
-	return &relayapi.Registered{RelayID: r.ID, State: snapshot.State, HeartbeatInterval: c.cfg.Relays.HeartbeatInterval, Message: msg}, nil
+	answer := &relayapi.Registered{RelayID: r.ID, State: snapshot.State, HeartbeatInterval: c.cfg.Relays.HeartbeatInterval, Message: msg}
+	if c.cfg.DHTNode != "" {
+		answer.DHTNodes = []string{c.cfg.DHTNode}
+	}
+	return answer, nil
 }
 
 // logRefusal logs a refused registration at warn, unless this key was refused for this
@@ -476,7 +479,10 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 		h.seed = r.webSeed(h.InfoHash)
 	}
 	r.held, r.Free, r.Degraded, r.LastSeen = held, hb.FreeBytes, hb.Degraded, now
-	r.dhtNode = r.dhtNodeAt(hb.DHTPort)
+	newNode := ""
+	if node := r.dhtNodeAt(hb.DHTPort); node != r.DHTNode {
+		r.DHTNode, newNode = node, node
+	}
 	r.BytesServed += max(hb.BytesServed, 0)
 	// Test a relay never tested since this directory started, and retest a failed one
 	// once a minute; range-check new holdings. One goroutine per relay at most does it,
@@ -488,6 +494,9 @@ func (c *Catalog) heartbeat(ctx context.Context, p *principal, hb *relayapi.Hear
 	c.noteStatus(r, now)
 	snapshot := r.Relay
 	c.relays.mu.Unlock()
+	if newNode != "" && c.deps.DHT != nil {
+		c.deps.DHT.AddNodes([]string{newNode})
+	}
 
 	saveHeld := held
 	if !changed {

@@ -166,8 +166,8 @@ func (c *Catalog) dhtNodes(a *Artifact) []dhtNode {
 			break
 		}
 		h := r.held[a.InfoHash]
-		if inSeeds, _ := c.serving(r, now); inSeeds && r.dhtNode != "" && h != nil && h.Verified && h.Checked {
-			nodes = append(nodes, r.dhtNode)
+		if inSeeds, _ := c.serving(r, now); inSeeds && r.DHTNode != "" && h != nil && h.Verified && h.Checked {
+			nodes = append(nodes, r.DHTNode)
 		}
 	}
 	c.relays.mu.RUnlock()

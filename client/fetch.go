@@ -57,10 +57,14 @@ const maxRetryAfter = 120
 
 // FetchOptions say where and how Fetch downloads.
 type FetchOptions struct {
-	// Out is the folder the artifact goes into (created if needed), as <Out>/<root>.
+	// Out is the folder the artifact goes into (created if needed), as <Out>/<root>;
+	// FetchBlob also takes a file's own path here.
 	Out string
 	// BTListen is the TCP address incoming BitTorrent peers reach (port 0: any free one).
 	BTListen string
+	// DHTListen is the UDP address of the fetch's DHT node (BEP 5), which starts from
+	// the torrent's nodes and finds peers when the tracker does not answer; "" for none.
+	DHTListen string
 	// Bind is the local address every connection leaves from; zero: the system's choice.
 	Bind bind.Host
 	// StallTimeout is how long without a useful byte before the redirector's HTTP source
@@ -107,6 +111,9 @@ type FetchResult struct {
 	// IndexKey is, with FetchOptions.Trust, the key id of the index that vouched for the
 	// artifact, whose sha256 the files were verified against.
 	IndexKey string `json:"index_key,omitempty"`
+	// PiecesOnly: the files were verified against the torrent's piece hashes alone, the
+	// directory not answering for them (FetchTorrent); their sha256 is only reported.
+	PiecesOnly bool `json:"pieces_only,omitempty"`
 }
 
 // FetchedFile is one file of a fetched artifact, verified.
@@ -163,16 +170,6 @@ func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) 
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.UserAgent == "" {
-		o.UserAgent = "odi-fetch"
-	}
-	rep, tlog := o.Progress, o.TorrentLog
-	if rep == nil {
-		rep = NewReporter(nil)
-	}
-	if tlog == nil {
-		tlog = slog.New(slog.DiscardHandler)
-	}
 	start := time.Now()
 	var a *catalogapi.Artifact
 	var vouched *vouch
@@ -185,20 +182,8 @@ func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) 
 	if err != nil {
 		return nil, discardExpunged(o.Out, err)
 	}
-	f := &fetcher{
-		opts: o, api: api, rep: rep, tlog: tlog, a: a,
-		m: manifest.Manifest{Catalog: a.Catalog, Name: a.Name, Version: a.Version, Root: a.Root, Files: a.Files},
-		http: &http.Client{
-			Transport: o.Bind.Transport(&http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
-				ResponseHeaderTimeout: o.StallTimeout,
-				IdleConnTimeout:       30 * time.Second,
-			}),
-		},
-		buf:      make([]byte, 1<<20),
-		warmHTTP: warmfill.NewHTTPClient(fetchWarmWorkers),
-	}
-	o.Bind.Transport(f.warmHTTP.Transport.(*http.Transport))
+	f := newFetcher(api, a, o)
+	rep := f.rep
 	if o.Trust != nil {
 		// The files are verified against the index's sha256, which Trust found equal to
 		// the directory's; taking them from the index makes that the rule, not a fact.
@@ -220,6 +205,42 @@ func Fetch(ctx context.Context, api *apiclient.Client, ref Ref, o FetchOptions) 
 	if err := f.loadTorrent(ctx); err != nil {
 		return nil, err
 	}
+	return f.run(ctx, start, vouched)
+}
+
+// newFetcher is a fetch of a with o, from the directory api talks to (nil: none).
+func newFetcher(api *apiclient.Client, a *catalogapi.Artifact, o FetchOptions) *fetcher {
+	if o.UserAgent == "" {
+		o.UserAgent = "odi-fetch"
+	}
+	rep, tlog := o.Progress, o.TorrentLog
+	if rep == nil {
+		rep = NewReporter(nil)
+	}
+	if tlog == nil {
+		tlog = slog.New(slog.DiscardHandler)
+	}
+	f := &fetcher{
+		opts: o, api: api, rep: rep, tlog: tlog, a: a,
+		m: manifest.Manifest{Catalog: a.Catalog, Name: a.Name, Version: a.Version, Root: a.Root, Files: a.Files},
+		http: &http.Client{
+			Transport: o.Bind.Transport(&http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				ResponseHeaderTimeout: o.StallTimeout,
+				IdleConnTimeout:       30 * time.Second,
+			}),
+		},
+		buf:      make([]byte, 1<<20),
+		warmHTTP: warmfill.NewHTTPClient(fetchWarmWorkers),
+	}
+	o.Bind.Transport(f.warmHTTP.Transport.(*http.Transport))
+	return f
+}
+
+// run downloads, verifies and puts in place what f fetches, its torrent loaded;
+// vouched is the index entry that vouched for it, if any.
+func (f *fetcher) run(ctx context.Context, start time.Time, vouched *vouch) (*FetchResult, error) {
+	o, rep := f.opts, f.rep
 	if err := f.openPart(); err != nil {
 		return nil, err
 	}
@@ -392,11 +413,8 @@ func getTorrent(ctx context.Context, hc *http.Client, base string, m *manifest.M
 	if err != nil {
 		return nil, nil, fmt.Errorf("torrent of %s: %w", m.ID(), err)
 	}
-	// A directory is trusted for digests, not to be sane: pieces that do not cover the
-	// files would stop the fetch with a panic (a division by zero, an index past the end).
-	if info.PieceLength <= 0 || len(info.Pieces)%sha1.Size != 0 ||
-		int64(len(info.Pieces)/sha1.Size) != (info.TotalLength()+info.PieceLength-1)/info.PieceLength {
-		return nil, nil, fmt.Errorf("torrent of %s: its pieces (length %d, %d bytes of hashes) do not cover its %d bytes", m.ID(), info.PieceLength, len(info.Pieces), info.TotalLength())
+	if err := checkPieces(&info); err != nil {
+		return nil, nil, fmt.Errorf("torrent of %s: %w", m.ID(), err)
 	}
 	files := info.UpvertedFiles()
 	if info.Name != m.Root || len(files) != len(m.Files) {
@@ -408,6 +426,17 @@ func getTorrent(ctx context.Context, hc *http.Client, base string, m *manifest.M
 		}
 	}
 	return mi, &info, nil
+}
+
+// checkPieces refuses an info dict whose pieces do not cover its files: a directory is
+// trusted for digests, not to be sane, and such pieces would stop the fetch with a panic
+// (a division by zero, an index past the end).
+func checkPieces(info *metainfo.Info) error {
+	if info.PieceLength <= 0 || len(info.Pieces)%sha1.Size != 0 ||
+		int64(len(info.Pieces)/sha1.Size) != (info.TotalLength()+info.PieceLength-1)/info.PieceLength {
+		return fmt.Errorf("its pieces (length %d, %d bytes of hashes) do not cover its %d bytes", info.PieceLength, len(info.Pieces), info.TotalLength())
+	}
+	return nil
 }
 
 // expungedNow reports an artifact the directory refused with 410 Gone while fetching,

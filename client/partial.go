@@ -151,6 +151,21 @@ func (f *fetcher) verify() (damaged int, err error) {
 	streamed := f.streamed
 	f.streamed = nil // a second round hashes afresh
 	for i, file := range f.m.Files {
+		if file.SHA256 == "" {
+			// A torrent fetched without its catalog (FetchTorrent): the torrent's piece
+			// hashes are all there is to check the file against, again, since a crash
+			// may have damaged pieces after they were checked; its sha256 is then
+			// computed for the result.
+			n, err := f.recheckPieces(i)
+			if err == nil && n == 0 {
+				f.m.Files[i].SHA256, err = f.hashFile(i)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("verify %s: %w", f.m.LocalPath(i), err)
+			}
+			damaged += n
+			continue
+		}
 		if streamed != nil && streamed[i] == file.SHA256 {
 			if err := f.checkSize(i); err != nil {
 				return 0, fmt.Errorf("verify %s: %w", f.m.LocalPath(i), err)

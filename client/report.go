@@ -59,13 +59,15 @@ func (f *fetcher) reportBadPieces(ctx context.Context) {
 	if len(pieces) == 0 || ctx.Err() != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
-	defer cancel()
-	err := f.api.CallJSON(ctx, http.MethodPost, "/api/v1/reports", relayapi.Reports{BadPieces: pieces}, nil)
-	outcome := "reported to the directory"
-	if err != nil {
-		outcome = "the directory did not take the report"
-		f.tlog.Debug("fetch: reporting bad pieces", "directory", f.api.Base, "pieces", len(pieces), "err", err)
+	outcome := "no directory to report it to"
+	if f.api != nil {
+		ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		defer cancel()
+		outcome = "reported to the directory"
+		if err := f.api.CallJSON(ctx, http.MethodPost, "/api/v1/reports", relayapi.Reports{BadPieces: pieces}, nil); err != nil {
+			outcome = "the directory did not take the report"
+			f.tlog.Debug("fetch: reporting bad pieces", "directory", f.api.Base, "pieces", len(pieces), "err", err)
+		}
 	}
 	for _, s := range seeds {
 		n := counts[s]

@@ -37,6 +37,12 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 		return fmt.Errorf("bt-listen: %w", err)
 	}
 	defer ln.Close()
+	// The DHT node outlives the client, which may use it while it closes.
+	node, err := f.startDHT(ctx)
+	if err != nil {
+		return err
+	}
+	defer node.stop()
 	tc := torrent.NewDefaultClientConfig()
 	tc.DataDir = f.part
 	recs := newStorageRecords(f.pc)
@@ -66,6 +72,7 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	defer cl.Close()
 	cl.AddListener(ln)
 	cl.AddDialer(dialer)
+	node.attach(cl)
 	spec, err := torrent.TorrentSpecFromMetaInfoErr(f.mi)
 	if err != nil {
 		return fmt.Errorf("torrent of %s: %w", f.m.ID(), err)
@@ -243,6 +250,9 @@ const fetchBusyLimit = 8
 func (f *fetcher) keepFilling(ctx context.Context, t *torrent.Torrent, seeds *seedList, used *atomic.Int64) {
 	warmfill.Fill(ctx, t, f.fillOptions(seeds.list(), used, func(ctx context.Context) []string {
 		var a catalogapi.Artifact
+		if f.api == nil {
+			return nil // a torrent fetched without its directory (FetchTorrent)
+		}
 		if err := f.api.Call(ctx, http.MethodGet, "/api/v1/artifacts/"+f.m.ID(), nil, &a); err != nil {
 			return nil
 		}

@@ -11,7 +11,8 @@
 # outside 127.0.0.0/8. Then: kill -9 of a relay (redirects and url-lists move to the
 # other), a relay serving corrupt bytes (downloads still verify, the relay is
 # quarantined), an expunge (relays delete it, tracker and /r/ refuse it, odi fetch says
-# why), and a directory restart. Prints a line per case and "N passed, M failed"; exits
+# why), a directory restart, and the directory killed with -9 (odi fetch --torrent and
+# aria2c find a relay through the DHT). Prints a line per case and "N passed, M failed"; exits
 # non-zero on any failure.
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
@@ -86,7 +87,7 @@ start_relay() {
 	RELAY_URL=$(wait_url "$WORK/$1.out") || { echo "e2e: relay $1 did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1; }
 }
 
-for k in admin publisher relay-a relay-b index; do "$ODI" keygen --out "$WORK/$k.key" >/dev/null; done
+for k in admin publisher relay-a relay-b relay-c index; do "$ODI" keygen --out "$WORK/$k.key" >/dev/null; done
 start_directory "$WORK/data"
 echo "directory at $DIR_URL"
 
@@ -198,6 +199,13 @@ case "$loc" in
 esac
 got=$(curl -fsSL "$DIR_URL/r/e2e/image/1.0" | sha256sum | cut -d' ' -f1)
 [ "$got" = "$want" ] && pass "curl -L through /r/ gets image, sha256 matches" || fail "curl -L through /r/ gets image, sha256 matches" "sha256 $got"
+loc=$(curl -sS -o /dev/null -w '%{redirect_url}' "$DIR_URL/blob/sha256/$want")
+case "$loc" in
+"$RELAY_A/blob/sha256/$want" | "$RELAY_B/blob/sha256/$want") pass "/blob/sha256/ redirects to a relay's /blob/" ;;
+*) fail "/blob/sha256/ redirects to a relay's /blob/" "Location: $loc" ;;
+esac
+got=$(curl -fsSL "$DIR_URL/blob/sha256/$want" | sha256sum | cut -d' ' -f1)
+if [ "$got" = "$want" ]; then pass "curl -L through /blob/sha256/ gets image by its hash, sha256 matches"; else fail "curl -L through /blob/sha256/ gets image by its hash, sha256 matches" "sha256 $got"; fi
 mkdir -p "$WORK/wget/pkg/share/doc"
 if wget -q -O "$WORK/wget/pkg/share/doc/user guide.txt" "$DIR_URL/r/e2e/pkg/1.0/share/doc/user%20guide.txt" &&
 	wget -q -O "$WORK/wget/image.iso" "$DIR_URL/r/e2e/image/latest" &&
@@ -314,7 +322,7 @@ if curl -fsS "$announce" | grep -q 'failure reason.*expunged: e2e test'; then
 else
 	fail "the tracker refuses the expunged artifact" "$(curl -sS "$announce")"
 fi
-for path in "/ws/$IH/image.iso" "/dl/$IH/image.iso" "/t/e2e/image/1.0.torrent" "/r/e2e/image/1.0" "/m/e2e/image/1.0.meta4"; do
+for path in "/ws/$IH/image.iso" "/dl/$IH/image.iso" "/t/e2e/image/1.0.torrent" "/r/e2e/image/1.0" "/m/e2e/image/1.0.meta4" "/blob/sha256/$want"; do
 	s=$(status "$DIR_URL$path")
 	[ "$s" = 410 ] && pass "GET $path after expunge is 410" || fail "GET $path after expunge is 410" "got $s"
 done
@@ -335,6 +343,44 @@ kill "$DIR_PID" && wait "$DIR_PID" 2>/dev/null
 start_directory "$WORK/data"
 s=$(status "$DIR_URL/t/e2e/pkg/1.0.torrent")
 [ "$s" = 200 ] && pass "the catalog survives a restart" || fail "the catalog survives a restart" "got $s"
+
+# --- the directory killed with -9: peers through the DHT ------------------------------------
+# Relay C joins and takes pkg; a user keeps pkg's torrent, which names the DHT nodes of
+# the directory and of relay C; then the directory dies. odi fetch of the saved torrent,
+# its web seeds taken out so that only peers can bring the bytes, finds relay C through
+# the DHT, and so does aria2c started at relay C's node alone.
+(cd "$(dirname "$0")/.." && go build -o "$WORK/peersonly" ./scripts/e2e/peersonly) || { echo "e2e: cannot build scripts/e2e/peersonly" >&2; exit 1; }
+start_relay relay-c
+RELAY_C=$RELAY_URL
+node_c() { curl -fsS "$DIR_URL/api/v1/relays" | jq -r --arg u "$RELAY_C" '.relays[] | select(.public_url == $u) | .dht_node // empty'; }
+names_c() {
+	local node
+	node=$(node_c) && [ -n "$node" ] && serves pkg "$RELAY_C" &&
+		curl -fsS -o "$WORK/pkg.torrent" "$DIR_URL/t/e2e/pkg/1.0.torrent" && grep -aqF "9:127.0.0.1i${node##*:}e" "$WORK/pkg.torrent"
+}
+if eventually 60 names_c; then
+	pass "relay C takes pkg, and its torrent names relay C's DHT node"
+else
+	fail "relay C takes pkg, and its torrent names relay C's DHT node" "$(curl -sS "$DIR_URL/api/v1/relays" | jq -c '[.relays[] | {public_url, dht_node, status}]')"
+fi
+NODE_C=$(node_c)
+"$WORK/peersonly" "$WORK/pkg.torrent" "$WORK/pkg-peers.torrent"
+{ kill -9 "$DIR_PID" && wait "$DIR_PID"; } 2>/dev/null # bash would say "Killed"
+res=$("$ODI" fetch --torrent "$WORK/pkg-peers.torrent" -o "$WORK/fetch-dht" --json 2>"$WORK/fetch-dht.log")
+if [ "$(jq -r '.pieces_only and .fetched.peers == .bytes' <<<"$res" 2>/dev/null)" = true ] && diff -r "$WORK/fetch-dht/pkg" "$WORK/src/pkg" >/dev/null; then
+	pass "directory killed -9: odi fetch --torrent of the saved torrent gets pkg from relay C through the DHT"
+else
+	fail "directory killed -9: odi fetch --torrent of the saved torrent gets pkg from relay C through the DHT" "$res $(tail -3 "$WORK/fetch-dht.log")"
+fi
+if aria2c --interface=127.0.0.1 --enable-dht=true --enable-dht6=false --dht-entry-point="$NODE_C" \
+	--dht-listen-port=32100-32999 --dht-file-path="$WORK/aria-dht.dat" --bt-enable-lpd=false --enable-peer-exchange=false \
+	--seed-time=0 --file-allocation=none --listen-port=20000-32000 --bt-tracker-connect-timeout=2 \
+	--console-log-level=warn --summary-interval=0 -d "$WORK/aria-dht" "$WORK/pkg-peers.torrent" >"$WORK/aria-dht.log" 2>&1 &&
+	diff -r "$WORK/aria-dht/pkg" "$WORK/src/pkg" >/dev/null; then
+	pass "directory killed -9: aria2c started at relay C's DHT node gets pkg, verified"
+else
+	fail "directory killed -9: aria2c started at relay C's DHT node gets pkg, verified" "$(tail -5 "$WORK/aria-dht.log")"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

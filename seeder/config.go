@@ -10,6 +10,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/opendist/odi/internal/bytesize"
+	"github.com/opendist/odi/internal/dhtnode"
 	"github.com/opendist/odi/internal/sign"
 )
 
@@ -46,6 +47,10 @@ type Config struct {
 	Follow []string `mapstructure:"follow"`
 	// FollowInterval is how often the followed keys' indexes are polled.
 	FollowInterval time.Duration `mapstructure:"follow_interval"`
+	// DHT is the relay's DHT node (BEP 5). Its listen address is by default the
+	// BitTorrent listener's, over UDP; "off" turns the node off. It starts from the
+	// directories' nodes and those of bootstrap, never the public routers unless public.
+	DHT dhtnode.Config `mapstructure:"dht"`
 }
 
 // DefaultConfig returns the defaults; Directories, PublicURL, DataDir and KeyFile have none.
@@ -61,7 +66,15 @@ func DefaultConfig() Config {
 		// A minute: a conditional GET answered 304 costs the directory little, and an
 		// index the indexer expunged from is acted on within a minute and a heartbeat.
 		FollowInterval: time.Minute,
+		DHT:            dhtDefaults(),
 	}
+}
+
+// dhtDefaults are dhtnode's, listening where the BitTorrent listener does.
+func dhtDefaults() dhtnode.Config {
+	c := dhtnode.DefaultConfig()
+	c.Listen = ""
+	return c
 }
 
 // Validate reports the settings that cannot work, naming their keys.
@@ -101,6 +114,15 @@ func (c Config) Validate() error {
 	}
 	if c.FollowInterval < time.Second {
 		errs = append(errs, errors.New("follow_interval: must be at least 1s"))
+	}
+	if c.DHT.Listen != DHTOff {
+		dht := c.DHT
+		if dht.Listen == "" {
+			dht.Listen = c.BTListen // the default: its address is checked above
+		}
+		if err := dht.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("dht.%w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

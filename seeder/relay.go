@@ -27,6 +27,7 @@ import (
 
 	"github.com/opendist/odi/internal/apiclient"
 	"github.com/opendist/odi/internal/bind"
+	"github.com/opendist/odi/internal/dhtnode"
 	"github.com/opendist/odi/internal/follow"
 	"github.com/opendist/odi/internal/index"
 	"github.com/opendist/odi/internal/manifest"
@@ -78,6 +79,10 @@ type Relay struct {
 	reconcile    chan struct{}
 	// nudge asks every directory loop for an early heartbeat (a holding became servable).
 	nudge []chan struct{}
+	// dht is the relay's DHT node, nil with the DHT off (dht.go); dhtKick asks for the
+	// holdings to be announced to it now.
+	dht     *dhtnode.Node
+	dhtKick chan struct{}
 }
 
 const relayChunkSize = 256 << 10
@@ -125,6 +130,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 		up:     newLimiter(int64(cfg.UploadLimit)), down: newLimiter(int64(cfg.DownloadLimit)),
 		held: map[metainfo.Hash]*holding{}, plans: map[string]*relayapi.Plan{}, refused: map[string]error{},
 		reconcile: make(chan struct{}, 1),
+		dhtKick:   make(chan struct{}, 1),
 		warmSlots: make(chan struct{}, warmWorkers),
 		skipTold:  map[string]bool{},
 		outboxes:  newOutboxes(cfg.Directories),
@@ -148,6 +154,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	defer func() {
 		if err != nil {
 			r.close()
+			if r.dht != nil {
+				r.dht.Close()
+			}
 		}
 	}()
 	if r.db, err = openStore(ctx, filepath.Join(cfg.DataDir, "relay.db")); err != nil {
@@ -174,6 +183,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	tc.WebTransport = r.origins.transport(&http.Transport{Proxy: http.ProxyFromEnvironment, MaxConnsPerHost: 10})
 	tc.Seed = true
 	tc.Bep20 = relayapi.PeerIDPrefix
+	// The relay announces its holdings to the DHT itself (dht.go).
+	tc.PeriodicallyAnnounceTorrentsToDht = false
 	// Sockets are ours (shaped, see ratelimit.go): no built-in TCP, uTP or DHT sockets,
 	// and never UPnP, which would send packets off the machine.
 	tc.DisableTCP, tc.DisableUTP, tc.NoDHT = true, true, true
@@ -189,6 +200,11 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (_ *
 	}
 	r.cl.AddListener(&limitedListener{Listener: r.btLn, up: r.up, down: r.down})
 	r.cl.AddDialer(&limitedDialer{up: r.up, down: r.down})
+	// Before any torrent is added: the client announces a torrent to the DHT servers it
+	// has when the torrent comes.
+	if err := r.startDHT(cfg.DHT); err != nil {
+		return nil, err
+	}
 
 	recs, err := r.db.load(ctx)
 	if err != nil {
@@ -286,7 +302,20 @@ var ErrRefused = errors.New("every directory refused this relay")
 // (announcing "stopped") and the state. A directory that refuses the relay for good is
 // left alone; once all have, Run returns ErrRefused with their reasons.
 func (r *Relay) Run(ctx context.Context) error {
+	// The DHT node outlives the client, which announces "stopped" and may still use it
+	// while it closes.
+	dhtCtx, stopDHT := context.WithCancel(context.WithoutCancel(ctx))
+	dhtDone := make(chan struct{})
+	go func() {
+		defer close(dhtDone)
+		r.runDHT(dhtCtx)
+	}()
+	defer func() {
+		stopDHT()
+		<-dhtDone
+	}()
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { r.announceDHT(ctx); return nil })
 	if len(r.follow) > 0 {
 		// Before any plan is applied: what to carry is what the indexes list.
 		r.pollFollowed(ctx)
@@ -387,6 +416,10 @@ func (r *Relay) directoryLoop(ctx context.Context, dir string, nudge <-chan stru
 			if err == nil {
 				registered, interval = true, reg.HeartbeatInterval
 				log.Info("relay registered", "state", reg.State, "message", reg.Message)
+				if r.dht != nil && len(reg.DHTNodes) > 0 {
+					r.dht.AddNodes(reg.DHTNodes)
+					r.kickDHT()
+				}
 				continue
 			}
 			if refusedForGood(err) {
@@ -460,6 +493,7 @@ func (r *Relay) heartbeat() relayapi.Heartbeat {
 	uploaded := stats.BytesWrittenData.Int64()
 	hb.BytesServed = r.servedHTTP.Swap(0) + uploaded - r.lastUploaded.Swap(uploaded)
 	hb.Degraded = r.degradedReason()
+	hb.DHTPort = r.dhtPort()
 	return hb
 }
 
@@ -804,6 +838,7 @@ func (r *Relay) await(ctx context.Context, h *holding, resumed bool) {
 		h.servable.Store(true)
 		r.log.Info("relay: holding complete and verified", "artifact", h.item.ID, "resumed", resumed)
 		r.beatSoon()
+		r.kickDHT()
 		return
 	}
 }

@@ -14,4 +14,9 @@
 // nearness and spare capacity, with the other copies in Link: rel=duplicate (RFC 6249,
 // Metalink/HTTP) and the file's sha-256 in Digest (RFC 3230) and Repr-Digest (RFC 9530). Its Metalink handler serves the same choice as a
 // Metalink 4 document (RFC 5854). Both read a Resolver the directory backs with memory.
+//
+// Files are content-addressed too: /blob/sha256/<hex> on the directory (Redirector.Blob)
+// answers 302 to a relay's /blob/sha256/<hex> (BlobHandler, which serves a verified file
+// with that sha256 as Handler would) or to the origin's copy, with Digest, Repr-Digest
+// and Content-Disposition.
 package webseed

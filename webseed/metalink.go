@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/opendist/odi/internal/disposition"
-	"github.com/opendist/odi/internal/problem"
 )
 
 // metalinkNS is the RFC 5854 namespace; every element of a metalink document is in it.
@@ -64,9 +63,7 @@ func (rd *Redirector) Metalink() http.Handler {
 }
 
 func (rd *Redirector) serveMetalink(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		problem.Write(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use GET or HEAD")
+	if !getOrHead(w, r) {
 		return
 	}
 	p, ok := strings.CutSuffix(r.URL.Path, ".meta4")

@@ -174,6 +174,8 @@ type RedirectorOptions struct {
 	// holds the artifact, Hold says no more, or MaxHold has passed; then it answers.
 	Hold    func(ih metainfo.Hash) bool
 	MaxHold time.Duration
+	// Blobs finds files by their sha256 for the Blob handler; nil: every hash is unknown.
+	Blobs BlobResolver
 	// Prefix is the path the redirector is mounted under ("/r"), which it cuts off itself:
 	// http.StripPrefix copies every request, a cost on this hot path. "" when mounted
 	// with the prefix stripped already.
@@ -213,9 +215,7 @@ const maxDuplicates = 8
 // file's path is "" or its name, with a 302 to a copy of the file, its other copies as
 // RFC 6249 duplicates, and its sha256 as RFC 3230 Digest and RFC 9530 Repr-Digest.
 func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		problem.Write(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use GET or HEAD")
+	if !getOrHead(w, r) {
 		return
 	}
 	path, ok := strings.CutPrefix(r.URL.Path, rd.opts.Prefix)
@@ -358,18 +358,11 @@ func (t *Target) answer(rk *ranker, i, chosen int) answer {
 // resolve finds ref's artifact, or answers the request with why not.
 func (rd *Redirector) resolve(w http.ResponseWriter, ref ref) (*Target, bool) {
 	t, err := rd.res.Resolve(ref.catalog, ref.name, ref.version)
-	switch {
-	case err == nil:
-		return t, true
-	case errors.Is(err, ErrGone):
-		problem.Write(w, http.StatusGone, err.Error())
-	case errors.Is(err, ErrNotFound):
-		problem.Write(w, http.StatusNotFound, err.Error())
-	default:
-		rd.log.Error("redirector: resolve", "catalog", ref.catalog, "name", ref.name, "version", ref.version, "err", err)
-		problem.Write(w, http.StatusInternalServerError, "internal error")
+	if err != nil {
+		lookupFailed(w, rd.log, err, "redirector: resolve", "catalog", ref.catalog, "name", ref.name, "version", ref.version)
+		return nil, false
 	}
-	return nil, false
+	return t, true
 }
 
 // refError answers a URL that parseRef refused: 400 for a name no artifact can have, 404

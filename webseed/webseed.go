@@ -123,27 +123,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f, err := h.store.Open(r.Context(), ih, path)
-	switch {
-	case errors.Is(err, ErrGone):
-		problem.Write(w, http.StatusGone, err.Error())
-		return
-	case errors.Is(err, ErrNotFound):
-		problem.Write(w, http.StatusNotFound, err.Error())
-		return
-	case err != nil:
-		h.log.Error("web seed: open", "infohash", ih.HexString(), "path", path, "err", err)
-		problem.Write(w, http.StatusInternalServerError, "internal error")
+	if err != nil {
+		lookupFailed(w, h.log, err, "web seed: open", "infohash", ih.HexString(), "path", path)
 		return
 	}
 	defer f.Content.Close()
+	serveFile(w, r, path, f, func(w http.ResponseWriter, r *http.Request, start, n, size int64) bool {
+		if h.ration.Ledger == nil || r.Method != http.MethodGet || f.TorrentLength <= 0 || f.PieceLength <= 0 || size <= 0 ||
+			!h.ration.Crowded(ih) {
+			return false
+		}
+		h.serveRationed(w, r, path, f, start, n, size, ih)
+		return true
+	})
+}
+
+// lookupFailed answers a request whose file or artifact could not be found or opened:
+// 410 for ErrGone, 404 for ErrNotFound, each with err as the detail; else 500, logged as
+// msg with args.
+func lookupFailed(w http.ResponseWriter, log *slog.Logger, err error, msg string, args ...any) {
+	switch {
+	case errors.Is(err, ErrGone):
+		problem.Write(w, http.StatusGone, err.Error())
+	case errors.Is(err, ErrNotFound):
+		problem.Write(w, http.StatusNotFound, err.Error())
+	default:
+		log.Error(msg, append(args, "err", err)...)
+		problem.Write(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+// serveFile answers r with f, the file at torrent path p (its name, then the path
+// inside a package): ranges, If-Range and the ETag of its sha256, and Content-Disposition.
+// rationed, when not nil, may answer instead once the range [start, start+n) of the
+// file's size bytes is known, and reports whether it did.
+func serveFile(w http.ResponseWriter, r *http.Request, p string, f File, rationed func(w http.ResponseWriter, r *http.Request, start, n, size int64) bool) {
 	// curl -O and wget name a download after the URL they were given, which for a redirect
 	// (/r/…/latest) is no file name; told to, they take this header's instead.
-	w = withDisposition(w, path)
+	w = withDisposition(w, p)
 	size := int64(-1)
 	if st, ok := f.Content.(interface{ Stat() (fs.FileInfo, error) }); ok {
 		fi, err := st.Stat()
 		if err != nil || !fi.Mode().IsRegular() {
-			problem.Write(w, http.StatusNotFound, path+" is not a file")
+			problem.Write(w, http.StatusNotFound, p+" is not a file")
 			return
 		}
 		size = fi.Size()
@@ -158,13 +180,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.ration.Ledger != nil && r.Method == http.MethodGet && f.TorrentLength > 0 && f.PieceLength > 0 && size > 0 &&
-		h.ration.Crowded(ih) {
-		h.serveRationed(w, r, path, f, start, n, size, ih)
+	if rationed != nil && rationed(w, r, start, n, size) {
 		return
 	}
 	// Content goes to ServeContent as it came (an *os.File), so the kernel can sendfile it.
-	http.ServeContent(w, r, path, f.ModTime, f.Content)
+	http.ServeContent(w, r, p, f.ModTime, f.Content)
 }
 
 // serveRationed serves the part of the file's bytes [start, start+n) the ledger grants,

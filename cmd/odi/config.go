@@ -14,6 +14,7 @@ import (
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/catalog/links"
+	"github.com/opendist/odi/internal/dhtnode"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/tracker"
@@ -51,7 +52,9 @@ type DirectoryConfig struct {
 	// TLS serves HTTPS on Listen.
 	TLS TLSConfig `mapstructure:"tls"`
 	// Federation links, references and pulls catalogs of other directories and upstreams.
-	Federation     FederationConfig `mapstructure:"federation"`
+	Federation FederationConfig `mapstructure:"federation"`
+	// DHT is the directory's DHT node (BEP 5), the rendezvous of its network's DHT (dht.go).
+	DHT            dhtnode.Config `mapstructure:"dht"`
 	catalog.Config `mapstructure:",squash"`
 }
 
@@ -106,7 +109,7 @@ func defaultConfig() Config {
 		Directory: DirectoryConfig{
 			Listen: "127.0.0.1:8080", Tracker: tracker.DefaultConfig(), Origin: webseed.DefaultLedgerConfig(),
 			Limits: defaultDirectoryLimits(), Config: catalog.DefaultConfig(),
-			Federation: FederationConfig{Linkers: links.DefaultLinkersConfig()},
+			Federation: FederationConfig{Linkers: links.DefaultLinkersConfig()}, DHT: directoryDHTDefaults(),
 		},
 		Relay: RelayConfig{Listen: "127.0.0.1:8081", Limits: limit.DefaultConfig(), Config: seeder.DefaultConfig()},
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/opendist/odi/catalog/originpull"
 	"github.com/opendist/odi/catalog/references"
 	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/opendist/odi/internal/dhtnode"
 	"github.com/opendist/odi/internal/geo"
 	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/limit"
@@ -127,6 +128,7 @@ type directory struct {
 	pull       *originpull.Puller     // federation.origins (federation_origins.go)
 	refs       *references.References // federation.references (federation_references.go)
 	links      *links.Links           // federation.links (federation_links.go)
+	dht        *dhtnode.Node          // nil with dht.listen off (dht.go)
 }
 
 // listenUDP opens the BEP 15 socket: cfg.UDPListen, or the HTTP listener's address over
@@ -239,6 +241,24 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	}
 	deps.Linked, deps.LinkedIndexes = ls, ls
 	cfg.Foreign = cfg.Federation.foreign()
+	var trackerOfDHT atomic.Pointer[tracker.Tracker] // set once the tracker is up
+	node, err := newDirectoryDHT(cfg, ln.Addr(), func(ih metainfo.Hash) []netip.AddrPort {
+		if tr := trackerOfDHT.Load(); tr != nil {
+			return tr.Peers(ih, cfg.DHT.MaxValues)
+		}
+		return nil
+	}, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && node != nil {
+			node.Close()
+		}
+	}()
+	if node != nil {
+		cfg.DHTNode, deps.DHT = publicDHTNode(cfg.PublicURL, node), node
+	}
 	cat, err := catalog.New(ctx, cfg.Config, deps, log)
 	if err != nil {
 		return nil, err
@@ -250,11 +270,12 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		return nil, err
 	}
 	pop.tr = tr
+	trackerOfDHT.Store(tr)
 	proxies, _ := cfg.Tracker.Proxies() // checked by tracker.New
 	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
 	registerLimitMetrics(reg, "directory", limited)
 	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, redirects: newRedirectTargets(cat, tr), geo: loc, reg: reg,
-		ln: certs.listener(limited), certs: certs, udp: udp, done: make(chan error, 1), links: ls}
+		ln: certs.listener(limited), certs: certs, udp: udp, done: make(chan error, 1), links: ls, dht: node}
 	if d.pull, err = newOrigins(ctx, cfg, cat, reg, log); err != nil {
 		cat.Close()
 		return nil, err
@@ -301,6 +322,10 @@ func (d *directory) run(ctx context.Context) error {
 	g.Go(func() error { return d.pull.Run(ctx) })
 	g.Go(func() error { return d.refs.Run(ctx) })
 	g.Go(func() error { return d.links.Run(ctx) })
+	if d.dht != nil {
+		d.log.Info("DHT node listening", "addr", d.dht.Addr().String(), "torrents name", d.cfg.DHTNode)
+		g.Go(func() error { return d.dht.Run(ctx) })
+	}
 	if d.certs != nil {
 		g.Go(func() error { d.certs.watch(ctx); return nil })
 	}
@@ -362,7 +387,7 @@ func (d *directory) handler() http.Handler {
 
 	mux := http.NewServeMux()
 	origin := webseed.New(originStore{d.cat}, d.log).DeflectTo(d.relayHolding)
-	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr}
+	opts := webseed.RedirectorOptions{Prefix: "/r", ClientAddr: d.tr.ClientAddr, Blobs: d.redirects}
 	if d.cfg.Origin.Serves > 0 {
 		ledger := webseed.NewLedger(d.cfg.Origin).Reclaim(func(who string, ih metainfo.Hash, since time.Time) bool {
 			id, ok := strings.CutPrefix(who, relayKeyPrefix)
@@ -402,6 +427,7 @@ func (d *directory) handler() http.Handler {
 	requests := limit.NewRates(d.cfg.Limits.Requests, maxRateAddrs)
 	limited := func(rs *limit.Rates, h http.Handler) http.Handler { return limit.Handler(rs, d.tr.ClientAddr, h) }
 	mux.Handle("/m/", limited(requests, http.StripPrefix("/m", rd.Metalink())))
+	mux.Handle(webseed.BlobPrefix, limited(requests, http.StripPrefix("/blob", rd.Blob())))
 	trackerHandler := limited(limit.NewRates(d.cfg.Limits.Tracker, maxRateAddrs), d.tr.HTTPHandler())
 	mux.Handle("/announce", trackerHandler)
 	mux.Handle("/scrape", trackerHandler)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -77,6 +78,7 @@ followed keys whose index is current, expired or missing.`,
 				"bt-listen": "relay.bt_listen", "upload-limit": "relay.upload_limit",
 				"download-limit": "relay.download_limit", "catalog": "relay.catalogs",
 				"tls-cert": "relay.tls.cert", "tls-key": "relay.tls.key", "follow": "relay.follow",
+				"dht-listen": "relay.dht.listen", "dht-bootstrap": "relay.dht.bootstrap",
 			})
 			if err != nil {
 				return err
@@ -109,6 +111,8 @@ followed keys whose index is current, expired or missing.`,
 	f.String("tls-key", "", withKey("the PEM private key of --tls-cert", "relay.tls.key"))
 	f.StringArray("catalog", nil, withKey("carry only this catalog; repeatable (default: any)", "relay.catalogs"))
 	f.StringArray("follow", nil, withKey("carry only what indexes signed by this indexer key list: a .pub file or key line; repeatable (default: what the directories' plans say)", "relay.follow"))
+	f.String("dht-listen", "", withKey("DHT (BEP 5) UDP listen address (default: the --bt-listen address over UDP; off to disable)", "relay.dht.listen"))
+	f.StringArray("dht-bootstrap", nil, withKey("DHT node (host:port) to start from besides the directories'; repeatable", "relay.dht.bootstrap"))
 	return cmd
 }
 
@@ -153,6 +157,7 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	registerLimitMetrics(reg, "relay", limited)
 	mux := http.NewServeMux()
 	mux.Handle("/ws/", r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))))
+	mux.Handle(webseed.BlobPrefix, r.CountServed(http.StripPrefix("/blob", webseed.NewBlobHandler(relayStore{r}, log))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := errors.Join(r.Ready(), r.Refused()); err != nil {
@@ -201,6 +206,12 @@ var _ webseed.Store = relayStore{}
 
 func (s relayStore) Open(_ context.Context, ih metainfo.Hash, path string) (webseed.File, error) {
 	f, sum, err := s.r.Open(ih, path)
+	return servedFile(f, sum, err)
+}
+
+// servedFile is a file the relay opened (with its sha256), or why it did not, as the
+// web-seed handlers take them.
+func servedFile(f *os.File, sum string, err error) (webseed.File, error) {
 	if errors.Is(err, seeder.ErrNotServed) {
 		return webseed.File{}, classed{err, webseed.ErrNotFound}
 	}

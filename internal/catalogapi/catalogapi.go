@@ -150,6 +150,9 @@ type Relay struct {
 	LastSeen     time.Time `json:"last_seen"`
 	BytesServed  int64     `json:"bytes_served"`
 	Degraded     string    `json:"degraded,omitempty"`
+	// DHTNode is the relay's DHT node (host:port) from its last heartbeat: its public
+	// URL's host and the port it reports. Torrents name a few of them (BEP 5 nodes).
+	DHTNode string `json:"dht_node,omitempty"`
 	// SelfTest is "pending", "ok", or why the relay failed it.
 	SelfTest string `json:"self_test"`
 	// Up: active, self-tested, not down, suspect, suspended or quarantined, and heard

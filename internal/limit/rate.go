@@ -49,19 +49,30 @@ func (rs *Rates) Allow(a netip.Addr, now time.Time) (ok bool, retryAfter time.Du
 	if rs == nil {
 		return true, 0
 	}
-	a = AddrKey(a)
-	s := &rs.shards[maphash.Comparable(rs.seed, a)%rateShards]
-	s.mu.Lock()
-	b := s.buckets[a]
-	if b == nil {
-		b = rs.add(s, a, now)
-	}
-	s.mu.Unlock()
+	b := rs.bucket(a, now)
 	if b.AllowN(now, 1) {
 		return true, 0
 	}
 	missing := 1 - b.TokensAt(now)
 	return false, time.Duration(math.Ceil(missing / float64(rs.limit) * float64(time.Second)))
+}
+
+// AllowN takes n tokens at once from a's bucket (e.g. the bytes of a datagram), or none
+// when it has fewer. A nil Rates allows everything.
+func (rs *Rates) AllowN(a netip.Addr, n int, now time.Time) bool {
+	return rs == nil || rs.bucket(a, now).AllowN(now, n)
+}
+
+// bucket is a's bucket (a is keyed by AddrKey), made if need be.
+func (rs *Rates) bucket(a netip.Addr, now time.Time) *rate.Limiter {
+	a = AddrKey(a)
+	s := &rs.shards[maphash.Comparable(rs.seed, a)%rateShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.buckets[a]; b != nil {
+		return b
+	}
+	return rs.add(s, a, now)
 }
 
 // add makes a's bucket; s is locked. A full shard first drops its full buckets (at most

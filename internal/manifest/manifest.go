@@ -1,12 +1,10 @@
 package manifest
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"strings"
 
 	"github.com/opendist/odi/internal/jsonstrict"
 	"github.com/opendist/odi/internal/names"
@@ -117,7 +115,7 @@ func (m *Manifest) Validate(digests bool) error {
 		}
 		total += f.Size
 		if digests {
-			if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != 32 || f.SHA256 != strings.ToLower(f.SHA256) {
+			if !IsSHA256(f.SHA256) {
 				return fmt.Errorf("%w: file %q: sha256 must be 64 lower-case hex digits", ErrInvalid, f.Path)
 			}
 		} else if f.SHA256 != "" {
