@@ -63,7 +63,8 @@ type FetchOptions struct {
 	// BTListen is the TCP address incoming BitTorrent peers reach (port 0: any free one).
 	BTListen string
 	// DHTListen is the UDP address of the fetch's DHT node (BEP 5), which starts from
-	// the torrent's nodes and finds peers when the tracker does not answer; "" for none.
+	// the torrent's nodes and finds peers when the tracker does not answer: with no host
+	// (":0"), the address the route to the torrent's first node leaves from; "" for none.
 	DHTListen string
 	// Bind is the local address every connection leaves from; zero: the system's choice.
 	Bind bind.Host

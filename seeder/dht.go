@@ -189,6 +189,9 @@ func (r *Relay) announceHolding(ctx context.Context, ih metainfo.Hash) {
 	}
 }
 
+// DHT is the relay's DHT node, nil with the DHT off: for its metrics.
+func (r *Relay) DHT() *dhtnode.Node { return r.dht }
+
 // dhtPort is the UDP port of the relay's DHT node, for its heartbeats; 0 without one.
 func (r *Relay) dhtPort() int {
 	if r.dht == nil {

@@ -147,6 +147,9 @@ func runDemo(ctx context.Context, out io.Writer, tmp, listen string, log *slog.L
 		printf(out, "  aria2c with the torrent or the metalink:\n    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s\n", in("aria2c-torrent"), a.TorrentURL)
 		printf(out, "    aria2c --seed-time=0 --enable-dht=false --bt-enable-lpd=false -d %s %s/m/%s.meta4\n", in("aria2c-metalink"), base, a.ID)
 		printf(out, "  verify what aria2c wrote:\n    (cd %s && curl -s %s | sha256sum -c)\n", in("aria2c-torrent"), a.SHA256SumsURL)
+		saved := filepath.Join(dl, a.Name+"-"+a.Version+".torrent")
+		printf(out, "  a saved torrent: peers from the tracker and the DHT (BEP 5) it names, also with the directory stopped:\n    curl -s -o %s %s\n    odi fetch --torrent %s -o %s\n",
+			saved, a.TorrentURL, saved, in("odi-torrent"))
 		magnet := a.Magnet
 		if art, err := d.cat.Artifact(a.Catalog, a.Name, a.Version); err == nil {
 			magnet = d.cat.Magnet(art) // now with the relays' web seeds

@@ -19,20 +19,19 @@ import (
 	"github.com/opendist/odi/internal/sign"
 )
 
-// fetchDHTListen is the fetch's DHT address for --dht-listen's value: the host of
-// btListen on any port by default, none for "off".
-func fetchDHTListen(flag, btListen string) (string, error) {
-	switch flag {
-	case dhtOff:
-		return "", nil
-	case "":
-		host, _, err := net.SplitHostPort(btListen)
-		if err != nil {
-			return "", fmt.Errorf("--bt-listen %q: %w", btListen, err)
-		}
-		return net.JoinHostPort(host, "0"), nil
+// fetchDHTListen is the fetch's DHT address for --dht-listen's value: by default any
+// port on the --bind address, or without one on the address the route to the
+// torrent's nodes leaves from (client.FetchOptions.DHTListen); none for "off".
+func fetchDHTListen(flag string, bound bind.Host) string {
+	switch {
+	case flag == dhtOff:
+		return ""
+	case flag != "":
+		return flag
+	case !bound.IsZero():
+		return net.JoinHostPort(bound.String(), "0")
 	}
-	return flag, nil
+	return ":0"
 }
 
 // defaultDirectory is where odi fetch looks when no directory is configured: the address
@@ -107,8 +106,9 @@ sha256 as above; if it does not (it is down), against the torrent's piece hashes
 which odi says (pieces_only in --json), and no HTTP source beyond the web seeds is taken.
 
 Every BitTorrent fetch runs a DHT node of its own while it downloads, on --dht-listen
-(default: --bt-listen's host, any free port; off to run none), starting only from the
-torrent's nodes: it finds peers when the tracker does not answer.
+(default: any port on --bind's address, else on the address the route to the torrent's
+nodes leaves from; off to run none), starting only from the torrent's nodes: it finds
+peers when the tracker does not answer.
 
 Exit codes: 0 fetched and verified; 1 error (what arrived is kept for a resume); 2 bad
 usage; 3 verification failed (bytes differ from the catalog, or from sha256:HEX; nothing
@@ -158,9 +158,7 @@ interrupted (resumable).`,
 			if !o.Bind.IsZero() && !cmd.Flags().Changed("bt-listen") {
 				o.BTListen = net.JoinHostPort(o.Bind.String(), "0")
 			}
-			if o.DHTListen, err = fetchDHTListen(dhtListen, o.BTListen); err != nil {
-				return usageError("--dht-listen: %w", err)
-			}
+			o.DHTListen = fetchDHTListen(dhtListen, o.Bind)
 			cfg, log, err := loadRole(cmd, g, flagKeys{"directory": "client.directory", "trust": "fetch.trust"})
 			if err != nil {
 				return err
@@ -220,7 +218,7 @@ interrupted (resumable).`,
 	f.StringVarP(&o.Out, "output", "o", ".", "folder to put the artifact in (created if needed); with sha256:HEX, also the file's own path")
 	f.StringVar(&o.BTListen, "bt-listen", "127.0.0.1:0", "BitTorrent TCP listen address for incoming peers (port 0: any free port; default <--bind>:0 with --bind)")
 	f.StringVar(&torrentFile, "torrent", "", "fetch what this .torrent file describes, with or without its directory (no CATALOG/NAME argument)")
-	f.StringVar(&dhtListen, "dht-listen", "", "UDP address of the fetch's DHT node (default: --bt-listen's host, any free port; off: no DHT)")
+	f.StringVar(&dhtListen, "dht-listen", "", "UDP address of the fetch's DHT node (default: any port on --bind's address, else the one the route to the torrent's nodes leaves from; off: no DHT)")
 	f.StringVar(&bindHost, "bind", "", "local IP address every connection leaves from: HTTP, trackers and peers (default: the system's choice)")
 	f.DurationVar(&o.StallTimeout, "stall-timeout", 20*time.Second, "add the redirector's HTTP source after nothing arrived for this long, and give up after as long again")
 	f.BoolVar(&o.TorrentOnly, "torrent-only", false, "peers and the torrent's web seeds only: never the redirector (fail after --stall-timeout without progress)")

@@ -151,6 +151,11 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerRelayMetrics(reg, r)
+	if node := r.DHT(); node != nil {
+		if err := node.Register(reg, "relay"); err != nil {
+			log.Error("relay: no DHT metrics", "err", err) // a fresh registry: never, short of a name clash
+		}
+	}
 	// Inside the bandwidth shaping, so that a write's stall deadline starts once the
 	// shaper lets it go.
 	limited := limit.NewListener(ln, cfg.Limits, nil)

@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// register adds the node's metrics to reg, read from Stats when scraped:
+// Register adds the node's metrics to reg, read from Stats when scraped (Deps.Metrics
+// does it at New; a role whose registry comes later calls it):
 //
 //	odi_<subsystem>_dht_queries_total{result="answered|rate_limited|not_allowed"}
 //	odi_<subsystem>_dht_packets_dropped_total{reason="oversize|malformed"}
@@ -15,7 +16,7 @@ import (
 //	odi_<subsystem>_dht_peers, odi_<subsystem>_dht_infohashes
 //	odi_<subsystem>_dht_announces_refused_total
 //	odi_<subsystem>_dht_nodes{state="all|good"}
-func (n *Node) register(reg prometheus.Registerer, subsystem string) error {
+func (n *Node) Register(reg prometheus.Registerer, subsystem string) error {
 	if subsystem == "" {
 		return errors.New("dht metrics: Subsystem is empty")
 	}

@@ -132,7 +132,7 @@ func newNode(cfg Config, deps Deps, log *slog.Logger, pc net.PacketConn) (*Node,
 	}
 	n.srv = srv
 	if deps.Metrics != nil {
-		if err := n.register(deps.Metrics, deps.Subsystem); err != nil {
+		if err := n.Register(deps.Metrics, deps.Subsystem); err != nil {
 			srv.Close()
 			n.conn.Close()
 			n.cancel()
