@@ -220,6 +220,48 @@ redirects() { curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*
 counted() { [ "$(redirects)" -ge 2 ]; }
 if eventually 10 counted; then pass "redirects count as demand"; else fail "redirects count as demand" "redirects=$(redirects)"; fi
 
+# --- a directory linking this one's catalog (federation) -----------------------------------
+# Directory B, on another loopback address, serves catalog e2e as this directory's own
+# signed index lists it: the same torrents (infohashes), and aria2c given B's torrent
+# takes from this directory's swarm, its relays included.
+cat >"$WORK/linked.yaml" <<EOF
+directory:
+  federation:
+    links: [{directory: "$DIR_URL", catalog: e2e, index_key: "$WORK/index.key.pub", interval: 1s}]
+EOF
+"$ODI" --config "$WORK/linked.yaml" directory --data "$WORK/linked" --listen 127.0.0.2:0 --udp-listen off \
+	--allow-private-relay-urls >"$WORK/linked.out" 2>"$WORK/linked.log" &
+LINKED_PID=$!
+PIDS+=("$LINKED_PID")
+LINKED_URL=$(wait_url "$WORK/linked.out") || { echo "e2e: directory B did not start:" >&2; cat "$WORK/linked.log" >&2; exit 1; }
+linked() { curl -fsS "$LINKED_URL/api/v1/artifacts/e2e/$1/1.0" | grep -q "\"infohash\":\"$2\""; }
+if eventually 60 linked image "$IH" && eventually 30 linked pkg "$PKG_IH"; then
+	pass "a linked directory serves both artifacts under the same infohashes"
+else
+	fail "a linked directory serves both artifacts under the same infohashes" "$(curl -sS "$LINKED_URL/api/v1/federation"; tail -5 "$WORK/linked.log")"
+fi
+relay_bytes() { curl -fsS "$DIR_URL/api/v1/relays" | jq '[.relays[].bytes_served] | add'; }
+before=$(relay_bytes)
+if aria -d "$WORK/aria-linked" "$LINKED_URL/t/e2e/image/1.0.torrent" >"$WORK/aria-linked.log" 2>&1 && verified "$WORK/aria-linked" image; then
+	pass "aria2c on the linked directory's torrent, verified"
+else
+	fail "aria2c on the linked directory's torrent, verified" "$(tail -5 "$WORK/aria-linked.log")"
+fi
+from_relays() { [ "$(relay_bytes)" -gt "$before" ]; }
+if eventually 10 from_relays; then pass "... and the first directory's relays served it"; else fail "... and the first directory's relays served it" "relays' bytes served: $before, then $(relay_bytes)"; fi
+# B tells this directory it links the catalog; this one checks that with B, checks a piece
+# of B's copy, and lists B's tracker and copy in its own torrents: one swarm either way.
+lists_linked() {
+	curl -fsS "$DIR_URL/t/e2e/image/1.0.torrent" -o "$WORK/a-image.torrent" &&
+		grep -aqF "$LINKED_URL/ws/$IH/" "$WORK/a-image.torrent" && grep -aqF "$LINKED_URL/announce" "$WORK/a-image.torrent"
+}
+if eventually 30 lists_linked; then
+	pass "the first directory's torrent lists the linked one's tracker and copy"
+else
+	fail "the first directory's torrent lists the linked one's tracker and copy" "$(curl -sS "$DIR_URL/api/v1/federation" | jq -c .linked_by)"
+fi
+check "odi admin federation status" "$ODI" admin --directory "$LINKED_URL" federation status
+
 # --- kill -9 of a relay -------------------------------------------------------------------
 kill -9 "$RELAY_A_PID"
 only_b() { ! serves image "$RELAY_A" && serves image "$RELAY_B"; }
@@ -271,48 +313,6 @@ fi
 out=$(trusted -o "$WORK/fetch-untrusted" e2e/image@1.0 2>&1)
 rc=$?
 if [ "$rc" = 3 ] && grep -q "not in any index you trust" <<<"$out"; then pass "odi fetch --trust refuses what no index lists (exit 3)"; else fail "odi fetch --trust refuses what no index lists (exit 3)" "exit $rc: $out"; fi
-
-# --- a directory linking this one's catalog (federation) -----------------------------------
-# Directory B, on another loopback address, serves catalog e2e as this directory's own
-# signed index lists it: the same torrents (infohashes), and aria2c given B's torrent
-# takes from this directory's swarm, its relays included.
-cat >"$WORK/linked.yaml" <<EOF
-directory:
-  federation:
-    links: [{directory: "$DIR_URL", catalog: e2e, index_key: "$WORK/index.key.pub", interval: 1s}]
-EOF
-"$ODI" --config "$WORK/linked.yaml" directory --data "$WORK/linked" --listen 127.0.0.2:0 --udp-listen off \
-	--allow-private-relay-urls >"$WORK/linked.out" 2>"$WORK/linked.log" &
-LINKED_PID=$!
-PIDS+=("$LINKED_PID")
-LINKED_URL=$(wait_url "$WORK/linked.out") || { echo "e2e: directory B did not start:" >&2; cat "$WORK/linked.log" >&2; exit 1; }
-linked() { curl -fsS "$LINKED_URL/api/v1/artifacts/e2e/$1/1.0" | grep -q "\"infohash\":\"$2\""; }
-if eventually 60 linked image "$IH" && eventually 30 linked pkg "$PKG_IH"; then
-	pass "a linked directory serves both artifacts under the same infohashes"
-else
-	fail "a linked directory serves both artifacts under the same infohashes" "$(curl -sS "$LINKED_URL/api/v1/federation"; tail -5 "$WORK/linked.log")"
-fi
-relay_bytes() { curl -fsS "$DIR_URL/api/v1/relays" | jq '[.relays[].bytes_served] | add'; }
-before=$(relay_bytes)
-if aria -d "$WORK/aria-linked" "$LINKED_URL/t/e2e/image/1.0.torrent" >"$WORK/aria-linked.log" 2>&1 && verified "$WORK/aria-linked" image; then
-	pass "aria2c on the linked directory's torrent, verified"
-else
-	fail "aria2c on the linked directory's torrent, verified" "$(tail -5 "$WORK/aria-linked.log")"
-fi
-from_relays() { [ "$(relay_bytes)" -gt "$before" ]; }
-if eventually 10 from_relays; then pass "... and the first directory's relays served it"; else fail "... and the first directory's relays served it" "relays' bytes served: $before, then $(relay_bytes)"; fi
-# B tells this directory it links the catalog; this one checks that with B, checks a piece
-# of B's copy, and lists B's tracker and copy in its own torrents: one swarm either way.
-lists_linked() {
-	curl -fsS "$DIR_URL/t/e2e/image/1.0.torrent" -o "$WORK/a-image.torrent" &&
-		grep -aqF "$LINKED_URL/ws/$IH/" "$WORK/a-image.torrent" && grep -aqF "$LINKED_URL/announce" "$WORK/a-image.torrent"
-}
-if eventually 30 lists_linked; then
-	pass "the first directory's torrent lists the linked one's tracker and copy"
-else
-	fail "the first directory's torrent lists the linked one's tracker and copy" "$(curl -sS "$DIR_URL/api/v1/federation" | jq -c .linked_by)"
-fi
-check "odi admin federation status" "$ODI" admin --directory "$LINKED_URL" federation status
 
 # --- expunge --------------------------------------------------------------------------------
 check "odi admin expunge" "$ODI" admin --directory "$DIR_URL" --key "$WORK/admin.key" expunge e2e/image/1.0 --reason "e2e test"
