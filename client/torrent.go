@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
-
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
 	"github.com/opendist/odi/internal/catalogapi"
-	"github.com/opendist/odi/internal/filestore"
 	"github.com/opendist/odi/internal/names"
 	"github.com/opendist/odi/internal/warmfill"
 )
@@ -47,9 +47,13 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 	tc.DataDir = f.part
 	recs := newStorageRecords(f.pc)
 	// Files keep their final names while incomplete (warm fill needs that), so the HTTP
-	// path writes where anacrolix does and either can resume the other. Plain file IO,
-	// not anacrolix's mapped files: streamHash lets go of the cache behind it.
-	tc.DefaultStorage = filestore.New(filestore.Options{BaseDir: f.part, PieceCompletion: recs})
+	// path writes where anacrolix does and either can resume the other.
+	tc.DefaultStorage = warmfill.NewStorage(storage.NewFileClientOpts{
+		ClientBaseDir:   f.part,
+		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
+		PieceCompletion: recs,
+		Logger:          f.tlog,
+	})
 	// Upload while downloading, to any peer that asks: anacrolix's other rule (a peer
 	// gets pieces only while it has pieces we want, and no more than it gave) keeps a
 	// piece from the origin away from the crowd's empty clients, where a flash crowd
@@ -386,11 +390,6 @@ func (f *fetcher) streamFile(ctx context.Context, r contextReader, i int, size i
 			}
 			if err == nil {
 				err = fh.Sync()
-			}
-			if err == nil {
-				// Hashed and on disk: its pages can go, for the download's later writes
-				// to reuse (filestore's doc says why that matters).
-				_ = filestore.DropCache(fh, synced, done-synced)
 			}
 			synced = done
 		}

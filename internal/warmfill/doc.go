@@ -13,8 +13,7 @@
 // written, and Options.BadPiece names the web seed that sent it, for the directory to
 // audit. Relays fill their holdings this way, and odi fetch its downloads.
 //
-// The torrent's storage must keep files without part files (NewStorage's, or
-// internal/filestore's): anacrolix renames
+// The torrent's storage must be NewStorage's, files without part files: anacrolix renames
 // a part file into place once its last piece is good, and a write of Fill's that raced
 // the client for a piece recreates the part file holding that piece alone, which the
 // piece's check then renames over the complete file (TestLateWriteKeepsTheFileWhole).
