@@ -283,14 +283,20 @@ func (c *Catalog) Relays(after string, limit int) catalogapi.RelayPage {
 // relayJSON is r as the relay listing shows it: with its status and its holdings (caller
 // holds the lock).
 func (c *Catalog) relayJSON(r *relay, now time.Time) catalogapi.Relay {
-	v := r.Relay
-	v.Status, v.Reason = c.status(r, now)
-	v.Up = v.Status == StatusUp
+	v := c.relayStatus(r, now)
 	v.Holdings = make([]catalogapi.RelayHolding, 0, len(r.held))
 	for _, h := range r.held {
 		v.Holdings = append(v.Holdings, h.RelayHolding)
 	}
 	slices.SortFunc(v.Holdings, func(a, b catalogapi.RelayHolding) int { return strings.Compare(a.InfoHash, b.InfoHash) })
+	return v
+}
+
+// relayStatus is r with its status and why, without holdings (caller holds the lock).
+func (c *Catalog) relayStatus(r *relay, now time.Time) catalogapi.Relay {
+	v := r.Relay
+	v.Status, v.Reason = c.status(r, now)
+	v.Up = v.Status == StatusUp
 	return v
 }
 

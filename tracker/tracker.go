@@ -158,6 +158,13 @@ type answer struct {
 // peers for it into buf.
 func (t *Tracker) announce(a *Announce, from netip.AddrPort, buf []chosen) (answer, error) {
 	if err := t.catalog.Trackable(a.InfoHash); err != nil {
+		if a.Event == EventStopped {
+			// A peer leaving a swarm that is not tracked (a relay dropping an expunged
+			// artifact) is told nothing: it is gone either way, and an error to many
+			// such "stopped" at once trips a data race in anacrolix v1.61.0's UDP
+			// tracker client (tracker/udp/client.go:235 against :89).
+			return answer{}, nil
+		}
 		return answer{}, err
 	}
 	numWant := a.NumWant

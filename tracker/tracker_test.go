@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,5 +242,38 @@ func BenchmarkAnnouncePortCycling(b *testing.B) {
 	}
 	if st, _ := s.stats(testIH, now); st.Leechers != benchPeers+2 {
 		b.Fatalf("%d leechers listed, want %d", st.Leechers, benchPeers+2)
+	}
+}
+
+// A peer announcing a swarm outside the catalog is refused, saying why, unless it is
+// leaving it ("stopped"): that one is answered with no peers and no error.
+func TestUntrackedStopped(t *testing.T) {
+	tr := mustNewTracker(t, DefaultConfig())
+	srv := httptest.NewServer(tr.HTTPHandler())
+	t.Cleanup(srv.Close)
+	announce := func(event string) (failure string, peers []byte) {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + "/announce?info_hash=" + escaped(testIH) + "&peer_id=-TS0001-000000000001&port=6881&left=0" + event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Failure string `bencode:"failure reason"`
+			Peers   []byte `bencode:"peers"`
+		}
+		if err := bencode.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Failure, r.Peers
+	}
+	if failure, _ := announce(""); !strings.Contains(failure, "not in this catalog") {
+		t.Errorf("an announce of an untracked swarm: failure %q, want the catalog's reason", failure)
+	}
+	if failure, peers := announce("&event=stopped"); failure != "" || len(peers) != 0 {
+		t.Errorf("a stopped announce of an untracked swarm: failure %q, %d peer bytes; want neither", failure, len(peers))
+	}
+	if st := tr.Stats(testIH); st.Leechers+st.Seeders != 0 {
+		t.Errorf("the untracked swarm lists %+v", st)
 	}
 }

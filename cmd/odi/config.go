@@ -51,6 +51,9 @@ type DirectoryConfig struct {
 	Limits DirectoryLimits `mapstructure:"limits"`
 	// TLS serves HTTPS on Listen.
 	TLS TLSConfig `mapstructure:"tls"`
+	// AccessLog is the access log (Combined Log Format): "" none, "-" stderr, or a file,
+	// reopened on SIGHUP.
+	AccessLog string `mapstructure:"access_log"`
 	// Federation links, references and pulls catalogs of other directories and upstreams.
 	Federation FederationConfig `mapstructure:"federation"`
 	// DHT is the directory's DHT node (BEP 5), the rendezvous of its network's DHT (dht.go).

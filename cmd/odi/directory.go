@@ -29,12 +29,14 @@ import (
 	"github.com/opendist/odi/catalog/links"
 	"github.com/opendist/odi/catalog/originpull"
 	"github.com/opendist/odi/catalog/references"
+	"github.com/opendist/odi/internal/accesslog"
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/dhtnode"
 	"github.com/opendist/odi/internal/geo"
 	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/internal/problem"
+	"github.com/opendist/odi/internal/webui"
 	"github.com/opendist/odi/tracker"
 	"github.com/opendist/odi/webseed"
 )
@@ -72,6 +74,7 @@ and expunge and daily.`,
 				"max-artifact-size": "directory.max_artifact_size", "udp-listen": "directory.tracker.udp_listen",
 				"relay-policy": "directory.relays.policy", "allow-private-relay-urls": "directory.relays.allow_private_urls",
 				"geoip": "directory.geoip", "tls-cert": "directory.tls.cert", "tls-key": "directory.tls.key",
+				"access-log": "directory.access_log",
 			})
 			if err != nil {
 				return err
@@ -101,6 +104,7 @@ and expunge and daily.`,
 	f.String("geoip", "", withKey("GeoIP country database (.mmdb) to send users to relays near them", "directory.geoip"))
 	f.String("tls-cert", "", withKey("serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)", "directory.tls.cert"))
 	f.String("tls-key", "", withKey("the PEM private key of --tls-cert", "directory.tls.key"))
+	f.String("access-log", "", withKey("access log in Combined Log Format: a file (reopened on SIGHUP), - for stderr (default: none)", "directory.access_log"))
 	f.Bool("allow-private-relay-urls", false, withKey("accept relays on loopback and private addresses (tests, demos, closed networks)", "directory.relays.allow_private_urls"))
 	size := def.MaxArtifactSize
 	f.Var(&size, "max-artifact-size", withKey("largest artifact accepted, e.g. 64GiB", "directory.max_artifact_size"))
@@ -119,8 +123,10 @@ type directory struct {
 	reg       *prometheus.Registry
 	srv       *http.Server
 	ln        net.Listener
-	certs     *certReloader // nil without TLS
-	udp       *net.UDPConn  // nil when the UDP tracker is off
+	certs     *certReloader         // nil without TLS
+	access    *accesslog.Log        // nil without an access log
+	hup       func(context.Context) // answers SIGHUP (catchHUP)
+	udp       *net.UDPConn          // nil when the UDP tracker is off
 	done      chan error
 	// originSent counts the bytes the origin copy served: what relays and peers are
 	// there to save.
@@ -129,6 +135,7 @@ type directory struct {
 	refs       *references.References // federation.references (federation_references.go)
 	links      *links.Links           // federation.links (federation_links.go)
 	dht        *dhtnode.Node          // nil with dht.listen off (dht.go)
+	pages      *webui.Pages           // the web pages for people (pages.go)
 }
 
 // listenUDP opens the BEP 15 socket: cfg.UDPListen, or the HTTP listener's address over
@@ -213,6 +220,15 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	access, err := openAccessLog(cfg.AccessLog, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			access.Close()
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pop := &popularity{}
@@ -275,7 +291,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	limited := limit.NewListener(ln, cfg.Limits.Config, proxies)
 	registerLimitMetrics(reg, "directory", limited)
 	d := &directory{cfg: cfg, log: log, cat: cat, tr: tr, redirects: newRedirectTargets(cat, tr), geo: loc, reg: reg,
-		ln: certs.listener(limited), certs: certs, udp: udp, done: make(chan error, 1), links: ls, dht: node}
+		ln: certs.listener(limited), certs: certs, access: access, udp: udp, done: make(chan error, 1), links: ls, dht: node}
 	if d.pull, err = newOrigins(ctx, cfg, cat, reg, log); err != nil {
 		cat.Close()
 		return nil, err
@@ -284,12 +300,16 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
+	if d.pages, err = webui.New(webui.Config{PublicURL: cfg.PublicURL}, catalogPages{cat}, log); err != nil {
+		cat.Close()
+		return nil, err
+	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "odi_directory_origin_bytes_sent_total",
 		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
 	}, func() float64 { return float64(d.originSent.Load()) }))
 	d.srv = &http.Server{
-		Handler:           limit.StallBodies(cfg.Limits.StallTimeout, d.handler()),
+		Handler:           limit.StallBodies(cfg.Limits.StallTimeout, d.access.Handler(d.handler(), accesslog.Options{ClientAddr: tr.ClientAddr, URI: loggedURI})),
 		ReadHeaderTimeout: cfg.Limits.HeaderTimeout,
 		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -297,6 +317,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 	if certs != nil {
 		certs.notifyHUP()
 	}
+	d.hup = catchHUP(access, certs != nil, log)
 	go func() { d.done <- d.run(ctx) }()
 	return d, nil
 }
@@ -329,6 +350,7 @@ func (d *directory) run(ctx context.Context) error {
 	if d.certs != nil {
 		g.Go(func() error { d.certs.watch(ctx); return nil })
 	}
+	g.Go(func() error { d.hup(ctx); return nil })
 	if d.udp != nil {
 		udpRates := limit.NewRates(d.cfg.Limits.Tracker, maxRateAddrs)
 		allow := func(a netip.Addr) bool { ok, _ := udpRates.Allow(a, time.Now()); return ok }
@@ -354,7 +376,7 @@ func (d *directory) run(ctx context.Context) error {
 	if d.geo != nil {
 		err = errors.Join(err, d.geo.Close())
 	}
-	return errors.Join(err, d.cat.Close())
+	return errors.Join(err, d.cat.Close(), d.access.Close())
 }
 
 // Wait blocks until the directory has stopped and returns why.
@@ -433,6 +455,8 @@ func (d *directory) handler() http.Handler {
 	mux.Handle("/scrape", trackerHandler)
 	api := limited(requests, e)
 	mux.Handle("/", api)
+	// Pages for people: GET / and a few paths no API route has.
+	d.pages.Mount(mux, func(h http.Handler) http.Handler { return limited(requests, h) })
 	mux.Handle("POST /api/v1/relays/register", limited(limit.NewRates(d.cfg.Limits.Registrations, maxRateAddrs), api))
 	// An upload's own requests need no bucket: only the holder of a declared upload's id
 	// gets past its lookup, and uploads are bounded by their slots. A 429 there would

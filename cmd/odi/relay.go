@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -16,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/opendist/odi/internal/accesslog"
+	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/internal/problem"
 	"github.com/opendist/odi/internal/sign"
@@ -30,7 +34,9 @@ type RelayConfig struct {
 	// Limits bound the HTTP server's connections (web seeds are bytes: no request rate).
 	Limits limit.Config `mapstructure:"limits"`
 	// TLS serves HTTPS on Listen.
-	TLS           TLSConfig `mapstructure:"tls"`
+	TLS TLSConfig `mapstructure:"tls"`
+	// AccessLog is the access log, as the directory's.
+	AccessLog     string `mapstructure:"access_log"`
 	seeder.Config `mapstructure:",squash"`
 }
 
@@ -79,6 +85,7 @@ followed keys whose index is current, expired or missing.`,
 				"download-limit": "relay.download_limit", "catalog": "relay.catalogs",
 				"tls-cert": "relay.tls.cert", "tls-key": "relay.tls.key", "follow": "relay.follow",
 				"dht-listen": "relay.dht.listen", "dht-bootstrap": "relay.dht.bootstrap",
+				"access-log": "relay.access_log",
 			})
 			if err != nil {
 				return err
@@ -109,6 +116,7 @@ followed keys whose index is current, expired or missing.`,
 	f.Var(&down, "download-limit", withKey("download bytes per second (0 = unlimited)", "relay.download_limit"))
 	f.String("tls-cert", "", withKey("serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)", "relay.tls.cert"))
 	f.String("tls-key", "", withKey("the PEM private key of --tls-cert", "relay.tls.key"))
+	f.String("access-log", "", withKey("access log in Combined Log Format: a file (reopened on SIGHUP), - for stderr (default: none)", "relay.access_log"))
 	f.StringArray("catalog", nil, withKey("carry only this catalog; repeatable (default: any)", "relay.catalogs"))
 	f.StringArray("follow", nil, withKey("carry only what indexes signed by this indexer key list: a .pub file or key line; repeatable (default: what the directories' plans say)", "relay.follow"))
 	f.String("dht-listen", "", withKey("DHT (BEP 5) UDP listen address (default: the --bt-listen address over UDP; off to disable)", "relay.dht.listen"))
@@ -136,8 +144,13 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	if err != nil {
 		return nil, err
 	}
+	access, err := openAccessLog(cfg.AccessLog, log)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		access.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if cfg.PublicURL == "" {
@@ -146,6 +159,7 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	r, err := seeder.New(ctx, cfg.Config, buildVersion(), log)
 	if err != nil {
 		ln.Close()
+		access.Close()
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -161,8 +175,10 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	limited := limit.NewListener(ln, cfg.Limits, nil)
 	registerLimitMetrics(reg, "relay", limited)
 	mux := http.NewServeMux()
-	mux.Handle("/ws/", r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))))
-	mux.Handle(webseed.BlobPrefix, r.CountServed(http.StripPrefix("/blob", webseed.NewBlobHandler(relayStore{r}, log))))
+	served := new(atomic.Int64) // since start, for the relay's page (CountServed's go with heartbeats)
+	mux.Handle("/ws/", httpcount.Count(r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))), served))
+	mux.Handle(webseed.BlobPrefix, httpcount.Count(r.CountServed(http.StripPrefix("/blob", webseed.NewBlobHandler(relayStore{r}, log))), served))
+	mountRelayPage(mux, cfg, r, served, log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := errors.Join(r.Ready(), r.Refused()); err != nil {
@@ -173,30 +189,33 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	p := &relayProc{cfg: cfg, relay: r, ln: ln, certs: certs, done: make(chan error, 1)}
-	p.srv = &http.Server{Handler: problem.Guard(log, mux), ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout,
+	p.srv = &http.Server{Handler: access.Handler(problem.Guard(log, mux), accesslog.Options{}), ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: cfg.Limits.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if certs != nil {
 		certs.notifyHUP()
 	}
+	hup := catchHUP(access, certs != nil, log)
 	go func() {
 		serveErr := make(chan error, 1)
 		go func() { serveErr <- p.srv.Serve(certs.listener(r.WrapListener(limited))) }()
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
-			if certs != nil {
-				certs.watch(ctx)
-			}
-		}()
-		runErr := r.Run(ctx) // returns once ctx ends, after closing the client
-		<-watched
+		// The signal loops end with the relay, which stops by itself too when every
+		// directory refused it.
+		sigCtx, stopSignals := context.WithCancel(ctx)
+		var signals sync.WaitGroup
+		if certs != nil {
+			signals.Go(func() { certs.watch(sigCtx) })
+		}
+		signals.Go(func() { hup(sigCtx) })
+		runErr := r.Run(ctx) // returns once ctx ends or every directory refused, after closing the client
+		stopSignals()
+		signals.Wait()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err := p.srv.Shutdown(shutdownCtx)
 		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
-		p.done <- errors.Join(runErr, err)
+		p.done <- errors.Join(runErr, err, access.Close())
 	}()
 	return p, nil
 }
