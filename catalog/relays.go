@@ -280,6 +280,18 @@ func (c *Catalog) Relays(after string, limit int) catalogapi.RelayPage {
 	return page
 }
 
+// RelayBytesServed is the bytes all relays served, as their heartbeats reported them:
+// a total that only grows (pending relays, the only ones forgotten, serve nothing).
+func (c *Catalog) RelayBytesServed() int64 {
+	c.relays.mu.RLock()
+	defer c.relays.mu.RUnlock()
+	var n int64
+	for _, r := range c.relays.byID {
+		n += r.BytesServed
+	}
+	return n
+}
+
 // relayJSON is r as the relay listing shows it: with its status and its holdings (caller
 // holds the lock).
 func (c *Catalog) relayJSON(r *relay, now time.Time) catalogapi.Relay {

@@ -15,6 +15,7 @@ import (
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/catalog/links"
 	"github.com/opendist/odi/internal/dhtnode"
+	"github.com/opendist/odi/internal/history"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/seeder"
 	"github.com/opendist/odi/tracker"
@@ -57,7 +58,9 @@ type DirectoryConfig struct {
 	// Federation links, references and pulls catalogs of other directories and upstreams.
 	Federation FederationConfig `mapstructure:"federation"`
 	// DHT is the directory's DHT node (BEP 5), the rendezvous of its network's DHT (dht.go).
-	DHT            dhtnode.Config `mapstructure:"dht"`
+	DHT dhtnode.Config `mapstructure:"dht"`
+	// History sizes the charts' history (history.go); tests shorten its interval.
+	History        history.Config `mapstructure:"-"`
 	catalog.Config `mapstructure:",squash"`
 }
 

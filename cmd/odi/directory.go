@@ -33,6 +33,7 @@ import (
 	"github.com/opendist/odi/internal/catalogapi"
 	"github.com/opendist/odi/internal/dhtnode"
 	"github.com/opendist/odi/internal/geo"
+	"github.com/opendist/odi/internal/history"
 	"github.com/opendist/odi/internal/httpcount"
 	"github.com/opendist/odi/internal/limit"
 	"github.com/opendist/odi/internal/problem"
@@ -136,6 +137,7 @@ type directory struct {
 	links      *links.Links           // federation.links (federation_links.go)
 	dht        *dhtnode.Node          // nil with dht.listen off (dht.go)
 	pages      *webui.Pages           // the web pages for people (pages.go)
+	hist       *history.History       // the charts' history (history.go)
 }
 
 // listenUDP opens the BEP 15 socket: cfg.UDPListen, or the HTTP listener's address over
@@ -300,7 +302,11 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
-	if d.pages, err = webui.New(webui.Config{PublicURL: cfg.PublicURL}, catalogPages{cat}, log); err != nil {
+	if d.hist, err = openHistory(cfg, log); err != nil {
+		cat.Close()
+		return nil, err
+	}
+	if d.pages, err = webui.New(webui.Config{PublicURL: cfg.PublicURL}, catalogPages{cat, d.hist}, log); err != nil {
 		cat.Close()
 		return nil, err
 	}
@@ -343,6 +349,7 @@ func (d *directory) run(ctx context.Context) error {
 	g.Go(func() error { return d.pull.Run(ctx) })
 	g.Go(func() error { return d.refs.Run(ctx) })
 	g.Go(func() error { return d.links.Run(ctx) })
+	g.Go(func() error { d.hist.Run(ctx, historySource{d}, d.historyPath(), d.log); return nil })
 	if d.dht != nil {
 		d.log.Info("DHT node listening", "addr", d.dht.Addr().String(), "torrents name", d.cfg.DHTNode)
 		g.Go(func() error { return d.dht.Run(ctx) })

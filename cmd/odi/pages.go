@@ -11,13 +11,17 @@ import (
 
 	"github.com/opendist/odi/catalog"
 	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/opendist/odi/internal/history"
 	"github.com/opendist/odi/internal/webui"
 	"github.com/opendist/odi/seeder"
 )
 
 // catalogPages shows the catalog to the web pages; its artifacts' swarms come with
 // Describe, from the tracker (catalog.Deps.Popularity).
-type catalogPages struct{ cat *catalog.Catalog }
+type catalogPages struct {
+	cat  *catalog.Catalog
+	hist *history.History // the charts' (history.go)
+}
 
 var _ webui.Catalog = catalogPages{}
 

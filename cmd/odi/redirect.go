@@ -33,6 +33,7 @@ type redirectTargets struct {
 
 	countsMu sync.Mutex
 	counts   map[metainfo.Hash]*atomic.Int64 // per artifact, shared by its Targets
+	total    atomic.Int64                    // every artifact's, as flushed: for the charts
 }
 
 // redirectDemand is where redirect counts go: the tracker's popularity counters.
@@ -196,6 +197,7 @@ func (rt *redirectTargets) flush() {
 	for ih, c := range rt.counts {
 		if n := c.Swap(0); n > 0 {
 			rt.demand.CountRedirects(ih, n)
+			rt.total.Add(n)
 		}
 	}
 }

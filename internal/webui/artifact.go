@@ -24,6 +24,7 @@ type artifactPage struct {
 	MoreFiles int // files not listed (maxFiles)
 	Holders   []catalogapi.Relay
 	Get       *ways // nil for a tombstone
+	Demand    *demandChart
 }
 
 // fileRow is one file: its path in a download folder, and where /r/ serves it.
@@ -53,7 +54,7 @@ func (p *Pages) serveArtifact(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, http.StatusNotFound, "This directory has no artifact "+truncate(c+"/"+n+"/"+v, 200)+".")
 		return
 	}
-	ap := artifactPage{A: a, Holders: p.cat.Holders(a.InfoHash)}
+	ap := artifactPage{A: a, Holders: p.cat.Holders(a.InfoHash), Demand: newDemandChart(p.cat.Demand(a.InfoHash))}
 	id := url.PathEscape(a.Catalog) + "/" + url.PathEscape(a.Name) + "/" + url.PathEscape(a.Version)
 	redirect := p.cfg.PublicURL + "/r/" + id + "/"
 	for i, f := range a.Files {

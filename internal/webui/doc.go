@@ -1,7 +1,9 @@
 // Package webui renders the pages people read in a browser: on a directory, its
 // artifacts newest first with search and paging (GET /), one artifact with its files,
-// the ways to get it, its mirrors and its swarm (GET /a/C/N/V), and its relays
-// (GET /relays); on a relay, what it holds and serves (GET /).
+// the ways to get it, its mirrors, its swarm and its demand over the last day
+// (GET /a/C/N/V), its relays (GET /relays), and its traffic over the last day, origin
+// against relays (GET /network), charted as SVG drawn on the server; on a relay, what it
+// holds and serves (GET /).
 //
 // Pages are rendered on the server with html/template (which escapes every name,
 // reason and URL it is given) from templates and a stylesheet embedded in the binary:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/opendist/odi/internal/bytesize"
 	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/opendist/odi/internal/history"
 )
 
 //go:embed templates/*.html static/odi.css
@@ -74,6 +75,11 @@ type Catalog interface {
 	Holders(ih string) []catalogapi.Relay
 	// Relays is a page of the relay registry, as GET /api/v1/relays?after=&limit= is.
 	Relays(after string, limit int) catalogapi.RelayPage
+	// Network is the directory's traffic per interval over the last day.
+	Network() history.Window[history.Counters]
+	// Demand is the demand of the artifact with infohash ih (hex) per interval over the
+	// last day; no values when none is kept.
+	Demand(ih string) history.Window[float64]
 }
 
 // Summary is an artifact as the list shows it.
@@ -106,13 +112,14 @@ func New(cfg Config, cat Catalog, log *slog.Logger) (*Pages, error) {
 }
 
 // Mount serves the pages on mux, the directory's, each through wrap (its rate limits):
-// GET and HEAD on /, /a/C/N/V, /relays and StylePath, paths no API route uses, so that
+// GET and HEAD on /, /a/C/N/V, /relays, /network and StylePath, paths no API route uses, so that
 // every other request keeps its handler.
 func (p *Pages) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	for pattern, h := range map[string]http.HandlerFunc{
 		"GET /{$}":                          p.serveList,
 		"GET /a/{catalog}/{name}/{version}": p.serveArtifact,
 		"GET /relays":                       p.serveRelays,
+		"GET /network":                      p.serveNetwork,
 		"GET " + StylePath:                  style.serve,
 	} {
 		mux.Handle(pattern, wrap(h))
@@ -138,6 +145,7 @@ var (
 	listTmpl     = parse("list.html")
 	artifactTmpl = parse("artifact.html")
 	relaysTmpl   = parse("relays.html")
+	networkTmpl  = parse("network.html")
 	problemTmpl  = parse("problem.html")
 	relayTmpl    = parse("relay.html")
 	style        = loadStyle()
