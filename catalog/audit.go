@@ -442,6 +442,14 @@ func newRelayMetrics(reg prometheus.Registerer) *relayMetrics {
 			Help: "Index documents followers refused as a second document for a version they held (POST /api/v1/reports).",
 		}),
 	}
+	// Known causes and results show at 0 from the start: a dashboard's rate() needs a
+	// series before the first suspension, not from it.
+	for _, cause := range []string{"audit", "cross_audit", "reports"} {
+		m.suspensions.WithLabelValues(cause)
+	}
+	for _, result := range []string{"accepted", "ignored"} {
+		m.reports.WithLabelValues(result)
+	}
 	if reg != nil {
 		reg.MustRegister(m.audits, m.reports, m.suspensions, m.quarantines, m.strikes, m.equivocations)
 	}

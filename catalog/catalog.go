@@ -49,6 +49,8 @@ type Catalog struct {
 	space   *diskSpace
 	relays  *relays
 	metrics *relayMetrics
+	// pubMetrics counts publishes and placement plans (metrics.go).
+	pubMetrics *publishMetrics
 	// bg runs the relay checks; Run and Close stop it and wait for them.
 	bg    *background
 	plans plans
@@ -99,6 +101,10 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Catalog
 	c.space = newDiskSpace(c.stagingDir, int64(cfg.MinFreeSpace))
 	c.relays = newRelays(cfg.Relays)
 	c.metrics = newRelayMetrics(deps.Metrics)
+	c.pubMetrics = newPublishMetrics(deps.Metrics)
+	if deps.Metrics != nil {
+		deps.Metrics.MustRegister(relayGauges{c})
+	}
 	c.bg = newBackground()
 	for _, d := range []string{cfg.DataDir, c.originDir, c.stagingDir, c.trashDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -71,6 +71,7 @@ type ReferenceLister interface {
 // Mirror is a relay that may be sent users for an artifact: up, and holding it complete,
 // verified and range-checked.
 type Mirror struct {
+	Relay              string // the relay's id
 	Base               string // BEP 19 base: <relay>/ws/<infohash>/
 	Country, Continent string
 	CapacityBytes      float64 // upload bytes/s the relay allows; 0 = unlimited or unknown
@@ -96,7 +97,7 @@ func (c *Catalog) mirrors(ih metainfo.Hash, seeds bool) []Mirror {
 		if inSeeds, inRedirects := c.serving(r, now); !inRedirects && !(seeds && inSeeds) {
 			continue
 		}
-		m := Mirror{Base: h.seed, Country: r.Country, Continent: r.Continent}
+		m := Mirror{Relay: r.ID, Base: h.seed, Country: r.Country, Continent: r.Continent}
 		if r.UploadLimit > 0 {
 			m.CapacityBytes = float64(r.UploadLimit)
 			m.Load = r.serveRate / m.CapacityBytes

@@ -38,6 +38,7 @@ func (c *Catalog) planFor(id string) (placement.RelayPlan, error) {
 		return placement.RelayPlan{}, fmt.Errorf("placement: %w", err)
 	}
 	c.plans.at, c.plans.view, c.plans.byRelay = now, v, all
+	c.pubMetrics.planned(all)
 	return all[id], nil
 }
 

@@ -58,6 +58,8 @@ type upload struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
+	declared time.Time // for odi_directory_publish_duration_seconds
+
 	mu      sync.Mutex
 	state   uploadState
 	expires time.Time
@@ -146,6 +148,7 @@ func (c *Catalog) reserve(decl *manifest.Manifest, publisher *catalogapi.Publish
 		publisher: publisher,
 		keyID:     keyID,
 		key:       key,
+		declared:  c.now(),
 		expires:   c.now().Add(c.cfg.UploadTTL),
 	}
 	up.ctx, up.cancel = context.WithCancelCause(context.Background())
@@ -348,6 +351,7 @@ func (c *Catalog) land(ctx context.Context, up *upload, m *manifest.Manifest, si
 	delete(c.uploads.byID, up.id)
 	delete(c.uploads.byArtifact, up.decl.ID())
 	c.uploads.mu.Unlock()
+	c.pubMetrics.published(a.Size, c.now().Sub(up.declared))
 	return a, nil
 }
 

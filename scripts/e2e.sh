@@ -220,6 +220,16 @@ redirects() { curl -fsS "$DIR_URL/api/v1/artifacts/e2e/image/1.0" | sed -n 's/.*
 counted() { [ "$(redirects)" -ge 2 ]; }
 if eventually 10 counted; then pass "redirects count as demand"; else fail "redirects count as demand" "redirects=$(redirects)"; fi
 
+# promtool lints the exposition after traffic of every kind: names, units, HELP, types.
+if command -v promtool >/dev/null; then
+	for who in "directory $DIR_URL" "relay-a $RELAY_A"; do
+		out=$(curl -fsS "${who#* }/metrics" | promtool check metrics 2>&1)
+		if [ $? -eq 0 ] && [ -z "$out" ]; then pass "promtool check metrics: ${who%% *}"; else fail "promtool check metrics: ${who%% *}" "$out"; fi
+	done
+else
+	echo "SKIP  promtool check metrics (promtool is missing; .ci/run installs prometheus)"
+fi
+
 # --- a directory linking this one's catalog (federation) -----------------------------------
 # Directory B, on another loopback address, serves catalog e2e as this directory's own
 # signed index lists it: the same torrents (infohashes), and aria2c given B's torrent

@@ -61,6 +61,13 @@ func (r *Relay) Open(ih metainfo.Hash, path string) (*os.File, string, error) {
 // CountServed wraps the web-seed handler to count the bytes it serves, for heartbeats.
 func (r *Relay) CountServed(h http.Handler) http.Handler { return httpcount.Count(h, &r.servedHTTP) }
 
+// UploadedBitTorrent is the bytes of pieces the relay has sent its BitTorrent peers since
+// it started: monotonic, unlike the heartbeat's count of the bytes since the last one.
+func (r *Relay) UploadedBitTorrent() int64 {
+	stats := r.cl.ConnStats()
+	return stats.BytesWrittenData.Int64()
+}
+
 // WrapListener shapes the HTTP server's connections with the upload limit (if any).
 func (r *Relay) WrapListener(ln net.Listener) net.Listener {
 	if r.up == nil {

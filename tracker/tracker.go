@@ -131,8 +131,16 @@ func (t *Tracker) Run(ctx context.Context) error {
 }
 
 func (t *Tracker) sweep() {
-	peers := t.swarms.sweep(t.now(), func(ih [20]byte) bool { return t.catalog.Trackable(ih) == nil })
+	swarms := 0 // the ones kept: sweep asks once per swarm
+	peers := t.swarms.sweep(t.now(), func(ih [20]byte) bool {
+		ok := t.catalog.Trackable(ih) == nil
+		if ok {
+			swarms++
+		}
+		return ok
+	})
 	t.metrics.peers.Set(float64(peers))
+	t.metrics.swarms.Set(float64(swarms))
 }
 
 // flush writes the counters that changed since the last flush, in one batch.
@@ -199,6 +207,7 @@ type metrics struct {
 	announces *prometheus.CounterVec
 	scrapes   *prometheus.CounterVec
 	peers     prometheus.Gauge
+	swarms    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -215,9 +224,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "odi", Subsystem: "tracker", Name: "peers",
 			Help: "Peers listed across all swarms, as of the last expiry sweep.",
 		}),
+		swarms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "odi", Subsystem: "tracker", Name: "swarms",
+			Help: "Swarms of published artifacts the tracker keeps, as of the last expiry sweep.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.announces, m.scrapes, m.peers)
+		reg.MustRegister(m.announces, m.scrapes, m.peers, m.swarms)
 	}
 	return m
 }

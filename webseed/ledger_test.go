@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,8 +233,9 @@ func TestHandlerRations(t *testing.T) {
 	// Requesters name themselves here; the directory tells them apart by address and
 	// relay token.
 	who := func(r *http.Request) Requester { return Requester{Key: r.Header.Get("Who")} }
+	var refused atomic.Int64
 	h := New(offsetStore{path}, slog.New(slog.DiscardHandler)).Ration(Rationing{
-		Ledger: clock.ledger(1), Crowded: func(metainfo.Hash) bool { return crowded }, Who: who,
+		Ledger: clock.ledger(1), Crowded: func(metainfo.Hash) bool { return crowded }, Who: who, Refused: &refused,
 	})
 	srv := httptest.NewServer(http.StripPrefix("/ws", h))
 	t.Cleanup(srv.Close)
@@ -287,6 +289,9 @@ func TestHandlerRations(t *testing.T) {
 		if _, err := fmt.Sscanf(tt.contentRange, "bytes %d-%d/", &first, &last); err == nil && body != content[first:last+1] {
 			t.Errorf("%s: body differs from the file's bytes %d-%d", tt.name, first, last)
 		}
+	}
+	if n := refused.Load(); n != 2 {
+		t.Errorf("Rationing.Refused counted %d 503s, want 2", n)
 	}
 
 	// After the window, a range over fresh pieces and another's is cut where the other's

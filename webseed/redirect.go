@@ -149,6 +149,8 @@ type Mirror struct {
 	CapacityBytes float64
 	// Load is the fraction of CapacityBytes in use, 0 to 1; a relay at 1 gets no users.
 	Load float64
+	// Redirects, when not nil, counts the GETs sent to this mirror (for metrics).
+	Redirects *atomic.Int64
 }
 
 // Locator places a client, so that users go to relays near them.
@@ -255,17 +257,19 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var ans answer
+	var chosen int // a mirror's index, or -1 or len(t.Mirrors) for the origin
 	country, continent := rd.locate(r)
 	if t.plain != nil && country == "" && continent == "" {
 		p := t.plain
-		chosen := p.rk.choose(t.Mirrors, rd.draw())
+		chosen = p.rk.choose(t.Mirrors, rd.draw())
 		if chosen < 0 {
 			chosen = len(t.Mirrors)
 		}
 		ans = p.byCopy[chosen]
 	} else {
 		rk := newRanker(t.Mirrors, country, continent)
-		ans = t.answer(&rk, i, rk.choose(t.Mirrors, rd.draw()))
+		chosen = rk.choose(t.Mirrors, rd.draw())
+		ans = t.answer(&rk, i, chosen)
 	}
 	if ans.location == nil {
 		problem.Write(w, http.StatusServiceUnavailable, "no copy of "+t.ID()+" can be reached now")
@@ -284,6 +288,9 @@ func (rd *Redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusFound)
 	if r.Method == http.MethodGet && t.Redirects != nil && !held {
 		t.Redirects.Add(1)
+	}
+	if r.Method == http.MethodGet && chosen >= 0 && chosen < len(t.Mirrors) && t.Mirrors[chosen].Redirects != nil {
+		t.Mirrors[chosen].Redirects.Add(1)
 	}
 }
 

@@ -133,9 +133,9 @@ func newRedirectNet(t *testing.T, loc Locator) *redirectNet {
 	base := func(srv *httptest.Server, ih metainfo.Hash) string { return srv.URL + "/ws/" + ih.HexString() + "/" }
 	mirrors := func(ih metainfo.Hash) []Mirror {
 		return []Mirror{
-			{Base: base(n.relays["US"], ih), Country: "US", Continent: "NA", CapacityBytes: 1e6},
-			{Base: base(n.relays["DE"], ih), Country: "DE", Continent: "EU", CapacityBytes: 1e6},
-			{Base: base(n.relays["FR"], ih), Country: "fr", Continent: "EU", CapacityBytes: 1e6},
+			{Base: base(n.relays["US"], ih), Country: "US", Continent: "NA", CapacityBytes: 1e6, Redirects: new(atomic.Int64)},
+			{Base: base(n.relays["DE"], ih), Country: "DE", Continent: "EU", CapacityBytes: 1e6, Redirects: new(atomic.Int64)},
+			{Base: base(n.relays["FR"], ih), Country: "fr", Continent: "EU", CapacityBytes: 1e6, Redirects: new(atomic.Int64)},
 		}
 	}
 	var pieces []byte
@@ -274,6 +274,13 @@ func TestRedirectFollow(t *testing.T) {
 	}
 	if got := n.iso.Redirects.Load(); got != 4 {
 		t.Errorf("redirects counted for the ISO = %d; want 4", got)
+	}
+	var toMirrors int64
+	for _, m := range n.iso.Mirrors {
+		toMirrors += m.Redirects.Load()
+	}
+	if toMirrors != 4 {
+		t.Errorf("redirects counted by the ISO's mirrors = %d; want 4, one per GET", toMirrors)
 	}
 }
 

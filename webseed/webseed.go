@@ -87,6 +87,8 @@ type Rationing struct {
 	// RelaysDue, when set, says that relays are about to fill a torrent they have not
 	// asked for yet: anonymous clients then wait for them, as while relays fill it.
 	RelaysDue func(ih metainfo.Hash) bool
+	// Refused, when not nil, counts the 503s the rationing answered (for metrics).
+	Refused *atomic.Int64
 }
 
 // Ration makes h send no piece of a torrent more often than r.Ledger allows while
@@ -197,6 +199,9 @@ func (h *Handler) serveRationed(w http.ResponseWriter, r *http.Request, path str
 		RelaysDue: !who.Relay && h.ration.RelaysDue != nil && h.ration.RelaysDue(ih),
 	})
 	if g.N == 0 {
+		if h.ration.Refused != nil {
+			h.ration.Refused.Add(1)
+		}
 		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(g.RetryAfter.Seconds()))), 10))
 		problem.Write(w, http.StatusServiceUnavailable, "busy: these bytes left the origin moments ago, or relays are taking them first; take them from the swarm's peers")
 		return

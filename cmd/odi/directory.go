@@ -129,9 +129,11 @@ type directory struct {
 	hup       func(context.Context) // answers SIGHUP (catchHUP)
 	udp       *net.UDPConn          // nil when the UDP tracker is off
 	done      chan error
-	// originSent counts the bytes the origin copy served: what relays and peers are
-	// there to save.
+	// originSent and originDL count the bytes the origin copy served on /ws/ and /dl/:
+	// what relays and peers are there to save.
 	originSent atomic.Int64
+	originDL   atomic.Int64
+	rationed   atomic.Int64           // 503s of the origin's /ws/ in a crowd
 	pull       *originpull.Puller     // federation.origins (federation_origins.go)
 	refs       *references.References // federation.references (federation_references.go)
 	links      *links.Links           // federation.links (federation_links.go)
@@ -310,10 +312,7 @@ func startDirectory(ctx context.Context, cfg DirectoryConfig, log *slog.Logger) 
 		cat.Close()
 		return nil, err
 	}
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "odi_directory_origin_bytes_sent_total",
-		Help: "Bytes of artifacts the directory's origin copy served (/ws/).",
-	}, func() float64 { return float64(d.originSent.Load()) }))
+	d.registerMetrics()
 	d.srv = &http.Server{
 		Handler:           limit.StallBodies(cfg.Limits.StallTimeout, d.access.Handler(d.handler(), accesslog.Options{ClientAddr: tr.ClientAddr, URI: loggedURI})),
 		ReadHeaderTimeout: cfg.Limits.HeaderTimeout,
@@ -434,6 +433,7 @@ func (d *directory) handler() http.Handler {
 			Crowded:   func(ih metainfo.Hash) bool { return d.crowded(ih) || relaysDue(ih) },
 			Who:       d.requester,
 			RelaysDue: relaysDue,
+			Refused:   &d.rationed,
 		})
 		if d.cfg.Origin.RelayFirst > 0 {
 			// Plain HTTP users wait for the relays too, rather than take a copy each from
@@ -445,7 +445,7 @@ func (d *directory) handler() http.Handler {
 	// The same copy for plain HTTP users, whom /r/ sends here when no relay can take
 	// them: they have no peers, so they are never rationed, nor sent on (/r/ chose).
 	download := webseed.New(originStore{d.cat}, d.log)
-	mux.Handle("/dl/", httpcount.Count(http.StripPrefix("/dl", download), &d.originSent))
+	mux.Handle("/dl/", httpcount.Count(http.StripPrefix("/dl", download), &d.originDL))
 	// Users are placed by the address the tracker believes: behind a trusted reverse
 	// proxy, X-Forwarded-For's.
 	if d.geo != nil {

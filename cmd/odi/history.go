@@ -31,14 +31,14 @@ func openHistory(cfg DirectoryConfig, log *slog.Logger) (*history.History, error
 }
 
 // historySource is what the directory's history samples: the origin's bytes
-// (d.originSent), the relays' (their heartbeats, summed by the catalog), the redirects
+// (d.originSent and d.originDL), the relays' (their heartbeats, summed by the catalog), the redirects
 // the redirector counted, the tracker's answered announces, and the artifacts' demand.
 type historySource struct{ d *directory }
 
 var _ history.Source = historySource{}
 
 func (s historySource) Totals() history.Counters {
-	return history.Counters{OriginBytes: s.d.originSent.Load(), RelayBytes: s.d.cat.RelayBytesServed(),
+	return history.Counters{OriginBytes: s.d.originSent.Load() + s.d.originDL.Load(), RelayBytes: s.d.cat.RelayBytesServed(),
 		Redirects: s.d.redirects.total.Load(), Announces: s.announces()}
 }
 

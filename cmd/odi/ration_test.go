@@ -16,22 +16,28 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 )
 
-// originSent reads the directory's count of bytes its origin copy sent from /metrics.
+// originSent reads the directory's count of bytes its origin copy sent (/ws/ and /dl/)
+// from /metrics.
 func originSent(t *testing.T, tn *testNet) int64 {
 	t.Helper()
 	_, body := get(t, tn.base+"/metrics")
 	sc := bufio.NewScanner(bytes.NewReader(body))
+	var sum float64
+	seen := false
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "odi_directory_origin_bytes_sent_total "); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), "odi_directory_origin_bytes_sent_total{"); ok {
+			_, v, _ := strings.Cut(rest, "} ")
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return int64(f)
+			sum, seen = sum+f, true
 		}
 	}
-	t.Fatal("no odi_directory_origin_bytes_sent_total in /metrics")
-	return 0
+	if !seen {
+		t.Fatal("no odi_directory_origin_bytes_sent_total in /metrics")
+	}
+	return int64(sum)
 }
 
 // A crowd of real BitTorrent clients starting together on a new artifact, with the origin

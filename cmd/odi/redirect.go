@@ -34,6 +34,7 @@ type redirectTargets struct {
 	countsMu sync.Mutex
 	counts   map[metainfo.Hash]*atomic.Int64 // per artifact, shared by its Targets
 	total    atomic.Int64                    // every artifact's, as flushed: for the charts
+	byRelay  map[string]*atomic.Int64        // GETs sent to each relay, for metrics (under countsMu)
 }
 
 // redirectDemand is where redirect counts go: the tracker's popularity counters.
@@ -74,7 +75,8 @@ type cachedTarget struct {
 const mirrorsTTL = time.Second
 
 func newRedirectTargets(cat *catalog.Catalog, demand redirectDemand) *redirectTargets {
-	rt := &redirectTargets{cat: cat, demand: demand, seed: maphash.MakeSeed(), counts: map[metainfo.Hash]*atomic.Int64{}}
+	rt := &redirectTargets{cat: cat, demand: demand, seed: maphash.MakeSeed(), counts: map[metainfo.Hash]*atomic.Int64{},
+		byRelay: map[string]*atomic.Int64{}}
 	for i := range rt.shards {
 		rt.shards[i].m = map[targetKey]*cachedTarget{}
 	}
@@ -109,7 +111,8 @@ func (rt *redirectTargets) Resolve(cat, name, version string) (*webseed.Target, 
 	mirrors := rt.cat.Mirrors(a.InfoHash)
 	t.Mirrors = make([]webseed.Mirror, len(mirrors))
 	for i, m := range mirrors {
-		t.Mirrors[i] = webseed.Mirror(m)
+		t.Mirrors[i] = webseed.Mirror{Base: m.Base, Country: m.Country, Continent: m.Continent,
+			CapacityBytes: m.CapacityBytes, Load: m.Load, Redirects: rt.relayCounter(m.Relay)}
 	}
 	t.Prepare()
 	next.t = &t
@@ -173,6 +176,30 @@ func (rt *redirectTargets) counter(ih metainfo.Hash) *atomic.Int64 {
 		rt.counts[ih] = c
 	}
 	return c
+}
+
+// relayCounter returns the counter of the redirects sent to relay id, one per relay: the
+// relays the directory ever listed, bounded by its relays.
+func (rt *redirectTargets) relayCounter(id string) *atomic.Int64 {
+	rt.countsMu.Lock()
+	defer rt.countsMu.Unlock()
+	c := rt.byRelay[id]
+	if c == nil {
+		c = new(atomic.Int64)
+		rt.byRelay[id] = c
+	}
+	return c
+}
+
+// relayRedirects returns each relay's redirect count.
+func (rt *redirectTargets) relayRedirects() map[string]int64 {
+	rt.countsMu.Lock()
+	defer rt.countsMu.Unlock()
+	out := make(map[string]int64, len(rt.byRelay))
+	for id, c := range rt.byRelay {
+		out[id] = c.Load()
+	}
+	return out
 }
 
 // Run hands the redirect counts on every redirectFlushInterval until ctx ends. The

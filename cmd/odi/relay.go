@@ -176,6 +176,7 @@ func startRelay(ctx context.Context, cfg RelayConfig, log *slog.Logger) (*relayP
 	registerLimitMetrics(reg, "relay", limited)
 	mux := http.NewServeMux()
 	served := new(atomic.Int64) // since start, for the relay's page (CountServed's go with heartbeats)
+	registerServedMetrics(reg, r, served, int64(cfg.Quota))
 	mux.Handle("/ws/", httpcount.Count(r.CountServed(http.StripPrefix("/ws", webseed.New(relayStore{r}, log))), served))
 	mux.Handle(webseed.BlobPrefix, httpcount.Count(r.CountServed(http.StripPrefix("/blob", webseed.NewBlobHandler(relayStore{r}, log))), served))
 	mountRelayPage(mux, cfg, r, served, log)

@@ -63,7 +63,7 @@ bench_workdir fetch
 # /api/v1/relays, from their heartbeats) have served so far.
 served() {
 	local origin relays_json out u
-	origin=$(curl -fsS "$dir/metrics" | awk '/^odi_directory_origin_bytes_sent_total/ { printf "%.0f", $2 }')
+	origin=$(curl -fsS "$dir/metrics" | awk '/^odi_directory_origin_bytes_sent_total/ { s += $2 } END { printf "%.0f", s }')
 	relays_json=$(curl -fsS "$dir/api/v1/relays" | grep -o '"public_url":"[^"]*"\|"bytes_served":[0-9]*')
 	out=${origin:-0}
 	for u in "${relay_urls[@]}"; do

@@ -165,7 +165,7 @@ wait_relay_urls() {
 	done
 	echo "  relays at ${relay_urls[*]}"
 }
-origin_sent() { curl -fsS "$dir/metrics" | awk '/^odi_directory_origin_bytes_sent_total/ { printf "%.0f", $2 }'; }
+origin_sent() { curl -fsS "$dir/metrics" | awk '/^odi_directory_origin_bytes_sent_total/ { s += $2 } END { printf "%.0f", s }'; }
 # relays_served: the sum of bytes_served over the relays the directory knows.
 relays_served() {
 	curl -fsS "$dir/api/v1/relays" | { grep -o '"bytes_served":[0-9]*' || true; } | cut -d: -f2 |
