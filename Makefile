@@ -6,6 +6,8 @@ BIN         := bin/odi
 TOOLS       := $(CURDIR)/.tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+VNU         := $(TOOLS)/vnu.jar
+VNU_VERSION := 26.9.27
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 
@@ -29,8 +31,10 @@ demo: build
 ## the README walk-through, the short reliability suite and a small flash crowd
 test: lint unit e2e readme faults-short crowd
 
-unit:
-	$(GO) test -tags $(TAGS) -race -count=1 ./...
+# unit: TestHTMLValid checks the web pages with $(VNU); TestBrowser drives Chromium and
+# leaves its screenshots in test-output/browser.
+unit: $(VNU)
+	ODI_VNU_JAR=$(VNU) ODI_TEST_OUTPUT=$(CURDIR)/test-output $(GO) test -tags $(TAGS) -race -count=1 ./...
 
 e2e: build
 	scripts/e2e.sh $(BIN)
@@ -65,6 +69,12 @@ lint: $(STATICCHECK)
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# The Nu Html Checker, from npm. --ignore-scripts: the package's install script would
+# download a JDK; the system's java runs it (.ci/run installs default-jre-headless).
+$(VNU):
+	npm install --no-save --ignore-scripts --prefix $(TOOLS)/npm vnu-jar@$(VNU_VERSION)
+	cp $(TOOLS)/npm/node_modules/vnu-jar/build/dist/vnu.jar $@
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s) and keep what it found: the inputs
 ## that widened coverage are copied from the build cache into the package's testdata/fuzz,

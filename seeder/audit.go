@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendist/odi/internal/relayapi"
@@ -43,6 +44,24 @@ type auditor struct {
 	timeout time.Duration             // one audit's (auditTimeout)
 	body    func(io.Reader) io.Reader // when set, wraps each body (the download limit)
 	log     *slog.Logger
+	// How the audits run since start ended, as AuditCounts says.
+	fetched, wrongAnswer, timedOut, failed atomic.Int64
+}
+
+// AuditCounts is how the audits a relay ran since it started ended. The relay does not
+// judge the bytes it fetched: the directory compares their sha256 with its own copy.
+type AuditCounts struct {
+	Fetched     int64 // the range came as asked, and its sha256 went to the directory
+	WrongAnswer int64 // the web seed answered another status, range or length
+	Timeout     int64 // no whole answer within the audit's time
+	Error       int64 // the request failed otherwise: refused, reset, a bad address
+}
+
+// Audits counts how the audits the relay ran since it started ended.
+func (r *Relay) Audits() AuditCounts { return r.auditor.counts() }
+
+func (a *auditor) counts() AuditCounts {
+	return AuditCounts{Fetched: a.fetched.Load(), WrongAnswer: a.wrongAnswer.Load(), Timeout: a.timedOut.Load(), Error: a.failed.Load()}
 }
 
 // newAuditor returns an auditor whose requests are a plain user's: their own transport
@@ -111,6 +130,7 @@ func (a *auditor) one(ctx context.Context, au relayapi.Audit) relayapi.AuditResu
 	res := relayapi.AuditResult{ID: au.ID}
 	sum, err := a.fetch(ctx, au)
 	if err == nil {
+		a.fetched.Add(1)
 		res.SHA256 = sum
 		return res
 	}
@@ -118,10 +138,13 @@ func (a *auditor) one(ctx context.Context, au relayapi.Audit) relayapi.AuditResu
 	var af auditFailure
 	switch {
 	case errors.As(err, &af):
+		a.wrongAnswer.Add(1)
 		res.Error = string(af)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		a.timedOut.Add(1)
 		res.Error = "timeout"
 	default:
+		a.failed.Add(1)
 		res.Error = "request failed"
 	}
 	return res

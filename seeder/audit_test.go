@@ -92,6 +92,8 @@ func TestAuditResults(t *testing.T) {
 	hung := startAuditedSeed(t, data, func(_ http.ResponseWriter, r *http.Request, _ []byte) {
 		<-r.Context().Done() // until the audit gives up
 	})
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // its port refuses connections
 
 	a := newAuditor(nil, slog.New(slog.DiscardHandler))
 	audit := func(id, u string) relayapi.Audit { return relayapi.Audit{ID: id, URL: u, Offset: off, Length: n} }
@@ -106,6 +108,7 @@ func TestAuditResults(t *testing.T) {
 		audit("shifted", shifted.url),
 		audit("short", short.url),
 		audit("long", long.url),
+		audit("gone", gone.URL+"/ws/ih/f.bin"),
 	}
 	got := a.run(context.Background(), asked)
 	a.timeout = 100 * time.Millisecond
@@ -118,6 +121,7 @@ func TestAuditResults(t *testing.T) {
 		{ID: "shifted", Error: "wrong range"},
 		{ID: "short", Error: "short body"},
 		{ID: "long", Error: "long body"},
+		{ID: "gone", Error: "request failed"},
 		{ID: "hung", Error: "timeout"},
 	}
 	if !slices.Equal(got, wantResults) {
@@ -125,6 +129,10 @@ func TestAuditResults(t *testing.T) {
 	}
 	if got[1].SHA256 == want {
 		t.Error("the liar's bytes hash as the honest ones")
+	}
+	// The audits not run (ftp, too long, negative) count nowhere.
+	if c, wantCounts := a.counts(), (AuditCounts{Fetched: 2, WrongAnswer: 5, Timeout: 1, Error: 1}); c != wantCounts {
+		t.Errorf("counts %+v, want %+v", c, wantCounts)
 	}
 
 	// As a plain user: a real client's User-Agent, the Range asked, nothing of odi's.

@@ -73,6 +73,10 @@ type Relay struct {
 	// for good (see refusedForGood); the relay no longer talks to it.
 	refused map[string]error
 
+	// removedPeers and removedWebSeeds (under mu) are what the holdings removed since
+	// start had downloaded: Downloaded adds the current ones', so it never goes down.
+	removedPeers, removedWebSeeds int64
+
 	servedHTTP   atomic.Int64 // bytes since the last heartbeat
 	lastUploaded atomic.Int64 // BitTorrent bytes uploaded as of the last heartbeat
 	space        space        // the disk's shortfalls (space.go)
@@ -106,6 +110,13 @@ type holding struct {
 	// done is closed when await returns: after the torrent is closed, nothing of this
 	// process writes to the holding's files any more.
 	done chan struct{}
+}
+
+// downloaded is what h's torrent read since it was added, from BitTorrent peers and from
+// web seeds, warm start's included.
+func (h *holding) downloaded() (fromPeers, fromWebSeeds int64) {
+	s := h.t.Stats()
+	return s.PeerConns.BytesReadData.Int64(), s.WebSeeds.BytesReadData.Int64() + h.warmBytes.Load()
 }
 
 // stop ends the relay's own work on h and waits for it; h's torrent may then be closed.
@@ -882,6 +893,11 @@ func (r *Relay) remove(ctx context.Context, ihHex, why string) {
 	}
 	r.mu.Lock()
 	h := r.held[ih]
+	if h != nil {
+		peers, webSeeds := h.downloaded()
+		r.removedPeers += peers
+		r.removedWebSeeds += webSeeds
+	}
 	delete(r.held, ih)
 	r.mu.Unlock()
 	if h != nil {

@@ -94,15 +94,17 @@ func (r *Relay) Ready() error {
 	return nil
 }
 
-// Downloaded is what the relay's current holdings read since it started, from BitTorrent
-// peers and from web seeds, warm start's included (for metrics and for tests of resume).
+// Downloaded is what the relay read since it started, from BitTorrent peers and from web
+// seeds, warm start's included: monotonic, the holdings it removed keep their part (for
+// metrics, the relay's page and tests of resume).
 func (r *Relay) Downloaded() (fromPeers, fromWebSeeds int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	fromPeers, fromWebSeeds = r.removedPeers, r.removedWebSeeds
 	for _, h := range r.held {
-		s := h.t.Stats()
-		fromPeers += s.PeerConns.BytesReadData.Int64()
-		fromWebSeeds += s.WebSeeds.BytesReadData.Int64() + h.warmBytes.Load()
+		p, w := h.downloaded()
+		fromPeers += p
+		fromWebSeeds += w
 	}
 	return fromPeers, fromWebSeeds
 }

@@ -79,7 +79,7 @@ func TestNetworkHistory(t *testing.T) {
 			t.Errorf("the network page's %q line has %d points, want %d", s, series[s], history.DefaultSamples)
 		}
 	}
-	if len(net.find("svg")) != 2 || !strings.Contains(net.body, "The figures by hour") {
+	if len(net.find("svg")) != 3 || !strings.Contains(net.body, "The figures by hour") { // bytes, redirects, announces
 		t.Errorf("the network page has %d charts, or no table beside them", len(net.find("svg")))
 	}
 	if !strings.Contains(fetchPage(t, tn.base+"/").body, `href="/network"`) {

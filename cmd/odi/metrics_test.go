@@ -63,6 +63,9 @@ func TestMetricsMoveAndDashboardNamesExist(t *testing.T) {
 		`odi_relay_quota_bytes`:                               1 << 30,
 		`odi_relay_reserved_bytes`:                            size,
 		`odi_relay_servable_holdings`:                         1,
+		`odi_relay_fetched_bytes_total{source="webseeds"}`:    size, // warm start's from the origin
+		`odi_relay_fetched_bytes_total{source="peers"}`:       0,
+		`odi_relay_audits_total{result="fetched"}`:            0, // no other relay to audit
 	}
 	var dir, relay map[string]float64
 	moved := func() bool {

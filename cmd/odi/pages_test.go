@@ -133,21 +133,39 @@ func text(n *html.Node) string {
 	return b.String()
 }
 
+// pageNet is a directory whose pages show every state: a single file (test/art 1), a
+// package (2) and a tombstone (3, expunged for expungeReason), the first two served by a
+// relay.
+type pageNet struct {
+	tn          *testNet
+	relay       *testRelay
+	single, pkg *catalogapi.Artifact
+}
+
+// expungeReason is the tombstone's reason: markup that must show as text.
+const expungeReason = `<script>alert("x")</script> & CVE-2026-1`
+
+// startPageNet publishes pageNet's artifacts and waits until the relay serves them.
+func startPageNet(t *testing.T) *pageNet {
+	t.Helper()
+	tn := startTestDirectory(t, relayDirectory)
+	pn := &pageNet{tn: tn, single: publishSmall(t, tn, "1", 300<<10+7), pkg: publishPackage(t, tn, "2")}
+	gone := publishSmall(t, tn, "3", 1000)
+	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "expunge", gone.ID, "--reason", expungeReason}); err != nil {
+		t.Fatal(err)
+	}
+	pn.relay = startTestRelay(t, tn)
+	waitServes(t, tn, 60*time.Second, pn.relay.id, pn.single.InfoHash, pn.pkg.InfoHash)
+	return pn
+}
+
 // TestWebPages browses a directory with a single file, a package, a tombstone and a
 // relay as a browser without JavaScript would: every page, every download link on the
 // artifact pages (the /r/ ones to bytes whose sha256 is checked), the relay's own page,
-// escaping, and the answers to bad input.
+// escaping, and the answers to bad input. TestBrowser browses them with Chromium.
 func TestWebPages(t *testing.T) {
-	tn := startTestDirectory(t, relayDirectory)
-	single := publishSmall(t, tn, "1", 300<<10+7)
-	pkg := publishPackage(t, tn, "2")
-	gone := publishSmall(t, tn, "3", 1000)
-	const reason = `<script>alert("x")</script> & CVE-2026-1`
-	if err := run(context.Background(), []string{"admin", "--directory", tn.base, "--key", tn.adminKey, "expunge", gone.ID, "--reason", reason}); err != nil {
-		t.Fatal(err)
-	}
-	r := startTestRelay(t, tn)
-	waitServes(t, tn, 60*time.Second, r.id, single.InfoHash, pkg.InfoHash)
+	pn := startPageNet(t)
+	tn, r, single, pkg, reason := pn.tn, pn.relay, pn.single, pn.pkg, expungeReason
 
 	list := fetchPage(t, tn.base+"/")
 	if list.status != http.StatusOK {

@@ -251,7 +251,8 @@ func servedFile(f *os.File, sum string, err error) (webseed.File, error) {
 	return webseed.File{Content: f, ModTime: fi.ModTime(), SHA256: sum}, nil
 }
 
-// registerRelayMetrics exposes the relay's holdings and traffic, read at scrape time.
+// registerRelayMetrics exposes the relay's holdings, what it fetched and the audits it ran,
+// read at scrape time.
 func registerRelayMetrics(reg *prometheus.Registry, r *seeder.Relay) {
 	gauge := func(name, help string, labels prometheus.Labels, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -261,10 +262,23 @@ func registerRelayMetrics(reg *prometheus.Registry, r *seeder.Relay) {
 	gauge("holdings", "Artifacts held, complete or not.", nil, func() float64 { n, _, _ := r.Usage(); return float64(n) })
 	gauge("servable_holdings", "Artifacts verified and served.", nil, func() float64 { _, n, _ := r.Usage(); return float64(n) })
 	gauge("reserved_bytes", "Quota reserved by holdings.", nil, func() float64 { _, _, n := r.Usage(); return float64(n) })
-	gauge("downloaded_bytes", "Bytes the current holdings downloaded since start, by source.", prometheus.Labels{"source": "peers"},
+	counter := func(name, help string, labels prometheus.Labels, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "odi", Subsystem: "relay", Name: name, Help: help, ConstLabels: labels,
+		}, f))
+	}
+	fetchedHelp := "Bytes of artifacts the relay fetched since it started, by source (peers: BitTorrent; webseeds: HTTP, warm start's included)."
+	counter("fetched_bytes_total", fetchedHelp, prometheus.Labels{"source": "peers"},
 		func() float64 { p, _ := r.Downloaded(); return float64(p) })
-	gauge("downloaded_bytes", "Bytes the current holdings downloaded since start, by source.", prometheus.Labels{"source": "webseeds"},
+	counter("fetched_bytes_total", fetchedHelp, prometheus.Labels{"source": "webseeds"},
 		func() float64 { _, w := r.Downloaded(); return float64(w) })
+	for i, result := range []string{"fetched", "wrong_answer", "timeout", "error"} {
+		counter("audits_total", "Audits of other relays' web seeds the directories asked for, by result: fetched (its sha256 went to the directory, which judges it), wrong_answer (another status, range or length), timeout or error.",
+			prometheus.Labels{"result": result}, func() float64 {
+				a := r.Audits()
+				return float64([]int64{a.Fetched, a.WrongAnswer, a.Timeout, a.Error}[i])
+			})
+	}
 	for i, state := range []string{"current", "expired", "missing"} {
 		gauge("follow_indexes", "Followed indexer keys (per directory) by the state of their index: accepted and unexpired, expired, or none accepted.",
 			prometheus.Labels{"state": state}, func() float64 {

@@ -626,4 +626,16 @@ func TestRelaysCrossAudit(t *testing.T) {
 		}
 	}
 	t.Logf("results checked: %v", checked)
+	// Each relay's /metrics counts the audits it fetched: at least those it answered.
+	for _, r := range []*testRelay{honest, other} {
+		var sent float64
+		for _, x := range answers(r.id) {
+			if x.result.SHA256 != "" {
+				sent++
+			}
+		}
+		if got := scrapeMetrics(t, r.url)[`odi_relay_audits_total{result="fetched"}`]; got < sent {
+			t.Errorf("relay %s: odi_relay_audits_total{result=\"fetched\"} is %g, but it answered %g audits with a sha256", r.id, got, sent)
+		}
+	}
 }

@@ -35,6 +35,9 @@ type chart struct {
 	Interval    time.Duration
 	Series      []series
 	Label       func(float64) string // a value, on the y axis
+	// MinTop is the least top of the y axis: a scale of bytes that an idle network
+	// would put at 1 B reads 1000 B, not 0.5 B rounded to 0 B.
+	MinTop float64
 }
 
 // svg renders the chart as an inline SVG element, drawn with presentation attributes
@@ -49,7 +52,7 @@ func (c chart) svg() template.HTML {
 			top = max(top, v)
 		}
 	}
-	top = niceCeil(top)
+	top = niceCeil(max(top, c.MinTop))
 	esc := template.HTMLEscapeString
 	var b strings.Builder
 	b.Grow(n*len(c.Series)*14 + 2048)

@@ -2,11 +2,13 @@ package webui
 
 import (
 	"encoding/hex"
+	"html/template"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +64,7 @@ func TestCharts(t *testing.T) {
 		series []string
 		texts  []string
 	}{
-		{"/network", []string{"origin", "relays", "redirects", "announces"}, []string{"Relays served", "The figures by hour", "Bytes served per minute, origin and relays"}},
+		{"/network", []string{"origin", "relays", "redirects", "announces"}, []string{"Relays served", "The figures by hour", "Bytes served per minute, origin and relays", "Redirects per minute", "Tracker announces per minute"}},
 		{artifactURL(a.Catalog, a.Name, a.Version), []string{"demand"}, []string{"Demand is 144 now and was at most 144 over the last 24 h."}},
 	} {
 		w := httptest.NewRecorder()
@@ -129,19 +131,73 @@ func TestNewNetworkPage(t *testing.T) {
 	end := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	vals := make([]history.Counters, 90)
 	vals[0] = history.Counters{OriginBytes: 300}
-	vals[89] = history.Counters{OriginBytes: 100, RelayBytes: 600, Redirects: 2, Announces: 5}
+	vals[89] = history.Counters{OriginBytes: 100, RelayBytes: 600, Redirects: 2, Announces: 5000}
 	np := newNetworkPage(history.Window[history.Counters]{End: end, Interval: time.Minute, Values: vals})
-	if np.Total != (history.Counters{OriginBytes: 400, RelayBytes: 600, Redirects: 2, Announces: 5}) || np.RelayShare != 60 {
+	if np.Total != (history.Counters{OriginBytes: 400, RelayBytes: 600, Redirects: 2, Announces: 5000}) || np.RelayShare != 60 {
 		t.Errorf("total %+v, relay share %d%%", np.Total, np.RelayShare)
+	}
+	// Redirects and announces each on their own scale: both peaks reach the top of their
+	// plot, where one scale would have kept 2 redirects at the bottom of 5000 announces'.
+	peaks := chartPeaks(t, np.Redirects+np.Announces)
+	for _, s := range []string{"redirects", "announces"} {
+		if y, ok := peaks[s]; !ok || y != chartTop {
+			t.Errorf("the %s' peak is at y=%g (found: %v), want the top of its plot, %d", s, y, ok, chartTop)
+		}
 	}
 	// Rows of an hour, newest first; the oldest has what is left, 30 minutes.
 	if len(np.Rows) != 2 || !np.Rows[0].To.Equal(end) || !np.Rows[0].From.Equal(end.Add(-time.Hour)) ||
 		!np.Rows[1].From.Equal(end.Add(-90*time.Minute)) || np.Rows[0].RelayBytes != 600 || np.Rows[1].OriginBytes != 300 {
 		t.Errorf("rows %+v", np.Rows)
 	}
-	if empty := newNetworkPage(history.Window[history.Counters]{End: end, Interval: time.Minute, Values: make([]history.Counters, 3)}); empty.RelayShare != -1 {
+	empty := newNetworkPage(history.Window[history.Counters]{End: end, Interval: time.Minute, Values: make([]history.Counters, 3)})
+	if empty.RelayShare != -1 {
 		t.Errorf("no traffic: relay share %d", empty.RelayShare)
 	}
+	// An idle network's byte axis has readable steps, not 1 B, 0 B, 0 B.
+	for _, label := range []string{">1000 B<", ">500 B<", ">0 B<"} {
+		if !strings.Contains(string(empty.Traffic), label) {
+			t.Errorf("no traffic: the byte axis has no label %s:\n%s", label, empty.Traffic)
+		}
+	}
+}
+
+// chartPeaks returns the y of each series' highest point in the charts of h, by name.
+func chartPeaks(t *testing.T, h template.HTML) map[string]float64 {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(string(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peaks := map[string]float64{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "polyline" {
+			var name, points string
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "data-series":
+					name = a.Val
+				case "points":
+					points = a.Val
+				}
+			}
+			peak := math.Inf(1)
+			for _, p := range strings.Fields(points) {
+				_, ys, _ := strings.Cut(p, ",")
+				y, err := strconv.ParseFloat(ys, 64)
+				if err != nil {
+					t.Fatalf("series %s: point %q: %v", name, p, err)
+				}
+				peak = min(peak, y)
+			}
+			peaks[name] = peak
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return peaks
 }
 
 func TestNiceCeil(t *testing.T) {

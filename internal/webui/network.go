@@ -25,9 +25,13 @@ var (
 
 // networkPage is the network page's data.
 type networkPage struct {
-	Per, Span      string
-	Traffic, Rates template.HTML
-	Total          history.Counters
+	Per, Span string
+	Traffic   template.HTML
+	// Redirects and Announces are charted apart, each on its own scale: every peer
+	// announces again and again, a redirect is one download, and on one scale the
+	// smaller rate was a flat line.
+	Redirects, Announces template.HTML
+	Total                history.Counters
 	// RelayShare is the percentage of the bytes that relays served rather than the
 	// origin; -1 when neither served any.
 	RelayShare int
@@ -61,15 +65,17 @@ func newNetworkPage(win history.Window[history.Counters]) networkPage {
 	o.Values, r.Values = origin, relay
 	np.Traffic = chart{ID: "traffic", Title: "Bytes served per " + np.Per + ", origin and relays",
 		Desc:     "Over the last " + np.Span + ": the origin sent " + bytesize.Size(np.Total.OriginBytes).String() + ", relays served " + bytesize.Size(np.Total.RelayBytes).String() + ". The table below gives the figures by hour.",
-		Interval: win.Interval, Series: []series{o, r},
+		Interval: win.Interval, Series: []series{o, r}, MinTop: 1000,
 		Label: func(v float64) string { return bytesize.Size(int64(v)).String() }}.svg()
 	rd, an := redirectsLine, announcesLine
 	rd.Values, an.Values = redirects, announces
-	np.Rates = chart{ID: "rates", Title: "Redirects and tracker announces per " + np.Per,
-		Desc: "Over the last " + np.Span + ": " + strconv.FormatInt(np.Total.Redirects, 10) + " redirects and " +
-			strconv.FormatInt(np.Total.Announces, 10) + " announces. The table below gives the figures by hour.",
-		Interval: win.Interval, Series: []series{rd, an},
-		Label: func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }}.svg()
+	count := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	rateChart := func(s series, title string, total int64) template.HTML {
+		return chart{ID: s.Name, Title: title + " per " + np.Per,
+			Desc:     "Over the last " + np.Span + ": " + strconv.FormatInt(total, 10) + " " + s.Name + ". The table below gives the figures by hour.",
+			Interval: win.Interval, Series: []series{s}, Label: count}.svg()
+	}
+	np.Redirects, np.Announces = rateChart(rd, "Redirects", np.Total.Redirects), rateChart(an, "Tracker announces", np.Total.Announces)
 	for end := n; end > 0; end -= rowIntervals {
 		row := networkRow{To: win.End.Add(-time.Duration(n-end) * win.Interval)}
 		from := max(0, end-rowIntervals)

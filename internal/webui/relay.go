@@ -17,8 +17,8 @@ type RelayStatus struct {
 	Reserved, Quota    int64
 	// ServedHTTP is the bytes its web seed served over HTTP since it started.
 	ServedHTTP int64
-	// FromPeers and FromWebSeeds are what its current holdings downloaded since it
-	// started, by source.
+	// FromPeers and FromWebSeeds are what it downloaded since it started, by source
+	// (holdings since removed included).
 	FromPeers, FromWebSeeds int64
 	Started                 time.Time
 }

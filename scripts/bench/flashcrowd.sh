@@ -40,7 +40,7 @@
 #     (an absolute bound: "before the last client ended" failed a crowd for being fast,
 #     7.26 s against the relays' 7.49 s)
 #   - what the relays served: bytes_served in GET /api/v1/relays (their heartbeats,
-#     every second here), and what they downloaded (odi_relay_downloaded_bytes by source
+#     every second here), and what they downloaded (odi_relay_fetched_bytes_total by source
 #     on each relay's /metrics);
 #   - odi fetch clients' bytes by source, and what other clients must have served them:
 #     all bytes delivered (clients' and relays' downloads) less the origin's and relays'.
@@ -177,8 +177,8 @@ relays_downloaded() {
 	local u p=0 w=0 line
 	for u in "${relay_urls[@]}"; do
 		line=$(curl -fsS "$u/metrics" | awk '
-			/^odi_relay_downloaded_bytes\{.*source="peers"/ { p = $NF }
-			/^odi_relay_downloaded_bytes\{.*source="webseeds"/ { w = $NF }
+			/^odi_relay_fetched_bytes_total\{.*source="peers"/ { p = $NF }
+			/^odi_relay_fetched_bytes_total\{.*source="webseeds"/ { w = $NF }
 			END { printf "%.0f %.0f", p, w }')
 		p=$(awk -v a="$p" -v b="${line% *}" 'BEGIN { printf "%.0f", a + b }')
 		w=$(awk -v a="$w" -v b="${line#* }" 'BEGIN { printf "%.0f", a + b }')

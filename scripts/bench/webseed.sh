@@ -102,7 +102,7 @@ relay_a=$(cat "$work/relay-a.url")
 # --- filling: relay B, with relay A as a peer and a web seed ------------------------------
 fill_b=$(relay_fill relay-b)
 relay_b=$(cat "$work/relay-b.url")
-split=$(curl -fsS "$relay_b/metrics" | awk '/^odi_relay_downloaded_bytes/ {print $1 "=" $2}' | tr '\n' ' ')
+split=$(curl -fsS "$relay_b/metrics" | awk '/^odi_relay_fetched_bytes_total/ {print $1 "=" $2}' | tr '\n' ' ')
 
 # --- serving: curl of the whole file ------------------------------------------------------
 go build -o "$work/bareserve" "$here/bareserve"
