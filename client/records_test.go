@@ -2,11 +2,10 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/opendist/odi/internal/manifest"
+	"github.com/opendist/odi/internal/pieces"
 )
 
 func TestStorageRecords(t *testing.T) {
@@ -103,58 +103,49 @@ func TestStorageRecords(t *testing.T) {
 	recorded("after commit", 4, false)
 }
 
-// fileReader reads src and, like the file storage, creates the file at path with its
-// first bytes: streamFile must not look for the file before then.
-type fileReader struct {
-	src  io.Reader
-	path string
-}
-
-func (r *fileReader) ReadContext(_ context.Context, b []byte) (int, error) {
-	n, err := r.src.Read(b)
-	if n > 0 {
-		fh, ferr := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if ferr != nil {
-			return 0, ferr
+func TestStreamSums(t *testing.T) {
+	dir := t.TempDir()
+	sizes := []int64{0, 10, 0, 5, 13, 0} // empty files first, between and last
+	files := make([]manifest.File, len(sizes))
+	want := make([]string, len(sizes))
+	path := func(i int) string { return filepath.Join(dir, fmt.Sprint(i)) }
+	for i, n := range sizes {
+		data := bytes.Repeat([]byte{byte('a' + i)}, int(n))
+		if n > 0 { // the file storage creates a file with its first write
+			if err := os.WriteFile(path(i), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		_, ferr = fh.Write(b[:n])
-		fh.Close()
-		if ferr != nil {
-			return 0, ferr
-		}
+		sum := sha256.Sum256(data)
+		files[i], want[i] = manifest.File{Size: n}, hex.EncodeToString(sum[:])
 	}
-	return n, err
-}
-
-func TestStreamFileBeforeTheFileExists(t *testing.T) {
-	data := bytes.Repeat([]byte("odi"), 200_000)
-	f := &fetcher{
-		part: t.TempDir(),
-		m:    manifest.Manifest{Root: "a.bin", Files: []manifest.File{{Size: int64(len(data))}}},
-	}
-	want := sha256.Sum256(data)
-	for _, eof := range []bool{false, true} {
-		os.Remove(f.localPath(0))
-		var src io.Reader = bytes.NewReader(data)
-		if eof {
-			src = &eofWithLast{data: data}
-		}
-		r := &fileReader{src: src, path: filepath.Join(f.part, "a.bin")}
-		sum, ok := f.streamFile(context.Background(), r, 0, int64(len(data)), make([]byte, 64<<10))
-		if !ok || sum != hex.EncodeToString(want[:]) {
-			t.Errorf("EOF with the last bytes %v: streamFile = %q, %v; want %x, true", eof, sum, ok, want)
+	layout := pieces.NewLayout(7, sizes)
+	s := newStreamSums(path, layout, files)
+	defer s.close()
+	for p := range layout.NumPieces() {
+		if err := s.piece(p); err != nil {
+			t.Fatalf("piece %d: %v", p, err)
 		}
 	}
-}
-
-// eofWithLast returns io.EOF with the last bytes, as io.Reader allows.
-type eofWithLast struct{ data []byte }
-
-func (r *eofWithLast) Read(b []byte) (int, error) {
-	n := copy(b, r.data)
-	r.data = r.data[n:]
-	if len(r.data) == 0 {
-		return n, io.EOF
+	got, err := s.finish()
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("sums %q, %v; want %q", got, err, want)
 	}
-	return n, nil
+
+	// A file shorter than the torrent says is no sum.
+	if err := os.Truncate(path(4), 12); err != nil {
+		t.Fatal(err)
+	}
+	s = newStreamSums(path, layout, files)
+	defer s.close()
+	var failed error
+	for p := 0; p < layout.NumPieces() && failed == nil; p++ {
+		failed = s.piece(p)
+	}
+	if failed == nil {
+		_, failed = s.finish()
+	}
+	if failed == nil {
+		t.Error("a file one byte short gave sums")
+	}
 }

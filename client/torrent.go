@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -20,17 +20,26 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/opendist/odi/internal/catalogapi"
+	"github.com/opendist/odi/internal/manifest"
 	"github.com/opendist/odi/internal/names"
+	"github.com/opendist/odi/internal/pieces"
 	"github.com/opendist/odi/internal/warmfill"
 )
 
 // viaTorrent downloads the missing pieces with an anacrolix client writing into the
-// partial state, from peers and web seeds, and from HTTP sources alongside (warm fill,
-// see internal/warmfill), until done or ctx ends. A rationing origin's 503 is no
-// failure: its pieces are in the swarm, and warm fill asks again on its next pass. When
-// no source has brought a useful byte for StallTimeout, odi also takes the
-// redirector's HTTP source (a relay, or the origin's plain download); it gives up when
-// that made no difference for another StallTimeout.
+// partial state, until done or ctx ends. HTTP comes first: warm fill (internal/warmfill)
+// takes the pieces from the torrent's web seeds in order, and the client downloads from
+// peers only the pieces warm fill could not get (busy, failed, or wrong bytes), or
+// everything when there is no web seed. Pieces from relays over ranged HTTP cost both
+// machines a fraction of the CPU of the peer protocol's 16 KiB blocks, and with the
+// client fetching every piece as well the download was slower and its time less steady
+// (scripts/bench/fetch.sh; figures in docs/architecture.md). The client seeds what it
+// has throughout.
+// A rationing origin's 503 is no failure: its pieces are in the swarm, and warm fill
+// asks again on its next pass. When no source has brought a useful byte for
+// StallTimeout, the client takes every piece and odi also takes the redirector's HTTP
+// source (a relay, or the origin's plain download); it gives up when that made no
+// difference for another StallTimeout.
 func (f *fetcher) viaTorrent(ctx context.Context) error {
 	ln, err := net.Listen("tcp", f.opts.BTListen)
 	if err != nil {
@@ -106,9 +115,11 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 		}
 	}()
 	<-t.GotInfo()
-	t.DownloadAll()
 	seeds := &seedList{isDir: t.Info().IsDir()}
 	seeds.add(f.mi.UrlList)
+	if len(seeds.list()) == 0 {
+		t.DownloadAll()
+	}
 	fillCtx, stopFilling := context.WithCancel(ctx)
 	filled := make(chan struct{})
 	go func() {
@@ -178,6 +189,7 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 		if f.opts.TorrentOnly || fallback != nil {
 			return fmt.Errorf("bittorrent: %w for %s", ErrStalled, f.opts.StallTimeout)
 		}
+		t.DownloadAll()
 		fallback, since = make(chan struct{}), time.Now()
 		asking.Store(true)
 		go func() {
@@ -189,7 +201,7 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 				return
 			}
 			f.rep.Note("no progress for %s; taking HTTP from %s as well", f.opts.StallTimeout, base)
-			warmfill.Fill(fillCtx, t, f.fillOptions([]string{base}, &httpUsed, nil))
+			warmfill.Fill(fillCtx, t, f.fillOptions(t, []string{base}, &httpUsed, nil))
 		}()
 	}
 }
@@ -248,7 +260,7 @@ const fetchBusyLimit = 8
 // (webseed-requesting.go; which one was lost with the log), and web seeds added to a
 // running download were the one new way into it odi had taken.
 func (f *fetcher) keepFilling(ctx context.Context, t *torrent.Torrent, seeds *seedList, used *atomic.Int64) {
-	warmfill.Fill(ctx, t, f.fillOptions(seeds.list(), used, func(ctx context.Context) []string {
+	warmfill.Fill(ctx, t, f.fillOptions(t, seeds.list(), used, func(ctx context.Context) []string {
 		var a catalogapi.Artifact
 		if f.api == nil {
 			return nil // a torrent fetched without its directory (FetchTorrent)
@@ -261,13 +273,17 @@ func (f *fetcher) keepFilling(ctx context.Context, t *torrent.Torrent, seeds *se
 }
 
 // fillOptions are warm fill's options for seeds, counting the bytes of the pieces it
-// completes in used.
-func (f *fetcher) fillOptions(seeds []string, used *atomic.Int64, more func(context.Context) []string) warmfill.Options {
+// completes in used; the pieces it cannot get go to t's client.
+func (f *fetcher) fillOptions(t *torrent.Torrent, seeds []string, used *atomic.Int64, more func(context.Context) []string) warmfill.Options {
 	return warmfill.Options{
 		Seeds: seeds, HTTP: f.warmHTTP, Slots: make(chan struct{}, fetchWarmWorkers),
 		Used: used, Log: f.tlog, Name: f.m.ID(),
 		Again: refillPause, MoreSeeds: more, BusyLimit: fetchBusyLimit,
 		BadPiece: f.bad.add,
+		Missed:   func(i int) { t.Piece(i).SetPriority(torrent.PiecePriorityNormal) },
+		// In order, for streamHash, unless the directory's rationing origin is all there
+		// is: a crowd's fills then start at different pieces (see warmfill.Options).
+		InOrder: slices.ContainsFunc(seeds, func(u string) bool { return f.api == nil || !strings.HasPrefix(u, f.api.Base+"/ws/") }),
 	}
 }
 
@@ -336,77 +352,129 @@ func (f *fetcher) redirectedBase(ctx context.Context) (string, error) {
 	return base + "/", nil
 }
 
-// streamHash reads the torrent in order as its pieces complete and returns each file's
-// hex sha256, or nil when ctx ends or a read fails first. Reading through the client's
-// reader makes it fetch the pieces near the read position first, so the hashes are ready
-// about when the last piece arrives, where a pass over the whole download after it cost
-// about a second per GiB; syncing each stretch once hashed leaves the final fsync little
-// to write.
+// streamHash hashes the files in order as their pieces complete, reading what the client
+// wrote, and returns each file's hex sha256, or nil when ctx ends or a read fails first.
+// Warm fill takes the pieces in order, so the hashes are ready about when the last piece
+// arrives, where a pass over the whole download after it cost about a second per GiB;
+// syncing each stretch once hashed leaves the final fsync little to write. The files
+// are read, not the torrent: a torrent reader makes the client fetch the pieces ahead of
+// it from peers, which warm fill is fetching already.
 func (f *fetcher) streamHash(ctx context.Context, t *torrent.Torrent) []string {
-	r := t.NewReader()
-	defer r.Close()
-	r.SetReadahead(streamReadahead)
-	buf := make([]byte, 1<<20)
-	sums := make([]string, len(f.m.Files))
-	for i, file := range f.m.Files {
-		sum, ok := f.streamFile(ctx, r, i, file.Size, buf)
-		if !ok {
+	changes := t.SubscribePieceStateChanges()
+	defer changes.Close()
+	s := newStreamSums(f.localPath, f.layout, f.m.Files)
+	defer s.close()
+	for p := range f.layout.NumPieces() {
+		for !t.Piece(p).State().Complete {
+			select {
+			case <-changes.Values:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if err := s.piece(p); err != nil {
+			f.tlog.Warn("sha256 while downloading: left to the check after", "err", err)
 			return nil
 		}
-		sums[i] = sum
+	}
+	sums, err := s.finish()
+	if err != nil {
+		f.tlog.Warn("sha256 while downloading: left to the check after", "err", err)
 	}
 	return sums
 }
 
-// contextReader is what streamFile reads: a torrent.Reader.
-type contextReader interface {
-	ReadContext(ctx context.Context, b []byte) (int, error)
+// streamSums hashes a download's files from their pieces, given in order, and syncs
+// each file every streamSyncEvery bytes and at its end.
+type streamSums struct {
+	path   func(file int) string
+	layout pieces.Layout
+	files  []manifest.File
+	sums   []string
+	file   int // the file being hashed: the earlier ones are done
+	h      hash.Hash
+	fh     *os.File
+	done   int64 // bytes of the file hashed
+	synced int64
+	buf    []byte
 }
 
-// streamFile hashes file i, of size bytes, from r, which is at the file's start, and
-// syncs it as streamHash does. It opens the file only to sync it, once the bytes read
-// show that it exists: the file storage creates a file with its first write, and an
-// open before that failed and left every file to verify's pass after the download
-// (2 s of hashing and syncing per GiB, measured).
-func (f *fetcher) streamFile(ctx context.Context, r contextReader, i int, size int64, buf []byte) (string, bool) {
-	var fh *os.File
-	defer func() {
-		if fh != nil {
-			fh.Close()
+func newStreamSums(path func(int) string, layout pieces.Layout, files []manifest.File) *streamSums {
+	return &streamSums{path: path, layout: layout, files: files, sums: make([]string, len(files)), h: sha256.New(), buf: make([]byte, 1<<20)}
+}
+
+// piece hashes the bytes of piece p, the one after the last given.
+func (s *streamSums) piece(p int) error {
+	off, n := s.layout.Piece(p)
+	for _, sp := range s.layout.Spans(off, off+n) {
+		if err := s.finishUpTo(sp.File); err != nil {
+			return err
 		}
-	}()
-	h := sha256.New()
-	var done, synced int64
-	for done < size {
-		n, err := r.ReadContext(ctx, buf[:min(int64(len(buf)), size-done)])
-		h.Write(buf[:n])
-		done += int64(n)
-		if errors.Is(err, io.EOF) && done == size {
-			err = nil
+		if s.fh == nil {
+			fh, err := os.Open(s.path(sp.File))
+			if err != nil {
+				return err
+			}
+			s.fh = fh
 		}
-		if err == nil && (done-synced >= streamSyncEvery || done == size) {
-			if fh == nil {
-				fh, err = os.Open(f.localPath(i))
-			}
-			if err == nil {
-				err = fh.Sync()
-			}
-			synced = done
+		got, err := io.CopyBuffer(s.h, io.NewSectionReader(s.fh, sp.Off, sp.N), s.buf)
+		if err == nil && got < sp.N {
+			err = fmt.Errorf("%s: %d bytes at %d, want %d", s.path(sp.File), got, sp.Off, sp.N)
 		}
 		if err != nil {
-			return "", false
+			return err
+		}
+		s.done += sp.N
+		if s.done-s.synced >= streamSyncEvery {
+			if err := s.fh.Sync(); err != nil {
+				return err
+			}
+			s.synced = s.done
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), true
+	return nil
+}
+
+// finishUpTo completes the files before file i: each is whole once the pieces after it
+// begin (empty files have no pieces at all).
+func (s *streamSums) finishUpTo(i int) error {
+	for s.file < i {
+		if s.done != s.files[s.file].Size {
+			return fmt.Errorf("%s: hashed %d bytes of %d", s.path(s.file), s.done, s.files[s.file].Size)
+		}
+		if s.fh != nil {
+			err := s.fh.Sync()
+			s.fh.Close()
+			s.fh = nil
+			if err != nil {
+				return err
+			}
+		}
+		s.sums[s.file] = hex.EncodeToString(s.h.Sum(nil))
+		s.h.Reset()
+		s.file, s.done, s.synced = s.file+1, 0, 0
+	}
+	return nil
+}
+
+// finish completes the files left and returns every file's sha256.
+func (s *streamSums) finish() ([]string, error) {
+	if err := s.finishUpTo(len(s.files)); err != nil {
+		return nil, err
+	}
+	return s.sums, nil
+}
+
+func (s *streamSums) close() {
+	if s.fh != nil {
+		s.fh.Close()
+	}
 }
 
 const (
 	// fetchWarmWorkers is how many pieces odi fetch takes over HTTP from web seeds at once
 	// besides what the BitTorrent client fetches.
 	fetchWarmWorkers = 4
-	// streamReadahead is how far ahead of the hashing the client fetches first: the
-	// size of its own web-seed requests, so that the order costs it no parallelism.
-	streamReadahead = 64 << 20
 	// streamSyncEvery is how much hashed data streamHash leaves unsynced at most.
 	streamSyncEvery = 64 << 20
 )

@@ -53,12 +53,14 @@ func newFetchCmd(g *globals) *cobra.Command {
 DIR, and verify every file against the sha256 the publisher signed. CATALOG/NAME/VERSION
 (the id the API shows) works too, and @latest means the highest version.
 
-odi asks the directory's catalog for the artifact, then downloads it over BitTorrent:
-from peers (relays and other users, found through the directory's tracker) and from
-every HTTP web seed the torrent lists (relays and the directory's origin copy). If
-nothing arrives for --stall-timeout, odi also takes plain HTTP from where the directory's
-redirector sends it (/r/: a relay, or the origin), and keeps swarming; it gives up only
-when that brought nothing for another --stall-timeout. An origin that answers "busy"
+odi asks the directory's catalog for the artifact, then downloads it HTTP first: ranged
+GETs from every web seed the torrent lists (relays and the directory's origin copy), and
+BitTorrent peers (relays and other users, found through the directory's tracker and the
+DHT) for the pieces the web seeds do not give, or for all of them when the torrent lists
+none; it uploads to the swarm while it downloads. If nothing arrives for
+--stall-timeout, odi asks peers for every piece and also takes plain HTTP from where the
+directory's redirector sends it (/r/: a relay, or the origin); it gives up only when that
+brought nothing for another --stall-timeout. An origin that answers "busy"
 (503) in a crowd is no failure: its pieces are in the swarm. Every piece is checked
 against the torrent's hashes as it arrives and every file against the catalog's sha256
 at the end; only then is the artifact renamed into place, so DIR/<root> only ever

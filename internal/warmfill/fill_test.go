@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,5 +200,108 @@ func TestFillReportsEachBadPieceOnce(t *testing.T) {
 	want := []reported{{0, liar}, {1, liar}, {2, liar}}
 	if !slices.Equal(got, want) {
 		t.Errorf("after %d requests to the liar, reported %v, want %v", asked.Load(), got, want)
+	}
+}
+
+// trickleServer answers every request with a 206 and the right headers, then a byte now
+// and then: never idle for IdleTimeout, never done.
+func trickleServer(t *testing.T, size int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var first, last int
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &first, &last); err != nil {
+			http.Error(w, "want a range", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
+		w.Header().Set("Content-Length", strconv.Itoa(last-first+1))
+		w.WriteHeader(http.StatusPartialContent)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				w.Write([]byte{0})
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/ws/"
+}
+
+// A web seed that trickles is dropped for the pass once its pieces take far longer than
+// the others': the pieces it held go to the next web seed, and the pass ends.
+func TestFillLeavesATrickle(t *testing.T) {
+	const pieceLen, pieces = 1 << 16, 24
+	data := make([]byte, pieceLen*pieces)
+	rand.Read(data)
+	tor, _ := newTestTorrent(t, data, pieceLen)
+	good, _ := webSeedServer(t, data, honest)
+	trickle := trickleServer(t, len(data))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tor.DownloadAll()
+	began := time.Now()
+	Fill(ctx, tor, Options{
+		Seeds: []string{trickle, good}, HTTP: NewHTTPClient(2), Slots: make(chan struct{}, 2),
+		Log: slog.New(slog.DiscardHandler), InOrder: true,
+	})
+	if !tor.Complete().Bool() {
+		t.Fatalf("not complete after Fill (%s): %d bytes missing", time.Since(began), tor.BytesMissing())
+	}
+	if took := time.Since(began); took >= IdleTimeout {
+		t.Errorf("Fill took %s beside a trickling web seed", took)
+	}
+}
+
+// Missed hears of every piece no web seed gave, and of nothing else; InOrder asks for the
+// pieces from the first.
+func TestFillMissedAndInOrder(t *testing.T) {
+	const pieceLen, pieces = 1 << 16, 8
+	data := make([]byte, pieceLen*pieces)
+	rand.Read(data)
+
+	tor, _ := newTestTorrent(t, data, pieceLen)
+	liar, _ := webSeedServer(t, data, flipAll)
+	var mu sync.Mutex
+	missed := map[int]bool{}
+	tor.DownloadAll()
+	Fill(context.Background(), tor, Options{
+		Seeds: []string{liar}, HTTP: NewHTTPClient(1), Slots: make(chan struct{}, 1),
+		Log: slog.New(slog.DiscardHandler), Missed: func(i int) { mu.Lock(); missed[i] = true; mu.Unlock() },
+	})
+	mu.Lock()
+	if len(missed) != pieces {
+		t.Errorf("a liar's every piece: Missed heard of %d of %d pieces", len(missed), pieces)
+	}
+	mu.Unlock()
+
+	tor, _ = newTestTorrent(t, data, pieceLen)
+	var offsets []int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var first int64
+		fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &first)
+		mu.Lock()
+		offsets = append(offsets, first)
+		mu.Unlock()
+		http.ServeContent(w, r, "f.bin", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	clear(missed)
+	tor.DownloadAll()
+	Fill(context.Background(), tor, Options{
+		Seeds: []string{srv.URL + "/ws/"}, HTTP: NewHTTPClient(1), Slots: make(chan struct{}, 1),
+		Log: slog.New(slog.DiscardHandler), InOrder: true, Missed: func(i int) { mu.Lock(); missed[i] = true; mu.Unlock() },
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !tor.Complete().Bool() || len(missed) != 0 {
+		t.Fatalf("an honest web seed: complete %v, missed %v", tor.Complete().Bool(), missed)
+	}
+	if !slices.IsSorted(offsets) || len(offsets) != pieces {
+		t.Errorf("in order: asked for the offsets %v", offsets)
 	}
 }

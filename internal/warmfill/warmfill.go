@@ -32,6 +32,19 @@ const IdleTimeout = 30 * time.Second
 // errIdle is the cause of a request cancelled by IdleTimeout.
 var errIdle = errors.New("no bytes for " + IdleTimeout.String())
 
+// A piece's request is also abandoned once it has taken slowFactor times as long as this
+// pass's pieces typically take, and at least minSlow: a web seed that trickles a byte now
+// and then never trips IdleTimeout, and held the workers that asked it, and the pieces
+// they had claimed, for as long as it liked. Relative to the pass's own pieces, a slow
+// link or a download limit (every piece slow alike) trips nothing.
+const (
+	slowFactor = 8
+	minSlow    = 5 * time.Second
+)
+
+// errSlow is the cause of a request abandoned as too slow.
+var errSlow = errors.New("far slower than the other pieces")
+
 // NewHTTPClient returns an HTTP client for Fill: every step bounded, no proxy, idle
 // connections kept for conns workers, and no redirect followed (url-lists name relays
 // and origins directly; a redirect leaves the piece to the BitTorrent client).
@@ -113,6 +126,16 @@ type Options struct {
 	// passes ask again, so that the caller can report the web seed to the directory. It
 	// is called from Fill's workers and must not block.
 	BadPiece func(piece int, webSeed string)
+	// Missed, when set, is told of each piece a pass could not take from any web seed
+	// (busy, failed, or bytes that do not match), and at the end of each pass of every
+	// piece still missing that the client has not begun: a caller whose client downloads
+	// only the pieces it is given (odi fetch) gives it these. It is called from Fill's
+	// workers, possibly more than once for a piece, and must not block.
+	Missed func(piece int)
+	// InOrder makes each pass claim the missing pieces forward from the first, for a
+	// caller that reads the download in order as it completes; otherwise a pass starts at
+	// a random piece and goes backwards (see pieceClaims).
+	InOrder bool
 }
 
 // Fill fills t's missing pieces from the web seeds until t is complete or closed, ctx
@@ -184,39 +207,54 @@ func Fill(ctx context.Context, t *torrent.Torrent, opts Options) {
 // passOver makes one pass over t's missing pieces with the workers the slots allow, and
 // returns how many pieces it completed.
 func passOver(ctx context.Context, t *torrent.Torrent, opts Options, seeds []*webseed.Client, bad *badPieces, pieceLength int64, pass int) int64 {
-	f := &fill{opts: opts, t: t, seeds: seeds, seedState: make([]seedState, len(seeds)), claims: newPieceClaims(t.Info().NumPieces()), bad: bad, pass: pass}
+	n := t.Info().NumPieces()
+	claims := backwardsFromRandom(n)
+	if opts.InOrder {
+		claims = newPieceClaims(n, 0, 1)
+	}
+	f := &fill{opts: opts, t: t, seeds: seeds, seedState: make([]seedState, len(seeds)), claims: claims, bad: bad, pass: pass,
+		checking: make(chan struct{}, cap(opts.Slots))}
 	var wg sync.WaitGroup
 	for range cap(opts.Slots) {
 		wg.Go(func() { f.work(ctx, pieceLength) })
 	}
 	wg.Wait()
+	f.checks.Wait()
+	if opts.Missed != nil && ctx.Err() == nil {
+		for i := range n {
+			if s := t.Piece(i).State(); untouched(s) {
+				opts.Missed(i)
+			}
+		}
+	}
 	return f.pieces.Load()
 }
 
-// pieceClaims hands out each piece index once, backwards from a random piece: the
-// client's web-seed requests run forward from the start of each 64 MiB slice of the
-// torrent and stop at the first piece it has, so Fill goes the other way and the two meet
-// instead of fetching the same pieces (going forward instead filled 1 GiB no faster);
-// and a crowd's fills begin at different pieces, so a rationing origin hands each its
-// own at once instead of one piece to one of them and 503s to the rest.
+// pieceClaims hands out each piece index once, from start in steps of step (1 or -1),
+// wrapping around. By default a pass goes backwards from a random piece: the client's
+// web-seed requests run forward from the start of each 64 MiB slice of the torrent and
+// stop at the first piece it has, so Fill goes the other way and the two meet instead of
+// fetching the same pieces (going forward instead filled 1 GiB no faster); and a crowd's
+// fills begin at different pieces, so a rationing origin hands each its own at once
+// instead of one piece to one of them and 503s to the rest.
 type pieceClaims struct {
-	next     atomic.Int64
-	n, start int64
+	next           atomic.Int64
+	n, start, step int64
 }
 
-func newPieceClaims(n int) *pieceClaims {
-	c := &pieceClaims{n: int64(n), start: rand.Int64N(int64(max(n, 1)))}
-	c.next.Store(int64(n))
-	return c
+func newPieceClaims(n, start, step int) *pieceClaims {
+	return &pieceClaims{n: int64(n), start: int64(start), step: int64(step)}
 }
+
+func backwardsFromRandom(n int) *pieceClaims { return newPieceClaims(n, rand.IntN(max(n, 1)), -1) }
 
 // claim returns the next piece to try, or false when none is left.
 func (c *pieceClaims) claim() (int, bool) {
-	i := c.next.Add(-1)
-	if i < 0 {
+	k := c.next.Add(1) - 1
+	if k >= c.n {
 		return 0, false
 	}
-	return int((c.start + i) % c.n), true
+	return int(((c.start+c.step*k)%c.n + c.n) % c.n), true
 }
 
 // untouched reports whether the client neither has a piece nor has begun or is checking
@@ -235,9 +273,12 @@ type fill struct {
 	seeds     []*webseed.Client
 	seedState []seedState
 	claims    *pieceClaims
-	bad       *badPieces   // the Fill's, across passes
-	pieces    atomic.Int64 // completed by this pass
-	pass      int          // 0 for the first
+	bad       *badPieces     // the Fill's, across passes
+	pieces    atomic.Int64   // completed by this pass
+	pass      int            // 0 for the first
+	checks    sync.WaitGroup // the client's checks of the pieces written
+	checking  chan struct{}  // bounds the checks in flight: a slot each
+	typical   atomic.Int64   // nanoseconds a piece's request takes (took)
 }
 
 // seedState is what a pass learned of one web seed.
@@ -337,16 +378,30 @@ func (f *fill) piece(ctx context.Context, i int, buf []byte) bool {
 			f.opts.Log.Warn("warm fill: cannot write a piece", "artifact", f.opts.Name, "piece", i, "err", err)
 			return true
 		}
-		// The client marks the piece complete if it matches its hash. It counts the check
-		// done before it has marked the piece: wait for that too.
-		_ = p.VerifyDataContext(ctx) // an error only when ctx ends or the torrent closes
-		awaitPieces(ctx, f.t, func() bool { s := p.State(); return !s.Checking && !s.Marking })
-		if p.State().Complete {
-			f.pieces.Add(1)
-			add(f.opts.Pieces, 1)
-			add(f.opts.Used, int64(len(buf)))
+		// The client marks the piece complete if it matches its hash, while this worker
+		// fetches the next: the check reads the piece back and hashes it again, about as
+		// long as fetching it from a web seed on the same network.
+		n := int64(len(buf))
+		select {
+		case f.checking <- struct{}{}:
+		case <-ctx.Done():
+			return false
 		}
+		f.checks.Go(func() {
+			defer func() { <-f.checking }()
+			_ = p.VerifyDataContext(ctx) // an error only when ctx ends or the torrent closes
+			// The client counts the check done before it has marked the piece: wait for that too.
+			awaitPieces(ctx, f.t, func() bool { s := p.State(); return !s.Checking && !s.Marking })
+			if p.State().Complete {
+				f.pieces.Add(1)
+				add(f.opts.Pieces, 1)
+				add(f.opts.Used, n)
+			}
+		})
 		return true
+	}
+	if f.opts.Missed != nil {
+		f.opts.Missed(i)
 	}
 	for s := range f.seeds {
 		if f.usable(s) {
@@ -389,12 +444,26 @@ func add(n *atomic.Int64, d int64) {
 }
 
 // fetch reads the torrent's bytes [off, off+len(buf)) from one web seed into buf, and
-// gives up when none has come for IdleTimeout.
+// gives up when none has come for IdleTimeout, or when it is far slower than the pass's
+// other pieces (slowFactor).
 func (f *fill) fetch(ctx context.Context, c *webseed.Client, off int64, buf []byte) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	idle := time.AfterFunc(IdleTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
+	began := time.Now()
+	var slow *time.Timer
+	slow = time.AfterFunc(minSlow, func() {
+		if ctx.Err() != nil { // done: the timer stops here
+			return
+		}
+		if typical := time.Duration(f.typical.Load()); typical > 0 && time.Since(began) > slowFactor*typical {
+			cancel(errSlow)
+			return
+		}
+		slow.Reset(time.Second)
+	})
+	defer slow.Stop()
 	req := c.StartNewRequest(ctx, webseed.RequestSpec{Start: off, Length: int64(len(buf))}, f.opts.Log)
 	defer req.Close()
 	body := &progressReader{r: req.Body, n: f.opts.Read, idle: idle}
@@ -406,7 +475,25 @@ func (f *fill) fetch(ctx context.Context, c *webseed.Client, off int64, buf []by
 	if err != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
+	if err == nil {
+		f.took(time.Since(began))
+	}
 	return err
+}
+
+// took adds a piece's time to the pass's typical one, a moving average over about the
+// last eight pieces.
+func (f *fill) took(d time.Duration) {
+	for {
+		old := f.typical.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if f.typical.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }
 
 // progressReader counts the bytes read and pushes the idle timer back after each read.

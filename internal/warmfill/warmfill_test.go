@@ -37,18 +37,35 @@ func TestWebSeeds(t *testing.T) {
 	}
 }
 
-func TestPieceClaimsBackwardsOnceEach(t *testing.T) {
-	starts := map[int]bool{}
-	for range 200 {
-		c := newPieceClaims(3)
+func TestPieceClaims(t *testing.T) {
+	all := func(c *pieceClaims) []int {
 		var got []int
 		for {
 			i, ok := c.claim()
 			if !ok {
-				break
+				return got
 			}
 			got = append(got, i)
 		}
+	}
+	for _, tc := range []struct {
+		n, start, step int
+		want           []int
+	}{
+		{3, 1, -1, []int{1, 0, 2}},
+		{3, 0, -1, []int{0, 2, 1}},
+		{3, 0, 1, []int{0, 1, 2}},
+		{4, 2, 1, []int{2, 3, 0, 1}},
+		{1, 0, -1, []int{0}},
+		{0, 0, 1, nil},
+	} {
+		if got := all(newPieceClaims(tc.n, tc.start, tc.step)); !slices.Equal(got, tc.want) {
+			t.Errorf("%d pieces from %d by %d: claims %v, want %v", tc.n, tc.start, tc.step, got, tc.want)
+		}
+	}
+	starts := map[int]bool{}
+	for range 200 {
+		got := all(backwardsFromRandom(3))
 		if want := []int{got[0], (got[0] + 2) % 3, (got[0] + 1) % 3}; !slices.Equal(got, want) {
 			t.Fatalf("claims %v, want %v", got, want)
 		}
@@ -57,12 +74,12 @@ func TestPieceClaimsBackwardsOnceEach(t *testing.T) {
 	if len(starts) != 3 {
 		t.Errorf("200 fills of 3 pieces began at %d different pieces, want all 3", len(starts))
 	}
-	if _, ok := newPieceClaims(0).claim(); ok {
+	if _, ok := backwardsFromRandom(0).claim(); ok {
 		t.Fatal("a torrent of no pieces gave a claim")
 	}
 
 	const n, workers = 10000, 8
-	c := newPieceClaims(n)
+	c := backwardsFromRandom(n)
 	seen := make([]int, n)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

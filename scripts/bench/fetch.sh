@@ -4,10 +4,10 @@
 # One directory and two relays on 127.0.0.1; a SIZE_MIB artifact (random bytes) is
 # published and both relays fill with it (the script waits until the directory lists both
 # among its web seeds). Then, one after the other, each into a fresh folder:
-#   odi fetch   odi fetch --directory URL -o DIR --json bench/big@1: BitTorrent with the
-#               relays as peers (from the tracker) and every web seed of the torrent,
-#               plus ranged HTTP from those web seeds; it checks every file's sha256 and
-#               fsyncs it before it ends (hashing as the pieces arrive).
+#   odi fetch   odi fetch --directory URL -o DIR --json bench/big@1: ranged HTTP from
+#               every web seed of the torrent first, BitTorrent (the relays as peers, from
+#               the tracker) for the pieces HTTP does not bring; it checks every file's
+#               sha256 and fsyncs it before it ends (hashing as the pieces arrive).
 #   aria2c      the same .torrent (URL/t/bench/big/1.torrent), tracker and web seeds, the
 #               options of scripts/e2e.sh's aria (no DHT, LPD or PEX; --seed-time=0).
 #   curl        curl -L -o FILE URL/r/bench/big/1: plain HTTP through the redirector to
