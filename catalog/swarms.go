@@ -13,18 +13,18 @@ import (
 // errNotInCatalog is what the tracker tells clients announcing a foreign infohash.
 var errNotInCatalog = fmt.Errorf("%w: this tracker only tracks the artifacts of its directory's catalog", ErrNotFound)
 
-// Trackable returns nil when ih is a published artifact, and otherwise an error a
-// tracker can show its client: not in the catalog, or expunged and why. It reads the
-// in-memory view, so a publish or expunge takes effect at the next announce.
-func (c *Catalog) Trackable(ih [20]byte) error {
+// Trackable returns the artifact's size when ih is a published artifact, and otherwise
+// an error a tracker can show its client: not in the catalog, or expunged and why. It
+// reads the in-memory view, so a publish or expunge takes effect at the next announce.
+func (c *Catalog) Trackable(ih [20]byte) (int64, error) {
 	a := c.view.Load().byHash[metainfo.Hash(ih)]
 	switch {
 	case a == nil:
-		return errNotInCatalog
+		return 0, errNotInCatalog
 	case a.State != catalogapi.Published:
-		return fmt.Errorf("%w: %s", ErrExpunged, a.Reason)
+		return 0, fmt.Errorf("%w: %s", ErrExpunged, a.Reason)
 	}
-	return nil
+	return a.Size, nil
 }
 
 // Trackables lists the infohashes of all published artifacts.

@@ -164,8 +164,8 @@ func (f *fetcher) viaTorrent(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		peers, nseeds := len(t.PeerConns()), len(t.WebseedPeerConns())
-		desc := fmt.Sprintf("BitTorrent: %d peer%s, %d web seed%s", peers, plural(peers), nseeds, plural(nseeds))
+		nseeds, peers := len(seeds.list()), len(t.PeerConns())
+		desc := fmt.Sprintf("HTTP from %d web seed%s, BitTorrent with %d peer%s", nseeds, plural(nseeds), peers, plural(peers))
 		if fallback != nil {
 			desc += ", and HTTP"
 		}

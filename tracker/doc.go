@@ -2,7 +2,9 @@
 // only: announce and scrape over HTTP (BEP 3, with BEP 23 compact peers, BEP 7 peers6 and
 // BEP 48 scrape) and over UDP (BEP 15), swarms in memory, and per-infohash popularity
 // counters (seeders, leechers, completed, decayed demand) that the rest of the directory
-// reads through Stats and that survive restarts through a CounterStore.
+// reads through Stats and that survive restarts through a CounterStore, and the sum of the
+// download bytes clients report in their announces (ReportedDownloaded: their own word,
+// at most one copy of the artifact per announce).
 //
 // The request parsers (announce query, UDP packets) are pure functions, fuzzed. Swarms
 // live in 256 shards keyed by the infohash's first byte, each with its own lock, so

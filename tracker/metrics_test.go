@@ -16,7 +16,7 @@ import (
 func TestSweepGauges(t *testing.T) {
 	kept, gone := testIH, testIH
 	gone[1] ^= 1
-	cat := catalogOf{kept: true, gone: true}
+	cat := catalogOf{kept: testLength, gone: testLength}
 	reg := prometheus.NewRegistry()
 	tr, err := New(context.Background(), DefaultConfig(), cat, noCounters{}, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -26,7 +26,7 @@ func TestSweepGauges(t *testing.T) {
 	for i, ih := range [][20]byte{kept, kept, gone} {
 		a := ann(10, EventStarted)
 		a.InfoHash = ih
-		tr.swarms.announce(a, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 1), now, time.Hour, 50, nil)
+		tr.swarms.announce(a, 0, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 1), now, time.Hour, 50, nil)
 	}
 	tr.sweep()
 	if s, p := gaugeValue(t, tr.metrics.swarms), gaugeValue(t, tr.metrics.peers); s != 2 || p != 3 {

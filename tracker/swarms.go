@@ -33,9 +33,21 @@ func (k *peerKey) is4() bool {
 }
 
 type peer struct {
-	id      [20]byte
-	next    peerKey // the next entry of the same host (see host)
-	expires uint32  // unix seconds: 32 bits last until 2106 and keep the maps small
+	id         [20]byte
+	next       peerKey // the next entry of the same host (see host)
+	expires    uint32  // unix seconds: 32 bits last until 2106 and keep the maps small
+	downloaded int64   // its last announce's BEP 3 "downloaded", the baseline of the next
+}
+
+// downloadedDelta is what an announce of downloaded adds to the reported download bytes,
+// given the peer's last announced value prev: the rise, at most length (one copy of the
+// artifact, so one hostile announce adds no more). A fall is a client that restarted its
+// count, and adds nothing; either way downloaded is the next baseline.
+func downloadedDelta(prev, downloaded, length int64) int64 {
+	if downloaded <= prev {
+		return 0
+	}
+	return min(downloaded-prev, length)
 }
 
 // hostOf is the host a peer belongs to, the unit of the per-address cap and of demand:
@@ -191,6 +203,9 @@ func (sw *swarm) expire(cutoff uint32) {
 type shard struct {
 	mu     sync.Mutex
 	swarms map[[20]byte]*swarm
+	// downloaded is the reported download bytes of the shard's announces (see
+	// downloadedDelta): kept per shard, under the lock an announce holds anyway.
+	downloaded int64
 }
 
 // swarms holds every swarm, in shards by the infohash's first byte.
@@ -237,8 +252,9 @@ var relayPeerIDPrefix = []byte(relayapi.PeerIDPrefix)
 // numWant other peers to out: seeders get no seeders (save a magnet client's first
 // announce, see MayLackMetadata), and leechers get a mix. A swarm never holds more than
 // perHost entries of one host, so no answer does either.
-// ttl is how long the peer stays without announcing again.
-func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl time.Duration, numWant int, out []chosen) (announceResult, []chosen) {
+// ttl is how long the peer stays without announcing again; length is the artifact's, which
+// caps what the announce adds to the reported download bytes.
+func (s *swarms) announce(a *Announce, length int64, from netip.AddrPort, now time.Time, ttl time.Duration, numWant int, out []chosen) (announceResult, []chosen) {
 	key := keyOf(from)
 	hk := hostOf(key)
 	sh := s.shard(a.InfoHash)
@@ -255,7 +271,7 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 	// leads any ranking by demand anyway.
 	if h, known := sw.hosts[hk]; known || len(sw.hosts) < 2*s.maxPeers {
 		was := h
-		s.record(sw, &h, a, key, now, ttl)
+		sh.downloaded += s.record(sw, &h, a, length, key, now, ttl)
 		switch {
 		case h == was: // a re-announce within the window: nothing to store
 		case !h.idle(s.window(now)):
@@ -278,13 +294,19 @@ func (s *swarms) announce(a *Announce, from netip.AddrPort, now time.Time, ttl t
 }
 
 // record applies a's announce from key, an address of host h, to sw: it counts demand
-// and completions once per host and window, and lists, moves or removes key's entry.
-func (s *swarms) record(sw *swarm, h *host, a *Announce, key peerKey, now time.Time, ttl time.Duration) {
+// and completions once per host and window, and lists, moves or removes key's entry. It
+// returns the announce's reported download bytes: none for a peer not listed before,
+// which has no baseline, nor for a relay.
+func (s *swarms) record(sw *swarm, h *host, a *Announce, length int64, key peerKey, now time.Time, ttl time.Duration) (downloaded int64) {
 	w := s.window(now)
 	old, listed, wasSeeder := sw.lookup(key)
 	seeder := a.Seeder()
-	// Relays fetch what the placement gives them: their announces are not demand.
+	// Relays fetch what the placement gives them: their announces are not demand, and
+	// what they download (from the origin and each other) is counted where it is served.
 	wants := !bytes.HasPrefix(a.PeerID[:], relayPeerIDPrefix)
+	if listed && wants {
+		downloaded = downloadedDelta(old.downloaded, a.Downloaded, length)
+	}
 	// A completion is a completed event, or a listed leecher that now has everything:
 	// clients that stop right after finishing (aria2c --seed-time=0) send only
 	// "stopped" with left=0.
@@ -300,14 +322,14 @@ func (s *swarms) record(sw *swarm, h *host, a *Announce, key peerKey, now time.T
 		if listed {
 			sw.unlist(key, h)
 		}
-		return
+		return downloaded
 	}
 	if !seeder && wants && h.wanted != w {
 		h.wanted = w
 		sw.demand.add(now.UnixNano(), s.halfLife, 1)
 		sw.dirty = true
 	}
-	p := peer{id: a.PeerID, expires: uint32(now.Add(ttl).Unix())}
+	p := peer{id: a.PeerID, expires: uint32(now.Add(ttl).Unix()), downloaded: a.Downloaded}
 	switch {
 	case listed:
 		p.next = old.next
@@ -315,7 +337,7 @@ func (s *swarms) record(sw *swarm, h *host, a *Announce, key peerKey, now time.T
 			delete(sw.peers(wasSeeder), key)
 		}
 	case int(h.entries) < s.perHost && sw.size() >= s.maxPeers:
-		return // the swarm is full: the peer gets peers but is not listed
+		return downloaded // the swarm is full: the peer gets peers but is not listed
 	default:
 		// At its cap, a host's new entry takes the place of its stalest one.
 		if int(h.entries) >= s.perHost {
@@ -325,6 +347,19 @@ func (s *swarms) record(sw *swarm, h *host, a *Announce, key peerKey, now time.T
 		h.entries++
 	}
 	sw.peers(seeder)[key] = p
+	return downloaded
+}
+
+// reportedDownloaded sums the shards' reported download bytes.
+func (s *swarms) reportedDownloaded() int64 {
+	var n int64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += sh.downloaded
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // peersOf appends up to n peers of ih's swarm to out, seeders first.

@@ -41,17 +41,17 @@ func TestSwarmAnnounce(t *testing.T) {
 	s := testSwarms(1000, time.Hour)
 	// Three leechers and two seeders.
 	for i, a := range []string{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"} {
-		res, _ := s.announce(ann(100, EventStarted), addr(a), t0, ttl, 50, nil)
+		res, _ := s.announce(ann(100, EventStarted), 0, addr(a), t0, ttl, 50, nil)
 		if res.leechers != i+1 {
 			t.Fatalf("leechers %d after %d announces", res.leechers, i+1)
 		}
 	}
 	for _, a := range []string{"10.0.1.1:1", "[2001:db8::1]:1"} {
-		s.announce(ann(0, EventStarted), addr(a), t0, ttl, 50, nil)
+		s.announce(ann(0, EventStarted), 0, addr(a), t0, ttl, 50, nil)
 	}
 
 	// A seeder gets leechers only, never itself or other seeders.
-	res, peers := s.announce(ann(0, EventNone), addr("10.0.1.1:1"), t0, ttl, 50, nil)
+	res, peers := s.announce(ann(0, EventNone), 0, addr("10.0.1.1:1"), t0, ttl, 50, nil)
 	if res.seeders != 2 || res.leechers != 3 || len(peers) != 3 {
 		t.Fatalf("seeder's answer: %+v, %d peers", res, len(peers))
 	}
@@ -63,7 +63,7 @@ func TestSwarmAnnounce(t *testing.T) {
 	// A magnet client's first announce says left=0 before it knows the size: it gets
 	// seeders too, which are all a swarm of relays has to offer it.
 	magnet := ann(0, EventStarted)
-	_, peers = s.announce(magnet, addr("10.0.2.1:1"), t0, ttl, 50, nil)
+	_, peers = s.announce(magnet, 0, addr("10.0.2.1:1"), t0, ttl, 50, nil)
 	seeders := 0
 	for _, p := range peers {
 		if a := p.addrPort().Addr().String(); a == "10.0.1.1" || a == "2001:db8::1" {
@@ -73,9 +73,9 @@ func TestSwarmAnnounce(t *testing.T) {
 	if seeders != 2 {
 		t.Fatalf("a magnet client's first announce got %d seeders among %d peers, want 2", seeders, len(peers))
 	}
-	s.announce(ann(0, EventStopped), addr("10.0.2.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(0, EventStopped), 0, addr("10.0.2.1:1"), t0, ttl, 0, nil)
 	// A leecher gets both kinds, never itself.
-	_, peers = s.announce(ann(50, EventNone), addr("10.0.0.1:1"), t0, ttl, 50, nil)
+	_, peers = s.announce(ann(50, EventNone), 0, addr("10.0.0.1:1"), t0, ttl, 50, nil)
 	if len(peers) != 4 {
 		t.Fatalf("leecher got %d peers, want 4", len(peers))
 	}
@@ -85,27 +85,27 @@ func TestSwarmAnnounce(t *testing.T) {
 		}
 	}
 	// numwant bounds the answer.
-	if _, peers = s.announce(ann(50, EventNone), addr("10.0.0.1:1"), t0, ttl, 2, nil); len(peers) != 2 {
+	if _, peers = s.announce(ann(50, EventNone), 0, addr("10.0.0.1:1"), t0, ttl, 2, nil); len(peers) != 2 {
 		t.Fatalf("numwant 2 gave %d peers", len(peers))
 	}
 	// completed moves a leecher to the seeders and counts once.
-	res, _ = s.announce(ann(0, EventCompleted), addr("10.0.0.2:1"), t0, ttl, 0, nil)
+	res, _ = s.announce(ann(0, EventCompleted), 0, addr("10.0.0.2:1"), t0, ttl, 0, nil)
 	if res.seeders != 3 || res.leechers != 2 || res.completed != 1 {
 		t.Fatalf("after completed: %+v", res)
 	}
-	if res, _ = s.announce(ann(0, EventCompleted), addr("10.0.0.2:1"), t0, ttl, 0, nil); res.completed != 1 {
+	if res, _ = s.announce(ann(0, EventCompleted), 0, addr("10.0.0.2:1"), t0, ttl, 0, nil); res.completed != 1 {
 		t.Fatalf("a repeated completed counted again: %+v", res)
 	}
 	// stopped removes the peer.
-	if res, _ = s.announce(ann(50, EventStopped), addr("10.0.0.3:1"), t0, ttl, 50, nil); res.leechers != 1 {
+	if res, _ = s.announce(ann(50, EventStopped), 0, addr("10.0.0.3:1"), t0, ttl, 50, nil); res.leechers != 1 {
 		t.Fatalf("after stopped: %+v", res)
 	}
 }
 
 func TestSwarmExpiry(t *testing.T) {
 	s := testSwarms(1000, time.Hour)
-	s.announce(ann(10, EventStarted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	s.announce(ann(10, EventStarted), addr("10.0.0.2:1"), t0.Add(15*time.Minute), ttl, 0, nil)
+	s.announce(ann(10, EventStarted), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(10, EventStarted), 0, addr("10.0.0.2:1"), t0.Add(15*time.Minute), ttl, 0, nil)
 	all := func([20]byte) bool { return true }
 	if n := s.sweep(t0.Add(ttl-time.Second), all); n != 2 {
 		t.Fatalf("before the TTL: %d peers", n)
@@ -117,7 +117,7 @@ func TestSwarmExpiry(t *testing.T) {
 		t.Fatalf("after both TTLs: %d peers", n)
 	}
 	// A swarm that may no longer be tracked (expunged) goes with its counters.
-	s.announce(ann(10, EventStarted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(10, EventStarted), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	s.sweep(t0, func([20]byte) bool { return false })
 	if _, ok := s.stats(testIH, t0); ok {
 		t.Fatal("an untrackable swarm survived the sweep")
@@ -127,14 +127,14 @@ func TestSwarmExpiry(t *testing.T) {
 func TestSwarmCap(t *testing.T) {
 	s := testSwarms(3, time.Hour)
 	for i := range 5 {
-		s.announce(ann(10, EventNone), netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 1), t0, ttl, 0, nil)
+		s.announce(ann(10, EventNone), 0, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 1), t0, ttl, 0, nil)
 	}
 	st, _ := s.stats(testIH, t0)
 	if st.Leechers != 3 {
 		t.Fatalf("swarm holds %d peers, cap 3", st.Leechers)
 	}
 	// A listed peer can still move from leecher to seeder at the cap.
-	if res, _ := s.announce(ann(0, EventCompleted), addr("10.0.0.0:1"), t0, ttl, 0, nil); res.seeders != 1 || res.leechers != 2 {
+	if res, _ := s.announce(ann(0, EventCompleted), 0, addr("10.0.0.0:1"), t0, ttl, 0, nil); res.seeders != 1 || res.leechers != 2 {
 		t.Fatalf("at the cap: %+v", res)
 	}
 }
@@ -160,11 +160,11 @@ func TestDemandDecay(t *testing.T) {
 	// A host's leecher announces count once a window, and its completion once; seeder
 	// re-announces and stops do not count.
 	s := testSwarms(100, half)
-	s.announce(ann(10, EventStarted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	s.announce(ann(10, EventNone), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	s.announce(ann(0, EventCompleted), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	s.announce(ann(0, EventNone), addr("10.0.0.1:1"), t0, ttl, 0, nil)
-	s.announce(ann(0, EventStopped), addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(10, EventStarted), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(10, EventNone), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(0, EventCompleted), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(0, EventNone), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
+	s.announce(ann(0, EventStopped), 0, addr("10.0.0.1:1"), t0, ttl, 0, nil)
 	// Redirects count like leecher announces, with the same half-life; the directory
 	// hands them on in batches.
 	s.redirected(testIH, 2, t0)
@@ -199,7 +199,7 @@ func TestRelaysAreNotDemand(t *testing.T) {
 			{InfoHash: testIH, PeerID: id, Port: 1, Left: 50, Event: EventNone, NumWant: -1, Compact: true},
 			{InfoHash: testIH, PeerID: id, Port: 1, Left: 0, Event: EventCompleted, NumWant: -1, Compact: true},
 		} {
-			s.announce(a, addr(from), t0, ttl, 50, nil)
+			s.announce(a, 0, addr(from), t0, ttl, 50, nil)
 		}
 	}
 	fill(relayID, "10.0.0.1:1")
@@ -235,7 +235,7 @@ func TestSoakMemoryBounded(t *testing.T) {
 	for i := range total {
 		a.InfoHash[0] = byte(i % 4)
 		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		s.announce(a, netip.AddrPortFrom(ip, uint16(i%60000+1)), now, 2*time.Minute, 0, nil)
+		s.announce(a, 0, netip.AddrPortFrom(ip, uint16(i%60000+1)), now, 2*time.Minute, 0, nil)
 		if i%perMinute == perMinute-1 {
 			now = now.Add(time.Minute)
 			live := s.sweep(now, all)
@@ -438,7 +438,7 @@ type step struct {
 func (st step) announce(s *swarms) (announceResult, []chosen) {
 	a := ann(st.left, st.event)
 	a.PeerID[19] = st.peerID
-	return s.announce(a, addr(st.from), t0.Add(st.after), ttl, 50, nil)
+	return s.announce(a, 0, addr(st.from), t0.Add(st.after), ttl, 50, nil)
 }
 
 // repeat is n announces from host, each from another port and peer id.
@@ -521,7 +521,7 @@ func TestFairDemandRanks(t *testing.T) {
 	for i, st := range repeat(5000, "192.0.2.66", 10) {
 		a := ann(10, EventNone)
 		a.InfoHash, a.PeerID[19] = spammed, byte(i)
-		s.announce(a, addr(st.from), t0.Add(time.Duration(i)*time.Millisecond), ttl, 50, nil)
+		s.announce(a, 0, addr(st.from), t0.Add(time.Duration(i)*time.Millisecond), ttl, 50, nil)
 	}
 	for _, st := range distinct(50) {
 		st.announce(s)
@@ -541,7 +541,7 @@ func TestPerAddressCap(t *testing.T) {
 	cfg.MaxPeersPerSwarm, cfg.MaxPeersPerAddress = 10, 3
 	s := newSwarms(cfg)
 	at := func(d time.Duration, from string, left int64) []chosen {
-		_, peers := s.announce(ann(left, EventNone), addr(from), t0.Add(d), ttl, 50, nil)
+		_, peers := s.announce(ann(left, EventNone), 0, addr(from), t0.Add(d), ttl, 50, nil)
 		return peers
 	}
 	at(0, "192.0.2.7:1", 10)
@@ -641,7 +641,7 @@ func TestSwarmInvariants(t *testing.T) {
 		for i := range 20_000 {
 			a := ann(int64(rng.IntN(3)), Event(rng.IntN(4)))
 			from := netip.AddrPortFrom(netip.MustParseAddr(hosts[rng.IntN(len(hosts))]), uint16(1+rng.IntN(8)))
-			_, peers := s.announce(a, from, now, 2*time.Minute, 1+rng.IntN(20), nil)
+			_, peers := s.announce(a, 0, from, now, 2*time.Minute, 1+rng.IntN(20), nil)
 			count := map[peerKey]int{}
 			for _, p := range peers {
 				if count[hostOf(p.key)]++; count[hostOf(p.key)] > perHost || p.key == keyOf(from) {
@@ -664,10 +664,10 @@ func TestPeersOf(t *testing.T) {
 	s := testSwarms(1000, time.Hour)
 	a := ann(100, EventStarted)
 	for _, p := range []string{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"} {
-		s.announce(a, addr(p), t0, ttl, 0, nil)
+		s.announce(a, 0, addr(p), t0, ttl, 0, nil)
 	}
 	for _, p := range []string{"10.0.1.1:1", "[2001:db8::1]:1"} {
-		s.announce(ann(0, EventStarted), addr(p), t0, ttl, 0, nil)
+		s.announce(ann(0, EventStarted), 0, addr(p), t0, ttl, 0, nil)
 	}
 	isSeeder := func(c chosen) bool {
 		ip := c.addrPort().Addr().String()

@@ -14,9 +14,10 @@ import (
 
 // Catalog tells the tracker which swarms it may track: the catalog's published artifacts.
 type Catalog interface {
-	// Trackable returns nil for an infohash that may be tracked, or an error whose text
-	// tells the client why not (unknown, or expunged and why).
-	Trackable(ih [20]byte) error
+	// Trackable returns the artifact's total length in bytes for an infohash that may be
+	// tracked, or an error whose text tells the client why not (unknown, or expunged and
+	// why). The length caps what one announce may add to ReportedDownloaded.
+	Trackable(ih [20]byte) (length int64, err error)
 	// Trackables lists every infohash that may be tracked, for a full scrape.
 	Trackables() [][20]byte
 }
@@ -51,15 +52,16 @@ func New(ctx context.Context, cfg Config, catalog Catalog, store CounterStore, r
 		return nil, fmt.Errorf("tracker config: %w", err)
 	}
 	proxies, _ := cfg.Proxies()
+	sw := newSwarms(cfg)
 	t := &Tracker{
 		cfg:     cfg,
 		catalog: catalog,
 		store:   store,
 		log:     log,
 		now:     time.Now,
-		swarms:  newSwarms(cfg),
+		swarms:  sw,
 		proxies: proxies,
-		metrics: newMetrics(reg),
+		metrics: newMetrics(reg, sw.reportedDownloaded),
 	}
 	rand.Read(t.connKey[:])
 	saved, err := store.LoadSwarmCounters(ctx)
@@ -68,13 +70,26 @@ func New(ctx context.Context, cfg Config, catalog Catalog, store CounterStore, r
 	}
 	var kept []Counters
 	for _, c := range saved {
-		if catalog.Trackable(c.InfoHash) == nil {
+		if _, err := catalog.Trackable(c.InfoHash); err == nil {
 			kept = append(kept, c)
 		}
 	}
 	t.swarms.restore(kept)
 	return t, nil
 }
+
+// tracks reports whether the catalog lets the tracker track ih.
+func (t *Tracker) tracks(ih [20]byte) bool {
+	_, err := t.catalog.Trackable(ih)
+	return err == nil
+}
+
+// ReportedDownloaded is the bytes clients (not relays) said they downloaded since this
+// process started: the sum of the rises of each listed peer's BEP 3 "downloaded" between
+// two of its announces, each capped at the artifact's length. It is the clients' own word,
+// from every source (the origin, relays, other peers), and any client can inflate it
+// by up to one copy of the artifact per announce.
+func (t *Tracker) ReportedDownloaded() int64 { return t.swarms.reportedDownloaded() }
 
 // Stats returns the counters of the swarm of ih (zero when it has none).
 func (t *Tracker) Stats(ih [20]byte) Stats {
@@ -86,7 +101,7 @@ func (t *Tracker) Stats(ih [20]byte) Stats {
 // directory answers get_peers with, so that clients that find peers only through the
 // DHT see those the tracker lists. None for an infohash the catalog does not track.
 func (t *Tracker) Peers(ih [20]byte, n int) []netip.AddrPort {
-	if n <= 0 || t.catalog.Trackable(ih) != nil {
+	if n <= 0 || !t.tracks(ih) {
 		return nil
 	}
 	picked := t.swarms.peersOf(ih, n, make([]chosen, 0, n))
@@ -102,7 +117,7 @@ func (t *Tracker) Peers(ih [20]byte, n int) []netip.AddrPort {
 // count once per host and interval, each redirect counts: the redirector answers one per
 // request, and bounding what one client may ask of it is the HTTP edge's job.
 func (t *Tracker) CountRedirects(ih [20]byte, n int64) {
-	if n > 0 && t.catalog.Trackable(ih) == nil {
+	if n > 0 && t.tracks(ih) {
 		t.swarms.redirected(ih, n, t.now())
 	}
 }
@@ -133,7 +148,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 func (t *Tracker) sweep() {
 	swarms := 0 // the ones kept: sweep asks once per swarm
 	peers := t.swarms.sweep(t.now(), func(ih [20]byte) bool {
-		ok := t.catalog.Trackable(ih) == nil
+		ok := t.tracks(ih)
 		if ok {
 			swarms++
 		}
@@ -165,7 +180,8 @@ type answer struct {
 // announce checks that a's swarm may be tracked, records the peer at from, and picks
 // peers for it into buf.
 func (t *Tracker) announce(a *Announce, from netip.AddrPort, buf []chosen) (answer, error) {
-	if err := t.catalog.Trackable(a.InfoHash); err != nil {
+	length, err := t.catalog.Trackable(a.InfoHash)
+	if err != nil {
 		if a.Event == EventStopped {
 			// A peer leaving a swarm that is not tracked (a relay dropping an expunged
 			// artifact) is told nothing: it is gone either way, and an error to many
@@ -180,7 +196,7 @@ func (t *Tracker) announce(a *Announce, from netip.AddrPort, buf []chosen) (answ
 		numWant = t.cfg.DefaultNumWant
 	}
 	numWant = min(numWant, t.cfg.MaxNumWant)
-	res, peers := t.swarms.announce(a, from, t.now(), t.cfg.peerTTL(), numWant, buf[:0])
+	res, peers := t.swarms.announce(a, length, from, t.now(), t.cfg.peerTTL(), numWant, buf[:0])
 	return answer{res, peers}, nil
 }
 
@@ -195,7 +211,7 @@ func (t *Tracker) scrape(ihs [][20]byte) []scraped {
 	now := t.now()
 	out := make([]scraped, len(ihs))
 	for i, ih := range ihs {
-		if t.catalog.Trackable(ih) == nil {
+		if t.tracks(ih) {
 			out[i].Stats, _ = t.swarms.stats(ih, now)
 			out[i].tracked = true
 		}
@@ -210,7 +226,8 @@ type metrics struct {
 	swarms    prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the tracker's metrics; reported reads ReportedDownloaded.
+func newMetrics(reg prometheus.Registerer, reported func() int64) *metrics {
 	m := &metrics{
 		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "odi", Subsystem: "tracker", Name: "announces_total",
@@ -229,8 +246,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Swarms of published artifacts the tracker keeps, as of the last expiry sweep.",
 		}),
 	}
+	downloaded := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "odi", Subsystem: "tracker", Name: "reported_downloaded_bytes_total",
+		Help: "Bytes BitTorrent clients other than relays report downloading, from any source: the rises of each peer's announced downloaded, at most the artifact's length per announce. The clients' own word.",
+	}, func() float64 { return float64(reported()) })
 	if reg != nil {
-		reg.MustRegister(m.announces, m.scrapes, m.peers, m.swarms)
+		reg.MustRegister(m.announces, m.scrapes, m.peers, m.swarms, downloaded)
 	}
 	return m
 }

@@ -21,16 +21,21 @@ import (
 	"github.com/anacrolix/torrent/tracker/udp"
 )
 
-// catalogOf is a catalog of the given infohashes. The tracker cannot import the real
-// catalog (domain packages do not import each other); cmd/odi's tests run the two together.
-type catalogOf map[[20]byte]bool
+// catalogOf is a catalog of the given infohashes and their artifacts' lengths. The
+// tracker cannot import the real catalog (domain packages do not import each other);
+// cmd/odi's tests run the two together.
+type catalogOf map[[20]byte]int64
 
-func (c catalogOf) Trackable(ih [20]byte) error {
-	if !c[ih] {
-		return errors.New("not in this catalog")
+func (c catalogOf) Trackable(ih [20]byte) (int64, error) {
+	length, ok := c[ih]
+	if !ok {
+		return 0, errors.New("not in this catalog")
 	}
-	return nil
+	return length, nil
 }
+
+// testLength is the length of the artifacts of mustNewTracker's catalog.
+const testLength = 1 << 20
 
 func (c catalogOf) Trackables() [][20]byte {
 	out := make([][20]byte, 0, len(c))
@@ -51,7 +56,7 @@ func mustNewTracker(tb testing.TB, cfg Config, ihs ...[20]byte) *Tracker {
 	tb.Helper()
 	cat := catalogOf{}
 	for _, ih := range ihs {
-		cat[ih] = true
+		cat[ih] = testLength
 	}
 	tr, err := New(context.Background(), cfg, cat, noCounters{}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -232,13 +237,13 @@ func BenchmarkAnnouncePortCycling(b *testing.B) {
 	a := ann(10, EventNone)
 	now := t0
 	for i := range benchPeers {
-		s.announce(a, benchAddr(i), now, ttl, 0, nil)
+		s.announce(a, 0, benchAddr(i), now, ttl, 0, nil)
 	}
 	attacker := netip.MustParseAddr("192.0.2.66")
 	out := make([]chosen, 0, 50)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		_, out = s.announce(a, netip.AddrPortFrom(attacker, uint16(1+i%60000)), now, ttl, 50, out[:0])
+		_, out = s.announce(a, 0, netip.AddrPortFrom(attacker, uint16(1+i%60000)), now, ttl, 50, out[:0])
 	}
 	if st, _ := s.stats(testIH, now); st.Leechers != benchPeers+2 {
 		b.Fatalf("%d leechers listed, want %d", st.Leechers, benchPeers+2)

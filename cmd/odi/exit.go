@@ -9,14 +9,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendist/odi/internal/apiclient"
+	"github.com/opendist/odi/seeder"
 )
 
 // Exit codes: what scripts can rely on.
 const (
-	exitOK       = 0
-	exitError    = 1 // anything that went wrong
-	exitUsage    = 2 // the command line was wrong
-	exitVerify   = 3 // bytes did not match their signed digests
+	exitOK     = 0
+	exitError  = 1 // anything that went wrong
+	exitUsage  = 2 // the command line was wrong
+	exitVerify = 3 // bytes did not match their signed digests
+	// exitRefused: every directory refused the relay for a reason a restart cannot
+	// change (its public URL, its key), so that a service manager stops restarting it.
+	exitRefused  = 4
 	exitCanceled = 130
 )
 
@@ -102,6 +106,8 @@ func codeOf(err error) int {
 		return e.code
 	case errors.Is(err, context.Canceled): // Ctrl-C
 		return exitCanceled
+	case errors.Is(err, seeder.ErrRefused):
+		return exitRefused
 	}
 	return exitError
 }

@@ -32,14 +32,15 @@ func openHistory(cfg DirectoryConfig, log *slog.Logger) (*history.History, error
 
 // historySource is what the directory's history samples: the origin's bytes
 // (d.originSent and d.originDL), the relays' (their heartbeats, summed by the catalog), the redirects
-// the redirector counted, the tracker's answered announces, and the artifacts' demand.
+// the redirector counted, the tracker's answered announces, the download bytes clients
+// reported in them, and the artifacts' demand.
 type historySource struct{ d *directory }
 
 var _ history.Source = historySource{}
 
 func (s historySource) Totals() history.Counters {
 	return history.Counters{OriginBytes: s.d.originSent.Load() + s.d.originDL.Load(), RelayBytes: s.d.cat.RelayBytesServed(),
-		Redirects: s.d.redirects.total.Load(), Announces: s.announces()}
+		Redirects: s.d.redirects.total.Load(), Announces: s.announces(), PeerBytes: s.d.tr.ReportedDownloaded()}
 }
 
 // announces sums the tracker's odi_tracker_announces_total{result="ok"} over transports:

@@ -56,6 +56,7 @@ func TestMetricsMoveAndDashboardNamesExist(t *testing.T) {
 		`odi_directory_origin_rationed_total`:                            0,
 		`odi_directory_relay_quarantines_total`:                          0,
 		`odi_tracker_swarms`:                                             0,
+		`odi_tracker_reported_downloaded_bytes_total`:                    0,
 	}
 	relayWant := map[string]float64{
 		`odi_relay_bytes_served_total{protocol="http"}`:       size,

@@ -55,7 +55,7 @@ After a restart it re-hashes what it has before serving it, and downloads only w
 missing. If a directory is down it keeps seeding and serving, and retries. If a directory
 refuses the relay for a reason that retrying cannot change (its public URL, its key), the
 relay stops asking it, says why, and is not ready (/readyz); refused by every directory,
-it exits with status 1.
+it exits with status 4, which restarting will not change.
 
 A directory may need its operator to approve the relay: odi admin relays approve ID, where
 ID is the "relay id" the relay prints when it starts (its key's fingerprint).

@@ -20,7 +20,7 @@ func privateRefusingDirectory(c *DirectoryConfig) {
 }
 
 // `odi relay` with one directory that refuses its loopback URL for good stops asking,
-// and exits with status 1 and the directory's reason, which names the flag to use.
+// and exits with status 4 and the directory's reason, which names the flag to use.
 func TestRelayRefusedByItsOnlyDirectoryExits(t *testing.T) {
 	tn := startTestDirectory(t, privateRefusingDirectory)
 	t.Setenv("ODI_RELAY_MIN_FREE_SPACE", "0")
@@ -32,8 +32,8 @@ func TestRelayRefusedByItsOnlyDirectoryExits(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("odi relay still retrying after %s", time.Since(start))
 	}
-	if !errors.Is(err, seeder.ErrRefused) || codeOf(err) != exitError {
-		t.Fatalf("odi relay = %v (exit %d), want ErrRefused and exit %d", err, codeOf(err), exitError)
+	if !errors.Is(err, seeder.ErrRefused) || codeOf(err) != exitRefused {
+		t.Fatalf("odi relay = %v (exit %d), want ErrRefused and exit %d", err, codeOf(err), exitRefused)
 	}
 	for _, want := range []string{tn.base, "400", "--allow-private-relay-urls", "directory.relays.allow_private_urls"} {
 		if !strings.Contains(err.Error(), want) {

@@ -79,11 +79,16 @@ type Counters struct {
 	RelayBytes  int64 `json:"relay_bytes"`  // served by relays, as their heartbeats report
 	Redirects   int64 `json:"redirects"`    // answered by /r/ (and /blob/)
 	Announces   int64 `json:"announces"`    // answered by the tracker
+	// PeerBytes is what BitTorrent clients report downloading, from any source, in their
+	// announces (the tracker's ReportedDownloaded): their own word. A file saved before it
+	// was kept reads as 0.
+	PeerBytes int64 `json:"peer_bytes"`
 }
 
 // Add returns c plus o.
 func (c Counters) Add(o Counters) Counters {
-	return Counters{c.OriginBytes + o.OriginBytes, c.RelayBytes + o.RelayBytes, c.Redirects + o.Redirects, c.Announces + o.Announces}
+	return Counters{c.OriginBytes + o.OriginBytes, c.RelayBytes + o.RelayBytes, c.Redirects + o.Redirects, c.Announces + o.Announces,
+		c.PeerBytes + o.PeerBytes}
 }
 
 // since is what the totals c counted since the totals prev: per counter the difference,
@@ -96,7 +101,7 @@ func (c Counters) since(prev Counters) Counters {
 		return now - before
 	}
 	return Counters{d(c.OriginBytes, prev.OriginBytes), d(c.RelayBytes, prev.RelayBytes),
-		d(c.Redirects, prev.Redirects), d(c.Announces, prev.Announces)}
+		d(c.Redirects, prev.Redirects), d(c.Announces, prev.Announces), d(c.PeerBytes, prev.PeerBytes)}
 }
 
 // Demand is an artifact's demand as the tracker has it now.

@@ -64,9 +64,9 @@ func TestRecord(t *testing.T) {
 }
 
 func TestSince(t *testing.T) {
-	prev := Counters{OriginBytes: 100, RelayBytes: 200, Redirects: 3, Announces: 4}
-	got := Counters{OriginBytes: 150, RelayBytes: 50, Redirects: 3, Announces: 10}.since(prev)
-	if want := (Counters{OriginBytes: 50, RelayBytes: 50, Redirects: 0, Announces: 6}); got != want {
+	prev := Counters{OriginBytes: 100, RelayBytes: 200, Redirects: 3, Announces: 4, PeerBytes: 1000}
+	got := Counters{OriginBytes: 150, RelayBytes: 50, Redirects: 3, Announces: 10, PeerBytes: 1500}.since(prev)
+	if want := (Counters{OriginBytes: 50, RelayBytes: 50, Redirects: 0, Announces: 6, PeerBytes: 500}); got != want {
 		t.Errorf("since = %+v, want %+v", got, want)
 	}
 }
@@ -159,6 +159,33 @@ func TestRestore(t *testing.T) {
 	}
 	if err := mustNew(t, Config{}).Load(filepath.Join(t.TempDir(), "none.json")); err != nil {
 		t.Errorf("no file: %v", err)
+	}
+}
+
+// A file saved before peer bytes were kept loads, with none; one saved now keeps them.
+func TestRestorePeerBytes(t *testing.T) {
+	h := mustNew(t, Config{Samples: 2})
+	old := `{"version":1,"interval_ns":60000000000,"at":[7,8],"traffic":[{"origin_bytes":5,"relay_bytes":6,"redirects":1,"announces":2},{"origin_bytes":9}],"demand":{}}`
+	if err := h.Restore([]byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	want := []Counters{{OriginBytes: 5, RelayBytes: 6, Redirects: 1, Announces: 2}, {OriginBytes: 9}}
+	if got := h.Network().Values; !slices.Equal(got, want) {
+		t.Errorf("restored %+v, want %+v", got, want)
+	}
+
+	h.Record(at(9), Counters{PeerBytes: 100}, nil) // the process's first sample
+	h.Record(at(10), Counters{PeerBytes: 700}, nil)
+	data, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustNew(t, Config{Samples: 2})
+	if err := r.Restore(data); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Network().Values; !slices.Equal(got, []Counters{{}, {PeerBytes: 600}}) {
+		t.Errorf("peer bytes saved and restored: %+v, want 600 in the newest", got)
 	}
 }
 

@@ -30,7 +30,7 @@ var fullDay = sync.OnceValue(func() *history.History {
 	var total history.Counters
 	for i := range history.DefaultSamples + 1 {
 		wave := int64(1000 + 1000*math.Sin(float64(i)/100))
-		total = total.Add(history.Counters{OriginBytes: wave << 10, RelayBytes: int64(i) << 20, Redirects: int64(i % 17), Announces: wave})
+		total = total.Add(history.Counters{OriginBytes: wave << 10, RelayBytes: int64(i) << 20, Redirects: int64(i % 17), Announces: wave, PeerBytes: wave << 12})
 		h.Record(start.Add(time.Duration(i)*time.Minute), total, []history.Demand{{InfoHash: [20]byte{19: 1}, Demand: float64(i) / 10}})
 	}
 	return h
@@ -64,7 +64,8 @@ func TestCharts(t *testing.T) {
 		series []string
 		texts  []string
 	}{
-		{"/network", []string{"origin", "relays", "redirects", "announces"}, []string{"Relays served", "The figures by hour", "Bytes served per minute, origin and relays", "Redirects per minute", "Tracker announces per minute"}},
+		{"/network", []string{"origin", "relays", "peers", "redirects", "announces"}, []string{"Relays served", "The figures by hour", "Bytes per minute: origin, relays, and peers&#39; reports",
+			"Redirects per minute", "Tracker announces per minute", `<span class="key peers">peers</span>`, "BitTorrent clients reported downloading", "Peer bytes (reported)"}},
 		{artifactURL(a.Catalog, a.Name, a.Version), []string{"demand"}, []string{"Demand is 144 now and was at most 144 over the last 24 h."}},
 	} {
 		w := httptest.NewRecorder()
@@ -131,10 +132,23 @@ func TestNewNetworkPage(t *testing.T) {
 	end := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	vals := make([]history.Counters, 90)
 	vals[0] = history.Counters{OriginBytes: 300}
-	vals[89] = history.Counters{OriginBytes: 100, RelayBytes: 600, Redirects: 2, Announces: 5000}
+	vals[89] = history.Counters{OriginBytes: 100, RelayBytes: 600, Redirects: 2, Announces: 5000, PeerBytes: 2000}
 	np := newNetworkPage(history.Window[history.Counters]{End: end, Interval: time.Minute, Values: vals})
-	if np.Total != (history.Counters{OriginBytes: 400, RelayBytes: 600, Redirects: 2, Announces: 5000}) || np.RelayShare != 60 {
+	// Peer bytes are charted and totalled, but are no part of the relays' share: they
+	// are what clients say they downloaded, the origin's and relays' bytes among them.
+	if np.Total != (history.Counters{OriginBytes: 400, RelayBytes: 600, Redirects: 2, Announces: 5000, PeerBytes: 2000}) || np.RelayShare != 60 {
 		t.Errorf("total %+v, relay share %d%%", np.Total, np.RelayShare)
+	}
+	// The bytes chart has the three lines on one scale: the peers' 2000 B is its peak.
+	traffic := chartPeaks(t, np.Traffic)
+	if y, ok := traffic["peers"]; !ok || y != chartTop {
+		t.Errorf("the peers' peak is at y=%g (found: %v), want the top of the plot, %d", y, ok, chartTop)
+	}
+	if _, ok := traffic["origin"]; !ok || len(traffic) != 3 {
+		t.Errorf("the bytes chart has the lines %v, want origin, relays and peers", traffic)
+	}
+	if desc := string(np.Traffic); !strings.Contains(desc, "BitTorrent clients reported downloading 2.0 KiB from every source") {
+		t.Errorf("the bytes chart's description does not give the peers' total:\n%s", desc)
 	}
 	// Redirects and announces each on their own scale: both peaks reach the top of their
 	// plot, where one scale would have kept 2 redirects at the bottom of 5000 announces'.
@@ -146,7 +160,7 @@ func TestNewNetworkPage(t *testing.T) {
 	}
 	// Rows of an hour, newest first; the oldest has what is left, 30 minutes.
 	if len(np.Rows) != 2 || !np.Rows[0].To.Equal(end) || !np.Rows[0].From.Equal(end.Add(-time.Hour)) ||
-		!np.Rows[1].From.Equal(end.Add(-90*time.Minute)) || np.Rows[0].RelayBytes != 600 || np.Rows[1].OriginBytes != 300 {
+		!np.Rows[1].From.Equal(end.Add(-90*time.Minute)) || np.Rows[0].RelayBytes != 600 || np.Rows[0].PeerBytes != 2000 || np.Rows[1].OriginBytes != 300 {
 		t.Errorf("rows %+v", np.Rows)
 	}
 	empty := newNetworkPage(history.Window[history.Counters]{End: end, Interval: time.Minute, Values: make([]history.Counters, 3)})

@@ -18,6 +18,7 @@ const rowIntervals = 60
 var (
 	originLine    = series{Name: "origin", Stroke: "#d55e00", Dash: "6 3"}
 	relayLine     = series{Name: "relays", Stroke: "#0072b2"}
+	peerLine      = series{Name: "peers", Stroke: "#e69f00", Dash: "2 2"}
 	redirectsLine = series{Name: "redirects", Stroke: "#009e73"}
 	announcesLine = series{Name: "announces", Stroke: "#cc79a7", Dash: "2 2"}
 	demandLine    = series{Name: "demand", Stroke: "#0072b2"}
@@ -33,7 +34,8 @@ type networkPage struct {
 	Redirects, Announces template.HTML
 	Total                history.Counters
 	// RelayShare is the percentage of the bytes that relays served rather than the
-	// origin; -1 when neither served any.
+	// origin; -1 when neither served any. Peer bytes are not in it: they are what
+	// clients say they downloaded, from the origin and relays too.
 	RelayShare int
 	Rows       []networkRow // newest first
 }
@@ -51,21 +53,22 @@ func (p *Pages) serveNetwork(w http.ResponseWriter, _ *http.Request) {
 func newNetworkPage(win history.Window[history.Counters]) networkPage {
 	n := len(win.Values)
 	np := networkPage{Per: per(win.Interval), Span: shortDuration(time.Duration(n) * win.Interval), RelayShare: -1}
-	origin, relay := make([]float64, n), make([]float64, n)
+	origin, relay, peer := make([]float64, n), make([]float64, n), make([]float64, n)
 	redirects, announces := make([]float64, n), make([]float64, n)
 	for i, c := range win.Values {
-		origin[i], relay[i] = float64(c.OriginBytes), float64(c.RelayBytes)
+		origin[i], relay[i], peer[i] = float64(c.OriginBytes), float64(c.RelayBytes), float64(c.PeerBytes)
 		redirects[i], announces[i] = float64(c.Redirects), float64(c.Announces)
 		np.Total = np.Total.Add(c)
 	}
 	if bytes := np.Total.OriginBytes + np.Total.RelayBytes; bytes > 0 {
 		np.RelayShare = int(100 * float64(np.Total.RelayBytes) / float64(bytes))
 	}
-	o, r := originLine, relayLine
-	o.Values, r.Values = origin, relay
-	np.Traffic = chart{ID: "traffic", Title: "Bytes served per " + np.Per + ", origin and relays",
-		Desc:     "Over the last " + np.Span + ": the origin sent " + bytesize.Size(np.Total.OriginBytes).String() + ", relays served " + bytesize.Size(np.Total.RelayBytes).String() + ". The table below gives the figures by hour.",
-		Interval: win.Interval, Series: []series{o, r}, MinTop: 1000,
+	o, r, pe := originLine, relayLine, peerLine
+	o.Values, r.Values, pe.Values = origin, relay, peer
+	np.Traffic = chart{ID: "traffic", Title: "Bytes per " + np.Per + ": origin, relays, and peers' reports",
+		Desc: "Over the last " + np.Span + ": the origin sent " + bytesize.Size(np.Total.OriginBytes).String() + ", relays served " + bytesize.Size(np.Total.RelayBytes).String() +
+			", and BitTorrent clients reported downloading " + bytesize.Size(np.Total.PeerBytes).String() + " from every source. The table below gives the figures by hour.",
+		Interval: win.Interval, Series: []series{o, r, pe}, MinTop: 1000,
 		Label: func(v float64) string { return bytesize.Size(int64(v)).String() }}.svg()
 	rd, an := redirectsLine, announcesLine
 	rd.Values, an.Values = redirects, announces
