@@ -33,8 +33,7 @@ import (
 // everything when there is no web seed. Pieces from relays over ranged HTTP cost both
 // machines a fraction of the CPU of the peer protocol's 16 KiB blocks, and with the
 // client fetching every piece as well the download was slower and its time less steady
-// (scripts/bench/fetch.sh; figures in docs/architecture.md). The client seeds what it
-// has throughout.
+// (scripts/bench/fetch.sh). The client seeds what it has throughout.
 // A rationing origin's 503 is no failure: its pieces are in the swarm, and warm fill
 // asks again on its next pass. When no source has brought a useful byte for
 // StallTimeout, the client takes every piece and odi also takes the redirector's HTTP
@@ -284,6 +283,9 @@ func (f *fetcher) fillOptions(t *torrent.Torrent, seeds []string, used *atomic.I
 		// In order, for streamHash, unless the directory's rationing origin is all there
 		// is: a crowd's fills then start at different pieces (see warmfill.Options).
 		InOrder: slices.ContainsFunc(seeds, func(u string) bool { return f.api == nil || !strings.HasPrefix(u, f.api.Base+"/ws/") }),
+		// verify checks every file against the catalog's sha256, or every piece again
+		// for a torrent without one, before anything is put in place.
+		MarkWritten: true,
 	}
 }
 
@@ -362,12 +364,17 @@ func (f *fetcher) redirectedBase(ctx context.Context) (string, error) {
 func (f *fetcher) streamHash(ctx context.Context, t *torrent.Torrent) []string {
 	changes := t.SubscribePieceStateChanges()
 	defer changes.Close()
+	// A piece warm fill marks (warmfill.Options.MarkWritten) completes without a state
+	// change the subscription hears of: look again now and then as well.
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
 	s := newStreamSums(f.localPath, f.layout, f.m.Files)
 	defer s.close()
 	for p := range f.layout.NumPieces() {
 		for !t.Piece(p).State().Complete {
 			select {
 			case <-changes.Values:
+			case <-poll.C:
 			case <-ctx.Done():
 				return nil
 			}

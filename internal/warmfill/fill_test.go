@@ -305,3 +305,45 @@ func TestFillMissedAndInOrder(t *testing.T) {
 		t.Errorf("in order: asked for the offsets %v", offsets)
 	}
 }
+
+// MarkWritten completes the torrent from the pieces checked in memory; a liar's bytes
+// are still never written.
+func TestFillMarkWritten(t *testing.T) {
+	const pieceLen, pieces = 1 << 16, 6
+	data := make([]byte, pieceLen*pieces)
+	rand.Read(data)
+	for _, tc := range []struct {
+		name  string
+		alter func([]byte) []byte
+		want  int64 // pieces completed
+	}{
+		{"honest", honest, pieces},
+		{"liar", flipAll, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tor, dir := newTestTorrent(t, data, pieceLen)
+			u, _ := webSeedServer(t, data, tc.alter)
+			var completed, used atomic.Int64
+			Fill(context.Background(), tor, Options{
+				Seeds: []string{u}, HTTP: NewHTTPClient(2), Slots: make(chan struct{}, 2),
+				Log: slog.New(slog.DiscardHandler), MarkWritten: true, Pieces: &completed, Used: &used,
+			})
+			if completed.Load() != tc.want || used.Load() != tc.want*pieceLen {
+				t.Errorf("%d pieces and %d bytes completed, want %d pieces", completed.Load(), used.Load(), tc.want)
+			}
+			if tc.want < pieces {
+				if n := tor.BytesMissing(); n != int64(len(data)) {
+					t.Errorf("%d bytes missing after a liar, want all %d", n, len(data))
+				}
+				return
+			}
+			if !tor.Complete().Bool() {
+				t.Fatalf("not complete: %d bytes missing", tor.BytesMissing())
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "f.bin"))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("the file differs from the torrent's bytes (%v)", err)
+			}
+		})
+	}
+}
