@@ -8,10 +8,12 @@
 // Fill's workers fetch missing pieces from the web seeds at once (anacrolix's own BEP 19
 // client builds the URLs and splits a piece across the files of a package), check each
 // piece's SHA-1 before it touches the disk, write it through the torrent's storage and
-// have the client verify it, which marks it complete. A piece the client has, is
-// checking, or has begun is left to the client. A piece whose bytes fail its hash is never
-// written, and Options.BadPiece names the web seed that sent it, for the directory to
-// audit. Relays fill their holdings this way, and odi fetch its downloads.
+// have the client verify it, which marks it complete (or, with Options.MarkWritten, mark
+// it complete themselves). A piece the client has, is checking, or has begun is left to
+// the client. A piece whose bytes fail its hash is never written, and Options.BadPiece
+// names the web seed that sent it, for the directory to audit. Relays fill their holdings
+// this way, and odi fetch its downloads (in order, handing the client the pieces no web
+// seed gave: Options.InOrder, Options.Missed).
 //
 // The torrent's storage must be NewStorage's, files without part files: anacrolix renames
 // a part file into place once its last piece is good, and a write of Fill's that raced
